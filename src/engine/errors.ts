@@ -1,0 +1,48 @@
+// Typed errors. Every failure a user can cause (a bad file, a model too big, a lost GPU) is one of these,
+// with a message that names the file and the tensor, so the UI can show it and keep working.
+
+export type EngineErrorCode =
+  | 'safetensors-truncated'
+  | 'safetensors-header-length'
+  | 'safetensors-header-json'
+  | 'safetensors-dtype'
+  | 'safetensors-byte-length'
+  | 'safetensors-offsets'
+  | 'tensor-missing'
+  | 'tensor-shape'
+  | 'config-invalid'
+  | 'config-mismatch'
+  | 'tokenizer-invalid'
+  | 'adapter-invalid'
+  | 'file-missing'
+  | 'webgpu-unavailable'
+  | 'gpu-limit'
+  | 'gpu-device-lost'
+  | 'gpu-shader'
+  | 'invalid-argument'
+  | 'not-loaded';
+
+export class EngineError extends Error {
+  readonly code: EngineErrorCode;
+  /** File the error is about (e.g. `model.safetensors`), when there is one. */
+  readonly file?: string;
+  /** HF tensor name the error is about, when there is one. */
+  readonly tensor?: string;
+
+  constructor(code: EngineErrorCode, message: string, where: { file?: string; tensor?: string } = {}) {
+    super(message);
+    this.name = 'EngineError';
+    this.code = code;
+    this.file = where.file;
+    this.tensor = where.tensor;
+  }
+
+  /** Plain object form: errors cross the worker boundary as data (comlink does not keep classes). */
+  toJSON(): { name: string; code: EngineErrorCode; message: string; file?: string; tensor?: string } {
+    return { name: this.name, code: this.code, message: this.message, file: this.file, tensor: this.tensor };
+  }
+}
+
+export function isEngineError(e: unknown): e is EngineError {
+  return e instanceof EngineError;
+}
