@@ -23,7 +23,13 @@ export function checkTensor(
   mask?: (index: number) => boolean,
 ): TensorCheck {
   if (got.length !== want.length) {
-    return { name, maxAbsErr: Number.POSITIVE_INFINITY, tol: 0, pass: false, worst: { index: -1, got: got.length, want: want.length } };
+    return {
+      name,
+      maxAbsErr: Number.POSITIVE_INFINITY,
+      tol: 0,
+      pass: false,
+      worst: { index: -1, got: got.length, want: want.length },
+    };
   }
   let maxRef = 0;
   let maxErr = 0;

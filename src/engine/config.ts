@@ -25,9 +25,13 @@ type Json = Record<string, unknown>;
 function num(raw: Json, key: string, file: string): number {
   const v = raw[key];
   if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new EngineError('config-invalid', `${file}: field "${key}" must be a number, got ${JSON.stringify(v)}`, {
-      file,
-    });
+    throw new EngineError(
+      'config-invalid',
+      `${file}: field "${key}" must be a number, got ${JSON.stringify(v)}`,
+      {
+        file,
+      },
+    );
   }
   return v;
 }
@@ -35,7 +39,9 @@ function num(raw: Json, key: string, file: string): number {
 function positiveInt(raw: Json, key: string, file: string): number {
   const v = num(raw, key, file);
   if (!Number.isInteger(v) || v <= 0) {
-    throw new EngineError('config-invalid', `${file}: field "${key}" must be a positive integer, got ${v}`, { file });
+    throw new EngineError('config-invalid', `${file}: field "${key}" must be a positive integer, got ${v}`, {
+      file,
+    });
   }
   return v;
 }
@@ -53,38 +59,70 @@ export function parseQwen2Config(raw: unknown, file = 'config.json'): Qwen2Confi
   const r = raw as Json;
   const modelType = r.model_type;
   if (modelType !== undefined && modelType !== 'qwen2') {
-    throw new EngineError('config-invalid', `${file}: model_type "${String(modelType)}" is not supported (only qwen2)`, {
-      file,
-    });
+    throw new EngineError(
+      'config-invalid',
+      `${file}: model_type "${String(modelType)}" is not supported (only qwen2)`,
+      {
+        file,
+      },
+    );
   }
   const hiddenSize = positiveInt(r, 'hidden_size', file);
   const numAttentionHeads = positiveInt(r, 'num_attention_heads', file);
-  const numKeyValueHeads = r.num_key_value_heads === undefined ? numAttentionHeads : positiveInt(r, 'num_key_value_heads', file);
-  const headDim = r.head_dim === undefined || r.head_dim === null ? hiddenSize / numAttentionHeads : positiveInt(r, 'head_dim', file);
+  const numKeyValueHeads =
+    r.num_key_value_heads === undefined ? numAttentionHeads : positiveInt(r, 'num_key_value_heads', file);
+  const headDim =
+    r.head_dim === undefined || r.head_dim === null
+      ? hiddenSize / numAttentionHeads
+      : positiveInt(r, 'head_dim', file);
   if (!Number.isInteger(headDim)) {
-    throw new EngineError('config-invalid', `${file}: hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numAttentionHeads}`, { file });
+    throw new EngineError(
+      'config-invalid',
+      `${file}: hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numAttentionHeads}`,
+      { file },
+    );
   }
   if (numAttentionHeads % numKeyValueHeads !== 0) {
-    throw new EngineError('config-invalid', `${file}: num_attention_heads ${numAttentionHeads} is not a multiple of num_key_value_heads ${numKeyValueHeads}`, { file });
+    throw new EngineError(
+      'config-invalid',
+      `${file}: num_attention_heads ${numAttentionHeads} is not a multiple of num_key_value_heads ${numKeyValueHeads}`,
+      { file },
+    );
   }
   if (headDim % 2 !== 0) {
-    throw new EngineError('config-invalid', `${file}: head_dim ${headDim} must be even for rotary embeddings`, { file });
+    throw new EngineError(
+      'config-invalid',
+      `${file}: head_dim ${headDim} must be even for rotary embeddings`,
+      { file },
+    );
   }
   const ropeParams = r.rope_parameters as Json | undefined;
   let ropeTheta: number;
   if (typeof r.rope_theta === 'number') ropeTheta = r.rope_theta;
   else if (ropeParams && typeof ropeParams.rope_theta === 'number') {
     if (ropeParams.rope_type !== undefined && ropeParams.rope_type !== 'default') {
-      throw new EngineError('config-invalid', `${file}: rope_type "${String(ropeParams.rope_type)}" is not supported (only default)`, { file });
+      throw new EngineError(
+        'config-invalid',
+        `${file}: rope_type "${String(ropeParams.rope_type)}" is not supported (only default)`,
+        { file },
+      );
     }
     ropeTheta = ropeParams.rope_theta;
   } else ropeTheta = 10000; // transformers' Qwen2Config default
   const hiddenAct = r.hidden_act ?? 'silu';
   if (hiddenAct !== 'silu') {
-    throw new EngineError('config-invalid', `${file}: hidden_act "${String(hiddenAct)}" is not supported (only silu)`, { file });
+    throw new EngineError(
+      'config-invalid',
+      `${file}: hidden_act "${String(hiddenAct)}" is not supported (only silu)`,
+      { file },
+    );
   }
   const eos = r.eos_token_id;
-  const eosTokenIds = Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : typeof eos === 'number' ? [eos] : [];
+  const eosTokenIds = Array.isArray(eos)
+    ? eos.filter((x): x is number => typeof x === 'number')
+    : typeof eos === 'number'
+      ? [eos]
+      : [];
   return {
     vocabSize: positiveInt(r, 'vocab_size', file),
     hiddenSize,
@@ -96,7 +134,8 @@ export function parseQwen2Config(raw: unknown, file = 'config.json'): Qwen2Confi
     rmsNormEps: r.rms_norm_eps === undefined ? 1e-6 : num(r, 'rms_norm_eps', file),
     ropeTheta,
     tieWordEmbeddings: r.tie_word_embeddings === undefined ? false : r.tie_word_embeddings === true,
-    maxPositionEmbeddings: r.max_position_embeddings === undefined ? 32768 : positiveInt(r, 'max_position_embeddings', file),
+    maxPositionEmbeddings:
+      r.max_position_embeddings === undefined ? 32768 : positiveInt(r, 'max_position_embeddings', file),
     bosTokenId: optionalId(r.bos_token_id),
     eosTokenIds,
     padTokenId: optionalId(r.pad_token_id),
@@ -106,7 +145,14 @@ export function parseQwen2Config(raw: unknown, file = 'config.json'): Qwen2Confi
 
 /** HF parameter names and shapes the config requires (the `lm_head.weight` only when untied). */
 export function expectedParameters(cfg: Qwen2Config): Map<string, number[]> {
-  const { vocabSize: V, hiddenSize: C, intermediateSize: I, numAttentionHeads: H, numKeyValueHeads: KVH, headDim: D } = cfg;
+  const {
+    vocabSize: V,
+    hiddenSize: C,
+    intermediateSize: I,
+    numAttentionHeads: H,
+    numKeyValueHeads: KVH,
+    headDim: D,
+  } = cfg;
   const p = new Map<string, number[]>();
   p.set('model.embed_tokens.weight', [V, C]);
   for (let l = 0; l < cfg.numHiddenLayers; l++) {

@@ -17,10 +17,12 @@ export interface GoldenSet {
 export async function loadGoldenSet(source: ModelSource): Promise<GoldenSet> {
   const text = await source.readText('golden.json');
   const bytes = await source.readFile('golden.safetensors');
-  if (text === null || bytes === null) throw new Error(`${source.label}: golden.json and golden.safetensors are required`);
+  if (text === null || bytes === null)
+    throw new Error(`${source.label}: golden.json and golden.safetensors are required`);
   const meta = JSON.parse(text) as { tensors: Record<string, { shape: number[]; what: string }> };
   const tensors = new Map<string, HostTensor>();
-  for (const [name, t] of parseSafetensors(bytes, 'golden.safetensors')) tensors.set(name, { shape: t.shape, data: t.data });
+  for (const [name, t] of parseSafetensors(bytes, 'golden.safetensors'))
+    tensors.set(name, { shape: t.shape, data: t.data });
   return { described: new Map(Object.entries(meta.tensors)), tensors };
 }
 
@@ -59,7 +61,11 @@ function need(golden: GoldenSet, name: string): HostTensor {
 }
 
 /** Run every supported forward check; returns one TensorCheck per golden tensor. */
-export async function forwardParity(golden: GoldenSet, b: ParityBackends, rel = DEFAULT_REL_TOL): Promise<TensorCheck[]> {
+export async function forwardParity(
+  golden: GoldenSet,
+  b: ParityBackends,
+  rel = DEFAULT_REL_TOL,
+): Promise<TensorCheck[]> {
   const checks: TensorCheck[] = [];
   const names = new Set(forwardTensorNames(golden));
   const V = b.config.vocabSize;
@@ -74,7 +80,12 @@ export async function forwardParity(golden: GoldenSet, b: ParityBackends, rel = 
     const h = plain.hidden;
     if (!h) throw new Error('backend returned no hidden states');
     const which = name.slice('hidden.'.length);
-    const got = which === 'embed' ? h.embed : which === 'final_norm' ? h.finalNorm : h.layers[Number(which.replace('layer', ''))];
+    const got =
+      which === 'embed'
+        ? h.embed
+        : which === 'final_norm'
+          ? h.finalNorm
+          : h.layers[Number(which.replace('layer', ''))];
     checks.push(checkTensor(name, got ?? new Float32Array(0), need(golden, name).data, rel));
   }
   if (names.has('loss.logp') || names.has('loss.value')) {
@@ -86,8 +97,10 @@ export async function forwardParity(golden: GoldenSet, b: ParityBackends, rel = 
       logp[n] = logSoftmaxAt(plain.logits, n * V, V, targets[n]);
       loss -= coef[n] * logp[n];
     }
-    if (names.has('loss.logp')) checks.push(checkTensor('loss.logp', logp, need(golden, 'loss.logp').data, rel));
-    if (names.has('loss.value')) checks.push(checkTensor('loss.value', [loss], need(golden, 'loss.value').data, rel));
+    if (names.has('loss.logp'))
+      checks.push(checkTensor('loss.logp', logp, need(golden, 'loss.logp').data, rel));
+    if (names.has('loss.value'))
+      checks.push(checkTensor('loss.value', [loss], need(golden, 'loss.value').data, rel));
   }
 
   if (names.has('padded.logits')) {
@@ -103,13 +116,21 @@ export async function forwardParity(golden: GoldenSet, b: ParityBackends, rel = 
   if (names.has('mix.logits') || names.has('mix.inputs_embeds')) {
     const mixIds = need(golden, 'mix.ids');
     const k = mixIds.shape[2];
-    const out = await b.f32.forward({ kind: 'mixture', ids: mixIds.data, weights: need(golden, 'mix.weights').data, k }, B, T, {
-      hiddenStates: names.has('mix.inputs_embeds'),
-    });
+    const out = await b.f32.forward(
+      { kind: 'mixture', ids: mixIds.data, weights: need(golden, 'mix.weights').data, k },
+      B,
+      T,
+      {
+        hiddenStates: names.has('mix.inputs_embeds'),
+      },
+    );
     if (names.has('mix.inputs_embeds') && out.hidden) {
-      checks.push(checkTensor('mix.inputs_embeds', out.hidden.embed, need(golden, 'mix.inputs_embeds').data, rel));
+      checks.push(
+        checkTensor('mix.inputs_embeds', out.hidden.embed, need(golden, 'mix.inputs_embeds').data, rel),
+      );
     }
-    if (names.has('mix.logits')) checks.push(checkTensor('mix.logits', out.logits, need(golden, 'mix.logits').data, rel));
+    if (names.has('mix.logits'))
+      checks.push(checkTensor('mix.logits', out.logits, need(golden, 'mix.logits').data, rel));
   }
 
   if (names.has('dense.logits')) {
@@ -137,7 +158,13 @@ export async function forwardParity(golden: GoldenSet, b: ParityBackends, rel = 
  * fixture holds a reference only for the unpadded row. For a NaN row we check what padding must not
  * change: the same backend on that row's real tokens alone, at positions 0.. (padding invariance).
  */
-async function paddedReference(golden: GoldenSet, backend: Backend, B: number, T: number, V: number): Promise<Float32Array> {
+async function paddedReference(
+  golden: GoldenSet,
+  backend: Backend,
+  B: number,
+  T: number,
+  V: number,
+): Promise<Float32Array> {
   const want = need(golden, 'padded.logits').data.slice();
   const mask = need(golden, 'padded.attention_mask').data;
   const paddedIds = need(golden, 'padded.ids').data;
@@ -146,7 +173,11 @@ async function paddedReference(golden: GoldenSet, backend: Backend, B: number, T
     while (pad < T && mask[b * T + pad] === 0) pad++;
     const rowHasNaN = want.subarray((b * T + pad) * V, (b + 1) * T * V).some(Number.isNaN);
     if (!rowHasNaN || pad === T) continue;
-    const alone = await backend.forward({ kind: 'ids', ids: paddedIds.subarray(b * T + pad, (b + 1) * T) }, 1, T - pad);
+    const alone = await backend.forward(
+      { kind: 'ids', ids: paddedIds.subarray(b * T + pad, (b + 1) * T) },
+      1,
+      T - pad,
+    );
     want.set(alone.logits, (b * T + pad) * V);
   }
   return want;

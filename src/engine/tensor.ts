@@ -13,7 +13,8 @@ export function numel(shape: readonly number[]): number {
 
 export function tensor(shape: number[], data?: Float32Array): HostTensor {
   const n = numel(shape);
-  if (data && data.length !== n) throw new Error(`tensor: data length ${data.length} != shape ${shape.join('x')}`);
+  if (data && data.length !== n)
+    throw new Error(`tensor: data length ${data.length} != shape ${shape.join('x')}`);
   return { shape, data: data ?? new Float32Array(n) };
 }
 

@@ -2,7 +2,9 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-export const FIXTURES_DIR = resolve(process.env.MOTG_FIXTURES ?? resolve(import.meta.dirname, '../../../shared/fixtures'));
+export const FIXTURES_DIR = resolve(
+  process.env.MOTG_FIXTURES ?? resolve(import.meta.dirname, '../../../shared/fixtures'),
+);
 export const HF_GOLDEN_DIR = resolve(FIXTURES_DIR, 'hf-golden');
 export const RG_DIR = resolve(FIXTURES_DIR, 'reasoning-gym');
 export const TINY_MODELS = ['qwen2-tiny-a', 'qwen2-tiny-c'] as const;

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { formatCheck } from '../../src/engine/check.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { forwardParity, forwardTensorNames, loadGoldenSet } from '../../src/engine/parity.ts';
-import { HF_GOLDEN_DIR, TINY_MODELS } from '../helpers/fixtures.ts';
 import { cpuFactory, parityBackends } from '../../src/node/parityBackends.ts';
+import { HF_GOLDEN_DIR, TINY_MODELS } from '../helpers/fixtures.ts';
 
 describe.each(TINY_MODELS)('CPU reference matches transformers on %s', (name) => {
   it('every forward tensor within 1e-4 × max|reference|', async () => {
@@ -14,7 +14,18 @@ describe.each(TINY_MODELS)('CPU reference matches transformers on %s', (name) =>
     const checks = await forwardParity(golden, await parityBackends(dir, name, cpuFactory));
     const names = checks.map((c) => c.name);
     // Every tensor the issue names is present and checked.
-    for (const required of ['logits', 'hidden.embed', 'hidden.layer0', 'hidden.layer1', 'hidden.final_norm', 'padded.logits', 'mix.logits', 'dense.logits', 'bf16.logits', 'lora.logits']) {
+    for (const required of [
+      'logits',
+      'hidden.embed',
+      'hidden.layer0',
+      'hidden.layer1',
+      'hidden.final_norm',
+      'padded.logits',
+      'mix.logits',
+      'dense.logits',
+      'bf16.logits',
+      'lora.logits',
+    ]) {
       expect(names).toContain(required);
     }
     expect(checks.length).toBe(forwardTensorNames(golden).length);

@@ -16,7 +16,9 @@ describe('KV cache (reference)', () => {
     const full = qwen2Forward(model, { kind: 'ids', ids }, 1, ids.length).logits;
     const cache = new RefKvCache(config, 1, 16);
     const prefill = 4;
-    const first = qwen2Forward(model, { kind: 'ids', ids: ids.slice(0, prefill) }, 1, prefill, { cache }).logits;
+    const first = qwen2Forward(model, { kind: 'ids', ids: ids.slice(0, prefill) }, 1, prefill, {
+      cache,
+    }).logits;
     expect(checkTensor('prefill', first, full.subarray(0, prefill * V)).pass).toBe(true);
     for (let t = prefill; t < ids.length; t++) {
       const step = qwen2Forward(model, { kind: 'ids', ids: [ids[t]] }, 1, 1, { cache }).logits;
@@ -45,14 +47,27 @@ describe('KV cache (reference)', () => {
     }
     const cache = new RefKvCache(config, 2, 12);
     qwen2Forward(model, { kind: 'ids', ids }, 2, T, { cache, attentionMask: mask, positionIds: pos });
-    const next = [[31, 32, 33], [41, 42, 43]];
-    const alone = rows.map((r, b) => qwen2Forward(model, { kind: 'ids', ids: [...r, ...next[b]] }, 1, r.length + 3).logits);
+    const next = [
+      [31, 32, 33],
+      [41, 42, 43],
+    ];
+    const alone = rows.map(
+      (r, b) => qwen2Forward(model, { kind: 'ids', ids: [...r, ...next[b]] }, 1, r.length + 3).logits,
+    );
     for (let s = 0; s < 3; s++) {
       const stepPos = rows.map((r) => r.length + s);
-      const logits = qwen2Forward(model, { kind: 'ids', ids: [next[0][s], next[1][s]] }, 2, 1, { cache, positionIds: stepPos }).logits;
+      const logits = qwen2Forward(model, { kind: 'ids', ids: [next[0][s], next[1][s]] }, 2, 1, {
+        cache,
+        positionIds: stepPos,
+      }).logits;
       for (let b = 0; b < 2; b++) {
         const t = rows[b].length + s;
-        const c = checkTensor(`row ${b} step ${s}`, logits.subarray(b * V, (b + 1) * V), alone[b].subarray(t * V, (t + 1) * V), 1e-5);
+        const c = checkTensor(
+          `row ${b} step ${s}`,
+          logits.subarray(b * V, (b + 1) * V),
+          alone[b].subarray(t * V, (t + 1) * V),
+          1e-5,
+        );
         expect(c.pass, `${c.name}: ${c.maxAbsErr} > ${c.tol}`).toBe(true);
       }
     }

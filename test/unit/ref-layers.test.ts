@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { attentionForward } from '../../src/engine/ref/attention.ts';
 import { denseMixtureForward, embeddingForward, mixtureForward } from '../../src/engine/ref/embedding.ts';
 import { linearForward, linearLoraForward } from '../../src/engine/ref/linear.ts';
-import { entropyForward, gatherLogprobsForward, hiddenEntropyForward, logSoftmaxForward } from '../../src/engine/ref/logits.ts';
+import {
+  entropyForward,
+  gatherLogprobsForward,
+  hiddenEntropyForward,
+  logSoftmaxForward,
+} from '../../src/engine/ref/logits.ts';
 import { swigluForward } from '../../src/engine/ref/mlp.ts';
 import { rmsnormForward } from '../../src/engine/ref/rmsnorm.ts';
 import { ropeForward } from '../../src/engine/ref/rope.ts';
@@ -56,7 +61,15 @@ describe('rmsnorm, linear, swiglu', () => {
   });
   it('linear uses the [out, in] layout and adds the bias', () => {
     const out = new Float32Array(2);
-    linearForward(out, Float32Array.from([1, 2, 3]), Float32Array.from([1, 0, 0, 0, 1, 1]), Float32Array.from([10, 20]), 1, 3, 2);
+    linearForward(
+      out,
+      Float32Array.from([1, 2, 3]),
+      Float32Array.from([1, 0, 0, 0, 1, 1]),
+      Float32Array.from([10, 20]),
+      1,
+      3,
+      2,
+    );
     expect(Array.from(out)).toEqual([11, 25]);
   });
   it('LoRA adds scale · B A x', () => {
@@ -117,7 +130,21 @@ describe('attention', () => {
     const H = 2;
     const D = 3;
     const att = new Float32Array(B * H * T * T);
-    attentionForward(new Float32Array(B * T * H * D), att, rand(B * T * H * D, 7), rand(B * T * H * D, 8), rand(B * T * H * D, 9), null, B, T, T, 0, H, H, D);
+    attentionForward(
+      new Float32Array(B * T * H * D),
+      att,
+      rand(B * T * H * D, 7),
+      rand(B * T * H * D, 8),
+      rand(B * T * H * D, 9),
+      null,
+      B,
+      T,
+      T,
+      0,
+      H,
+      H,
+      D,
+    );
     for (let r = 0; r < B * H * T; r++) {
       const i = r % T;
       const row = att.subarray(r * T, r * T + T);

@@ -74,3 +74,78 @@ export function attentionForward(
     }
   }
 }
+
+/**
+ * Backward of attentionForward from the saved probabilities `att` (masked and future keys hold 0, so
+ * they get no gradient; a query with no visible key has an all-zero row and passes none). For each
+ * query row, with p = att[b, h, i, :] and s = 1/√D:
+ *   dp_j = dout_i · v_j;  dscore_j = p_j (dp_j − Σ_k p_k dp_k)
+ *   dq_i = s Σ_j dscore_j k_j;  dk_j += s dscore_j q_i;  dv_j += p_j dout_i
+ * dk and dv sum over the H / KVH query heads that share a key/value head. All three are activation
+ * gradients (overwritten): dq (B, Tq, H·D); dk, dv (B, kvStride, KVH·D), rows ≥ Tk set to 0.
+ */
+export function attentionBackward(
+  dq: Float32Array,
+  dk: Float32Array,
+  dv: Float32Array,
+  dout: Float32Array,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  att: Float32Array,
+  B: number,
+  Tq: number,
+  Tk: number,
+  qStart: number,
+  H: number,
+  KVH: number,
+  D: number,
+  kvStride: number = Tk,
+): void {
+  const group = H / KVH;
+  const scale = 1 / Math.sqrt(D);
+  const dkAcc = new Float64Array(B * kvStride * KVH * D);
+  const dvAcc = new Float64Array(B * kvStride * KVH * D);
+  const dp = new Float64Array(Tk);
+  const dqAcc = new Float64Array(D);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const kvh = Math.floor(h / group);
+      for (let i = 0; i < Tq; i++) {
+        const qBase = ((b * Tq + i) * H + h) * D;
+        const aBase = ((b * H + h) * Tq + i) * Tk;
+        const last = Math.min(qStart + i, Tk - 1);
+        let sum = 0;
+        for (let j = 0; j <= last; j++) {
+          const p = att[aBase + j];
+          if (p === 0) {
+            dp[j] = 0;
+            continue;
+          }
+          const vBase = ((b * kvStride + j) * KVH + kvh) * D;
+          let s = 0;
+          for (let d = 0; d < D; d++) {
+            s += dout[qBase + d] * v[vBase + d];
+            dvAcc[vBase + d] += p * dout[qBase + d];
+          }
+          dp[j] = s;
+          sum += p * s;
+        }
+        dqAcc.fill(0);
+        for (let j = 0; j <= last; j++) {
+          const p = att[aBase + j];
+          if (p === 0) continue;
+          const ds = p * (dp[j] - sum) * scale;
+          const kBase = ((b * kvStride + j) * KVH + kvh) * D;
+          for (let d = 0; d < D; d++) {
+            dqAcc[d] += ds * k[kBase + d];
+            dkAcc[kBase + d] += ds * q[qBase + d];
+          }
+        }
+        for (let d = 0; d < D; d++) dq[qBase + d] = dqAcc[d];
+      }
+    }
+  }
+  dk.set(dkAcc.subarray(0, dk.length));
+  dv.set(dvAcc.subarray(0, dv.length));
+}

@@ -2,11 +2,18 @@
 // whole vocabulary (MOTG.md §1: e_t = Σ_j w_j · E[i_j], and e_t = p · E).
 
 /** out[n, :] = wte[ids[n], :]. out (N, C), ids (N), wte (V, C). */
-export function embeddingForward(out: Float32Array, ids: ArrayLike<number>, wte: Float32Array, N: number, C: number): void {
+export function embeddingForward(
+  out: Float32Array,
+  ids: ArrayLike<number>,
+  wte: Float32Array,
+  N: number,
+  C: number,
+): void {
   const V = wte.length / C;
   for (let n = 0; n < N; n++) {
     const id = ids[n];
-    if (!(id >= 0 && id < V)) throw new RangeError(`embedding: token id ${id} outside the vocabulary [0, ${V})`);
+    if (!(id >= 0 && id < V))
+      throw new RangeError(`embedding: token id ${id} outside the vocabulary [0, ${V})`);
     out.set(wte.subarray(id * C, id * C + C), n * C);
   }
 }
@@ -27,7 +34,8 @@ export function mixtureForward(
     acc.fill(0);
     for (let j = 0; j < K; j++) {
       const id = ids[n * K + j];
-      if (!(id >= 0 && id < V)) throw new RangeError(`mixture: token id ${id} outside the vocabulary [0, ${V})`);
+      if (!(id >= 0 && id < V))
+        throw new RangeError(`mixture: token id ${id} outside the vocabulary [0, ${V})`);
       const w = weights[n * K + j];
       const row = id * C;
       for (let c = 0; c < C; c++) acc[c] += w * wte[row + c];
@@ -37,7 +45,14 @@ export function mixtureForward(
 }
 
 /** out = probs @ wte. out (N, C), probs (N, V), wte (V, C). */
-export function denseMixtureForward(out: Float32Array, probs: Float32Array, wte: Float32Array, N: number, V: number, C: number): void {
+export function denseMixtureForward(
+  out: Float32Array,
+  probs: Float32Array,
+  wte: Float32Array,
+  N: number,
+  V: number,
+  C: number,
+): void {
   const acc = new Float64Array(C);
   for (let n = 0; n < N; n++) {
     acc.fill(0);
@@ -48,5 +63,86 @@ export function denseMixtureForward(out: Float32Array, probs: Float32Array, wte:
       for (let c = 0; c < C; c++) acc[c] += p * wte[row + c];
     }
     for (let c = 0; c < C; c++) out[n * C + c] = acc[c];
+  }
+}
+
+// ---- Backward ----------------------------------------------------------------------------------
+// Accumulation rule for every *Backward in ref/ (llm.c's): parameter gradients `+=` (so micro-batches
+// and the two uses of a tied embedding add up), activation gradients `=` (overwritten), except the
+// residual stream, whose gradient `+=` because every branch adds into it. A frozen parameter's
+// gradient is passed as null and not computed.
+
+/** dwte[ids[n], :] += dout[n, :] (scatter-add; repeated ids add up). dwte (V, C), dout (N, C). */
+export function embeddingBackward(
+  dwte: Float32Array,
+  dout: Float32Array,
+  ids: ArrayLike<number>,
+  N: number,
+  C: number,
+): void {
+  for (let n = 0; n < N; n++) {
+    const row = ids[n] * C;
+    const g = n * C;
+    for (let c = 0; c < C; c++) dwte[row + c] += dout[g + c];
+  }
+}
+
+/**
+ * Backward of mixtureForward. dwte (V, C) += weights[n, j] · dout[n, :] into row ids[n, j] (or null
+ * when the embedding is frozen); dweights (N, K) = dout[n, :] · wte[ids[n, j], :] (or null).
+ */
+export function mixtureBackward(
+  dwte: Float32Array | null,
+  dweights: Float32Array | null,
+  dout: Float32Array,
+  ids: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  wte: Float32Array,
+  N: number,
+  K: number,
+  C: number,
+): void {
+  for (let n = 0; n < N; n++) {
+    const g = n * C;
+    for (let j = 0; j < K; j++) {
+      const row = ids[n * K + j] * C;
+      if (dwte) {
+        const wj = weights[n * K + j];
+        if (wj !== 0) for (let c = 0; c < C; c++) dwte[row + c] += wj * dout[g + c];
+      }
+      if (dweights) {
+        let s = 0;
+        for (let c = 0; c < C; c++) s += dout[g + c] * wte[row + c];
+        dweights[n * K + j] = s;
+      }
+    }
+  }
+}
+
+/** Backward of denseMixtureForward: dwte (V, C) += probsᵀ · dout (or null); dprobs (N, V) = dout · wteᵀ (or null). */
+export function denseMixtureBackward(
+  dwte: Float32Array | null,
+  dprobs: Float32Array | null,
+  dout: Float32Array,
+  probs: Float32Array,
+  wte: Float32Array,
+  N: number,
+  V: number,
+  C: number,
+): void {
+  for (let n = 0; n < N; n++) {
+    const g = n * C;
+    for (let v = 0; v < V; v++) {
+      const row = v * C;
+      if (dwte) {
+        const p = probs[n * V + v];
+        if (p !== 0) for (let c = 0; c < C; c++) dwte[row + c] += p * dout[g + c];
+      }
+      if (dprobs) {
+        let s = 0;
+        for (let c = 0; c < C; c++) s += dout[g + c] * wte[row + c];
+        dprobs[n * V + v] = s;
+      }
+    }
   }
 }

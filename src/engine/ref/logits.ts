@@ -11,7 +11,13 @@ export function logSoftmaxForward(out: Float32Array, logits: Float32Array, N: nu
 }
 
 /** out (N) = log_softmax(logits)[n, targets[n]]. */
-export function gatherLogprobsForward(out: Float32Array, logits: Float32Array, targets: ArrayLike<number>, N: number, V: number): void {
+export function gatherLogprobsForward(
+  out: Float32Array,
+  logits: Float32Array,
+  targets: ArrayLike<number>,
+  N: number,
+  V: number,
+): void {
   for (let n = 0; n < N; n++) {
     const base = n * V;
     out[n] = logits[base + targets[n]] - logSumExp(logits, base, V);
@@ -19,7 +25,13 @@ export function gatherLogprobsForward(out: Float32Array, logits: Float32Array, t
 }
 
 /** out (N) = entropy of softmax(logits[n] / temperature) in nats. */
-export function entropyForward(out: Float32Array, logits: Float32Array, N: number, V: number, temperature = 1): void {
+export function entropyForward(
+  out: Float32Array,
+  logits: Float32Array,
+  N: number,
+  V: number,
+  temperature = 1,
+): void {
   for (let n = 0; n < N; n++) out[n] = softmaxEntropy(logits, n * V, V, 1 / temperature);
 }
 

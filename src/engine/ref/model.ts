@@ -103,9 +103,22 @@ export function embedInputs(model: RefModel, input: ModelInput, N: number): Floa
   return out;
 }
 
-export function qwen2Forward(model: RefModel, input: ModelInput, B: number, T: number, opts: ForwardOptions = {}): ForwardResult {
+export function qwen2Forward(
+  model: RefModel,
+  input: ModelInput,
+  B: number,
+  T: number,
+  opts: ForwardOptions = {},
+): ForwardResult {
   const cfg = model.config;
-  const { hiddenSize: C, intermediateSize: I, numAttentionHeads: H, numKeyValueHeads: KVH, headDim: D, vocabSize: V } = cfg;
+  const {
+    hiddenSize: C,
+    intermediateSize: I,
+    numAttentionHeads: H,
+    numKeyValueHeads: KVH,
+    headDim: D,
+    vocabSize: V,
+  } = cfg;
   const N = B * T;
   const cache = opts.cache ?? new RefKvCache(cfg, B, T);
   const start = cache.length;
@@ -123,12 +136,27 @@ export function qwen2Forward(model: RefModel, input: ModelInput, B: number, T: n
   const linear = (out: Float32Array, inp: Float32Array, name: string, IC: number, OC: number) => {
     const bias = optional(model, name.replace(/\.weight$/, '.bias'));
     const l = opts.lora?.layers.get(name);
-    if (l && opts.lora) linearLoraForward(out, inp, w(model, name), bias, l.A.data, l.B.data, opts.lora.scale, N, IC, OC, opts.lora.r);
+    if (l && opts.lora)
+      linearLoraForward(
+        out,
+        inp,
+        w(model, name),
+        bias,
+        l.A.data,
+        l.B.data,
+        opts.lora.scale,
+        N,
+        IC,
+        OC,
+        opts.lora.r,
+      );
     else linearForward(out, inp, w(model, name), bias, N, IC, OC);
   };
 
   const residual = embedInputs(model, input, N);
-  const hidden: HiddenStates | undefined = opts.hiddenStates ? { embed: residual.slice(), layers: [], finalNorm: new Float32Array(0) } : undefined;
+  const hidden: HiddenStates | undefined = opts.hiddenStates
+    ? { embed: residual.slice(), layers: [], finalNorm: new Float32Array(0) }
+    : undefined;
   const normed = new Float32Array(N * C);
   const q = new Float32Array(N * H * D);
   const kNew = new Float32Array(N * KVH * D);
@@ -156,11 +184,34 @@ export function qwen2Forward(model: RefModel, input: ModelInput, B: number, T: n
         cache.v[l].set(vNew.subarray((b * T + t) * row, (b * T + t + 1) * row), dst);
       }
     }
-    attentionForward(attOut, null, q, cache.k[l], cache.v[l], cache.mask, B, T, Tk, start, H, KVH, D, cache.capacity);
+    attentionForward(
+      attOut,
+      null,
+      q,
+      cache.k[l],
+      cache.v[l],
+      cache.mask,
+      B,
+      T,
+      Tk,
+      start,
+      H,
+      KVH,
+      D,
+      cache.capacity,
+    );
     linear(proj, attOut, `${pre}.self_attn.o_proj.weight`, H * D, C);
     residualForward(residual, residual, proj, N * C);
 
-    rmsnormForward(normed, null, residual, w(model, `${pre}.post_attention_layernorm.weight`), N, C, cfg.rmsNormEps);
+    rmsnormForward(
+      normed,
+      null,
+      residual,
+      w(model, `${pre}.post_attention_layernorm.weight`),
+      N,
+      C,
+      cfg.rmsNormEps,
+    );
     linear(gate, normed, `${pre}.mlp.gate_proj.weight`, C, I);
     linear(up, normed, `${pre}.mlp.up_proj.weight`, C, I);
     swigluForward(act, gate, up, N * I);

@@ -32,3 +32,38 @@ export function ropeForward(
     }
   }
 }
+
+/**
+ * Backward of ropeForward: the inverse (transposed) rotation, for i < D/2:
+ *   dinp[i]       =  dout[i] cos f + dout[i + D/2] sin f
+ *   dinp[i + D/2] = −dout[i] sin f + dout[i + D/2] cos f
+ * dinp, dout (N, nHeads, D) — may be the same array (activation gradient, overwritten).
+ */
+export function ropeBackward(
+  dinp: Float32Array,
+  dout: Float32Array,
+  positions: ArrayLike<number>,
+  N: number,
+  nHeads: number,
+  D: number,
+  theta: number,
+): void {
+  const half = D / 2;
+  const invFreq = new Float64Array(half);
+  for (let i = 0; i < half; i++) invFreq[i] = 1 / theta ** ((2 * i) / D);
+  for (let n = 0; n < N; n++) {
+    const pos = positions[n];
+    for (let h = 0; h < nHeads; h++) {
+      const base = (n * nHeads + h) * D;
+      for (let i = 0; i < half; i++) {
+        const f = pos * invFreq[i];
+        const cos = Math.cos(f);
+        const sin = Math.sin(f);
+        const d1 = dout[base + i];
+        const d2 = dout[base + i + half];
+        dinp[base + i] = d1 * cos + d2 * sin;
+        dinp[base + i + half] = d2 * cos - d1 * sin;
+      }
+    }
+  }
+}

@@ -1,0 +1,46 @@
+// What the Engine needs from a compute backend. Two implementations: the CPU reference (cpuBackend.ts)
+// and WebGPU (gpu/gpuBackend.ts). Both take HF-named weights and the same inputs.
+import type { BackendKind } from './api.ts';
+import type { ForwardResult, ModelInput } from './ref/model.ts';
+
+export interface ForwardOptions {
+  /** (B, T) positions; default: cache length + t. */
+  positionIds?: ArrayLike<number>;
+  /** (B, T) 1 = token, 0 = padding. */
+  attentionMask?: ArrayLike<number>;
+  hiddenStates?: boolean;
+  /** Apply the loaded LoRA adapter (off = the base model, the GRPO reference policy). */
+  lora?: boolean;
+}
+
+export interface DecodeOptions extends ForwardOptions {
+  greedy: boolean;
+  temperature: number;
+  seed: number;
+  /** Step counter fed to the RNG (with the row index). */
+  step: number;
+}
+
+/** A KV cache for B rows of up to `capacity` positions, owned by the backend that made it. */
+export interface KvCacheHandle {
+  readonly B: number;
+  readonly capacity: number;
+  readonly length: number;
+  dispose(): void;
+}
+
+export interface Backend {
+  readonly kind: BackendKind;
+  /** Full forward (or, with a cache, the new positions appended to it); logits read back. */
+  forward(
+    input: ModelInput,
+    B: number,
+    T: number,
+    opts?: ForwardOptions & { cache?: KvCacheHandle },
+  ): Promise<ForwardResult>;
+  createCache(B: number, capacity: number): KvCacheHandle;
+  /** Append T positions for each row to the cache, then choose each row's next token from the last
+   * position's logits. Only the ids come back. */
+  decode(cache: KvCacheHandle, input: ModelInput, T: number, opts: DecodeOptions): Promise<Int32Array>;
+  dispose(): void;
+}

@@ -1,0 +1,255 @@
+// The GPU context (device + buffer pool + pipeline cache) and the command recorder: a forward pass or a
+// decode step records its dispatches, copies and readbacks, then submits them as ONE command encoder.
+// Uniform params of every dispatch go into one arena buffer (one writeBuffer per submit).
+import { EngineError } from '../errors.ts';
+import {
+  alignTo,
+  BufferPool,
+  type GpuTensor,
+  MAP_MODE_READ,
+  READBACK_USAGE,
+  UNIFORM_USAGE,
+} from './buffers.ts';
+import type { EngineDevice } from './device.ts';
+import { type CompiledKernel, type Constants, type KernelDef, PipelineCache } from './pipelines.ts';
+
+// One pipeline cache per device, shared by every context (model) on it.
+const pipelineCaches = new WeakMap<GPUDevice, PipelineCache>();
+
+/** A device's buffer pool (owned: destroy() frees every buffer) and its shared pipeline cache. */
+export class GpuContext {
+  readonly pool: BufferPool;
+  readonly pipelines: PipelineCache;
+
+  constructor(readonly dev: EngineDevice) {
+    this.pool = new BufferPool(dev);
+    let cache = pipelineCaches.get(dev.device);
+    if (!cache) {
+      cache = new PipelineCache(dev.device);
+      pipelineCaches.set(dev.device, cache);
+    }
+    this.pipelines = cache;
+  }
+
+  get device(): GPUDevice {
+    return this.dev.device;
+  }
+
+  private dummyTensor: GpuTensor | null = null;
+  private scratch: GpuTensor | null = null;
+
+  /** A 16-byte zero buffer bound where a kernel's optional input (a bias) is absent. */
+  get dummy(): GpuTensor {
+    this.dummyTensor ??= this.pool.upload('dummy', new Float32Array(4));
+    return this.dummyTensor;
+  }
+
+  /** A write-only scratch tensor of at least `numel` floats, for outputs nobody reads (rstd of a pure forward). */
+  scratchTensor(numel: number): GpuTensor {
+    if (!this.scratch || this.scratch.bytes < numel * 4) {
+      // The old one may still be bound by a recorded command: it stays allocated (the pool destroys it).
+      this.scratch = this.pool.tensor('scratch', 2 ** Math.ceil(Math.log2(Math.max(64, numel))));
+    }
+    return this.scratch;
+  }
+
+  recorder(label = 'engine'): CommandRecorder {
+    return new CommandRecorder(this, label);
+  }
+
+  /** Workgroup grid for `count` workgroups: x up to the per-dimension limit, y for the rest. Kernels
+   * linearise the id as wid.x + wid.y · nwg.x and return when it is ≥ count. */
+  grid(count: number): [number, number, number] {
+    const max = this.dev.limits.maxComputeWorkgroupsPerDimension;
+    if (count <= max) return [Math.max(1, count), 1, 1];
+    const y = Math.ceil(count / max);
+    if (y > max)
+      throw new EngineError('gpu-limit', `dispatch of ${count} workgroups exceeds ${max}² per dispatch`);
+    return [Math.ceil(count / y), y, 1];
+  }
+
+  destroy(): void {
+    this.pool.destroy();
+  }
+}
+
+export interface DispatchArgs {
+  constants?: Constants;
+  params: Record<string, number>;
+  bind: Record<string, GpuTensor>;
+  /** A workgroup count (split into a 2-D grid when over the limit) or an explicit [x, y, z]. */
+  workgroups: number | readonly [number, number, number];
+}
+
+type Cmd =
+  | {
+      kind: 'dispatch';
+      def: KernelDef;
+      constants?: Constants;
+      paramOffset: number;
+      paramSize: number;
+      bind: GpuTensor[];
+      wg: readonly [number, number, number];
+    }
+  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number };
+
+export class CommandRecorder {
+  private readonly cmds: Cmd[] = [];
+  private readonly reads: { staging: GPUBuffer; bytes: number }[] = [];
+  private arena = new ArrayBuffer(4096);
+  private arenaView = new DataView(this.arena);
+  private arenaUsed = 0;
+  private submitted = false;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly label: string,
+  ) {}
+
+  get dispatchCount(): number {
+    return this.cmds.filter((c) => c.kind === 'dispatch').length;
+  }
+
+  dispatch(def: KernelDef, args: DispatchArgs): void {
+    const align = this.ctx.dev.limits.minUniformBufferOffsetAlignment;
+    const paramSize = alignTo(Math.max(16, def.params.length * 4), 16);
+    const paramOffset = alignTo(this.arenaUsed, align);
+    this.ensureArena(paramOffset + paramSize);
+    def.params.forEach(([name, type], i) => {
+      const v = args.params[name];
+      if (v === undefined || Number.isNaN(v))
+        throw new Error(`kernel ${def.name}: param ${name} missing or NaN`);
+      const at = paramOffset + i * 4;
+      if (type === 'f32') this.arenaView.setFloat32(at, v, true);
+      else if (type === 'i32') this.arenaView.setInt32(at, v, true);
+      else {
+        if (v < 0 || v > 0xffffffff || !Number.isInteger(v))
+          throw new Error(`kernel ${def.name}: param ${name}=${v} is not a u32`);
+        this.arenaView.setUint32(at, v, true);
+      }
+    });
+    this.arenaUsed = paramOffset + paramSize;
+    const bind = def.bindings.map(([name]) => {
+      const t = args.bind[name];
+      if (!t) throw new Error(`kernel ${def.name}: binding ${name} missing`);
+      return t;
+    });
+    const wg = typeof args.workgroups === 'number' ? this.ctx.grid(args.workgroups) : args.workgroups;
+    this.cmds.push({ kind: 'dispatch', def, constants: args.constants, paramOffset, paramSize, bind, wg });
+  }
+
+  /** Copy `bytes` (default: all of src) between tensors, at byte offsets. */
+  copy(src: GpuTensor, dst: GpuTensor, srcOffset = 0, dstOffset = 0, bytes = src.bytes - srcOffset): void {
+    if (bytes <= 0) return;
+    this.cmds.push({
+      kind: 'copy',
+      src: src.buffer,
+      srcOffset: src.offset + srcOffset,
+      dst: dst.buffer,
+      dstOffset: dst.offset + dstOffset,
+      size: alignTo(bytes, 4),
+    });
+  }
+
+  /** Read `bytes` of `t` (from byte `offset`) back after the submit; returns its index in submit()'s result. */
+  read(t: GpuTensor, bytes = t.bytes, offset = 0): number {
+    const staging = this.ctx.pool.acquire(`${t.name} (readback)`, bytes, READBACK_USAGE);
+    this.cmds.push({
+      kind: 'copy',
+      src: t.buffer,
+      srcOffset: t.offset + offset,
+      dst: staging,
+      dstOffset: 0,
+      size: alignTo(bytes, 4),
+    });
+    this.reads.push({ staging, bytes });
+    return this.reads.length - 1;
+  }
+
+  /** Encode everything into one command encoder, submit once, and resolve with the readbacks. */
+  async submit(): Promise<ArrayBuffer[]> {
+    if (this.submitted) throw new Error('CommandRecorder: submitted twice');
+    this.submitted = true;
+    const { device, pool, pipelines } = this.ctx;
+    if (this.ctx.dev.lostError) throw this.ctx.dev.lostError;
+    const compiled: CompiledKernel[] = [];
+    for (const c of this.cmds) {
+      if (c.kind !== 'dispatch') continue;
+      compiled.push(pipelines.peek(c.def, c.constants) ?? (await pipelines.get(c.def, c.constants)));
+    }
+    let uniforms: GPUBuffer | null = null;
+    if (this.arenaUsed > 0) {
+      uniforms = pool.acquire(`${this.label} params`, this.arenaUsed, UNIFORM_USAGE);
+      device.queue.writeBuffer(uniforms, 0, this.arena, 0, this.arenaUsed);
+    }
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    const encoder = device.createCommandEncoder({ label: this.label });
+    let pass: GPUComputePassEncoder | null = null;
+    let k = 0;
+    for (const c of this.cmds) {
+      if (c.kind === 'copy') {
+        if (pass) {
+          pass.end();
+          pass = null;
+        }
+        encoder.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
+        continue;
+      }
+      const ck = compiled[k++];
+      pass ??= encoder.beginComputePass({ label: this.label });
+      const entries: GPUBindGroupEntry[] = [
+        { binding: 0, resource: { buffer: uniforms!, offset: c.paramOffset, size: c.paramSize } },
+      ];
+      c.bind.forEach((t, i) => {
+        entries.push({
+          binding: i + 1,
+          resource: { buffer: t.buffer, offset: t.offset, size: alignTo(t.bytes, 4) },
+        });
+      });
+      const group = device.createBindGroup({ label: c.def.name, layout: ck.layout, entries });
+      pass.setPipeline(ck.pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(c.wg[0], c.wg[1], c.wg[2]);
+    }
+    pass?.end();
+    device.queue.submit([encoder.finish()]);
+    const validation = await device.popErrorScope();
+    const oom = await device.popErrorScope();
+    if (uniforms) pool.release(uniforms);
+    if (oom) {
+      for (const r of this.reads) pool.release(r.staging);
+      throw new EngineError('gpu-limit', `${this.label}: GPU out of memory (${oom.message})`);
+    }
+    if (validation) {
+      for (const r of this.reads) pool.release(r.staging);
+      throw new Error(`${this.label}: WebGPU validation error: ${validation.message}`);
+    }
+    const out: ArrayBuffer[] = [];
+    try {
+      await Promise.all(this.reads.map((r) => r.staging.mapAsync(MAP_MODE_READ, 0, alignTo(r.bytes, 4))));
+    } catch (e) {
+      throw (
+        this.ctx.dev.lostError ??
+        new EngineError(
+          'gpu-device-lost',
+          `${this.label}: reading results back failed: ${(e as Error).message}`,
+        )
+      );
+    }
+    for (const r of this.reads) {
+      out.push(r.staging.getMappedRange(0, alignTo(r.bytes, 4)).slice(0, r.bytes));
+      r.staging.unmap();
+      pool.release(r.staging);
+    }
+    return out;
+  }
+
+  private ensureArena(bytes: number): void {
+    if (bytes <= this.arena.byteLength) return;
+    const next = new ArrayBuffer(Math.max(bytes, this.arena.byteLength * 2));
+    new Uint8Array(next).set(new Uint8Array(this.arena, 0, this.arenaUsed));
+    this.arena = next;
+    this.arenaView = new DataView(next);
+  }
+}

@@ -1,0 +1,80 @@
+// Input embeddings: one token per position, or a k-sparse mixture of tokens (MOTG.md §1).
+// A dense mixture (probs @ wte) is the matmul kernel with the weight in [in, out] layout.
+import type { KernelDef } from '../pipelines.ts';
+
+/** out[n, :] = wte[ids[n], :]. One invocation per output element; ids outside [0, V) give zeros. */
+export const embeddingForwardKernel: KernelDef = {
+  name: 'embedding_forward',
+  bindings: [
+    ['out', 'storage'],
+    ['ids', 'read-only-storage'],
+    ['wte', 'read-only-storage'],
+  ],
+  params: [
+    ['N', 'u32'],
+    ['C', 'u32'],
+    ['V', 'u32'],
+  ],
+  source: /* wgsl */ `
+struct Params { N: u32, C: u32, V: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>; // (N, C)
+@group(0) @binding(2) var<storage, read> ids: array<u32>;       // (N)
+@group(0) @binding(3) var<storage, read> wte: array<f32>;       // (V, C)
+
+override WG: u32 = 64;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.N * p.C) { return; }
+  let n = i / p.C;
+  let c = i % p.C;
+  let id = ids[n];
+  var v = 0.0;
+  if (id < p.V) { v = wte[id * p.C + c]; }
+  out[i] = v;
+}
+`,
+};
+
+/** out[n, :] = Σ_j weights[n, j] · wte[ids[n, j], :]. ids/weights (N, K). */
+export const mixtureForwardKernel: KernelDef = {
+  name: 'mixture_forward',
+  bindings: [
+    ['out', 'storage'],
+    ['ids', 'read-only-storage'],
+    ['weights', 'read-only-storage'],
+    ['wte', 'read-only-storage'],
+  ],
+  params: [
+    ['N', 'u32'],
+    ['K', 'u32'],
+    ['C', 'u32'],
+    ['V', 'u32'],
+  ],
+  source: /* wgsl */ `
+struct Params { N: u32, K: u32, C: u32, V: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>; // (N, C)
+@group(0) @binding(2) var<storage, read> ids: array<u32>;       // (N, K)
+@group(0) @binding(3) var<storage, read> weights: array<f32>;   // (N, K)
+@group(0) @binding(4) var<storage, read> wte: array<f32>;       // (V, C)
+
+override WG: u32 = 64;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.N * p.C) { return; }
+  let n = i / p.C;
+  let c = i % p.C;
+  var acc = 0.0;
+  for (var j = 0u; j < p.K; j++) {
+    let id = ids[n * p.K + j];
+    if (id < p.V) { acc += weights[n * p.K + j] * wte[id * p.C + c]; }
+  }
+  out[i] = acc;
+}
+`,
+};

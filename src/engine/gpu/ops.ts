@@ -1,0 +1,358 @@
+// The GPU layers, one function per kernel, named and ordered like the CPU reference (ref/*.ts):
+// outputs first, then inputs, then sizes. Each records dispatches on a CommandRecorder; nothing runs
+// until the recorder is submitted.
+import type { GpuTensor } from './buffers.ts';
+import type { CommandRecorder } from './commands.ts';
+import { attentionForwardKernel } from './kernels/attention.wgsl.ts';
+import { residualForwardKernel, swigluForwardKernel } from './kernels/elementwise.wgsl.ts';
+import { embeddingForwardKernel, mixtureForwardKernel } from './kernels/embedding.wgsl.ts';
+import {
+  entropyForwardKernel,
+  gatherLogprobsForwardKernel,
+  logSoftmaxForwardKernel,
+} from './kernels/logits.wgsl.ts';
+import {
+  matmulV1Kernel,
+  matmulV2Kernel,
+  matmulV3Kernel,
+  matmulV4Kernel,
+  matmulV5Kernel,
+} from './kernels/matmul.wgsl.ts';
+import { rmsnormForwardKernel } from './kernels/rmsnorm.wgsl.ts';
+import { ropeForwardKernel, scatterRowsKernel } from './kernels/rope.wgsl.ts';
+import { argmaxKernel, sampleKernel } from './kernels/sample.wgsl.ts';
+import type { KernelDef } from './pipelines.ts';
+
+const EW = 64; // workgroup size of the elementwise kernels (their WG default)
+
+function elementwise(n: number): number {
+  return Math.ceil(n / EW);
+}
+
+/** out (N, C) = wte[ids]. ids (N) u32, wte (V, C). */
+export function embeddingForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  ids: GpuTensor,
+  wte: GpuTensor,
+  N: number,
+  C: number,
+  V: number,
+): void {
+  rec.dispatch(embeddingForwardKernel, {
+    params: { N, C, V },
+    bind: { out, ids, wte },
+    workgroups: elementwise(N * C),
+  });
+}
+
+/** out (N, C) = Σ_j weights[n, j] · wte[ids[n, j]]. ids (N, K) u32, weights (N, K). */
+export function mixtureForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  ids: GpuTensor,
+  weights: GpuTensor,
+  wte: GpuTensor,
+  N: number,
+  K: number,
+  C: number,
+  V: number,
+): void {
+  rec.dispatch(mixtureForwardKernel, {
+    params: { N, K, C, V },
+    bind: { out, ids, weights, wte },
+    workgroups: elementwise(N * C),
+  });
+}
+
+/** out (N, C) = probs (N, V) @ wte (V, C): the matmul with the weight read in [in, out] layout. */
+export function denseMixtureForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  probs: GpuTensor,
+  wte: GpuTensor,
+  N: number,
+  V: number,
+  C: number,
+): void {
+  matmulForward(rec, out, probs, wte, null, N, V, C, { wInOut: true });
+}
+
+/** out (N, C), rstd (N) or null, inp (N, C), weight (C). */
+export function rmsnormForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  rstd: GpuTensor | null,
+  inp: GpuTensor,
+  weight: GpuTensor,
+  N: number,
+  C: number,
+  eps: number,
+): void {
+  const scratch = rstd ?? rec.ctx.scratchTensor(N);
+  rec.dispatch(rmsnormForwardKernel, {
+    params: { N, C, eps },
+    bind: { out, rstd: scratch, inp, weight },
+    workgroups: N,
+  });
+}
+
+export type MatmulVersion = 1 | 2 | 3 | 4 | 5;
+export const MATMUL_KERNELS: Record<MatmulVersion, KernelDef> = {
+  1: matmulV1Kernel,
+  2: matmulV2Kernel,
+  3: matmulV3Kernel,
+  4: matmulV4Kernel,
+  5: matmulV5Kernel,
+};
+
+/** Rows up to which the GEMV kernels (v4/v5) beat the tiled one: decode steps and small batches. */
+export const GEMV_MAX_ROWS = 16;
+
+export interface MatmulOptions {
+  /** out = alpha · inp · Wᵀ + bias + beta · out (default alpha 1, beta 0). */
+  alpha?: number;
+  beta?: number;
+  /** Weight stored (IC, OC) instead of HF's (OC, IC); only v1–v3. */
+  wInOut?: boolean;
+  /** Force a version (bench, tests); default picks by N and IC. */
+  version?: MatmulVersion;
+}
+
+export function pickMatmulVersion(N: number, IC: number, wInOut: boolean): MatmulVersion {
+  if (wInOut || N > GEMV_MAX_ROWS) return 3;
+  return IC % 4 === 0 ? 5 : 4;
+}
+
+/** Linear layer, HF layout: out (N, OC) = alpha · inp (N, IC) · weight (OC, IC)ᵀ + bias (OC) + beta · out. */
+export function matmulForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  inp: GpuTensor,
+  weight: GpuTensor,
+  bias: GpuTensor | null,
+  N: number,
+  IC: number,
+  OC: number,
+  opts: MatmulOptions = {},
+): void {
+  const wInOut = opts.wInOut ?? false;
+  const version = opts.version ?? pickMatmulVersion(N, IC, wInOut);
+  if (wInOut && version > 3) throw new Error(`matmul v${version} has no [in, out] weight layout`);
+  if (version === 5 && IC % 4 !== 0) throw new Error(`matmul v5 needs IC % 4 = 0 (IC = ${IC})`);
+  const constants: Record<string, boolean> = { HAS_BIAS: bias !== null };
+  if (version <= 3) constants.W_IN_OUT = wInOut;
+  let workgroups: number | [number, number, number];
+  if (version <= 2) workgroups = [Math.ceil(OC / 16), Math.ceil(N / 16), 1];
+  else if (version === 3) workgroups = [Math.ceil(OC / 64), Math.ceil(N / 64), 1];
+  else workgroups = OC;
+  rec.dispatch(MATMUL_KERNELS[version], {
+    constants,
+    params: { N, IC, OC, alpha: opts.alpha ?? 1, beta: opts.beta ?? 0 },
+    bind: { out, inp, weight, bias: bias ?? rec.ctx.dummy },
+    workgroups,
+  });
+}
+
+/**
+ * cos/sin table (N, D) for RoPE at the given positions, in float64 then rounded: row n holds
+ * cos(pos_n · θ^(−2i/D)) for i < D/2, then the sines.
+ */
+export function ropeTable(positions: ArrayLike<number>, N: number, D: number, theta: number): Float32Array {
+  const half = D / 2;
+  const out = new Float32Array(N * D);
+  const invFreq = new Float64Array(half);
+  for (let i = 0; i < half; i++) invFreq[i] = 1 / theta ** ((2 * i) / D);
+  for (let n = 0; n < N; n++) {
+    const pos = positions[n];
+    for (let i = 0; i < half; i++) {
+      const f = pos * invFreq[i];
+      out[n * D + i] = Math.cos(f);
+      out[n * D + half + i] = Math.sin(f);
+    }
+  }
+  return out;
+}
+
+/** Where rows go: row n → (n / T) · outT + outStart + n % T (default: the same row). */
+export interface RowPlacement {
+  T: number;
+  outT: number;
+  outStart: number;
+}
+
+/** out rows ← rope(inp (N, nH, D)) with the table cs (N, D) from ropeTable. out ≠ inp. */
+export function ropeForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  inp: GpuTensor,
+  cs: GpuTensor,
+  N: number,
+  nH: number,
+  D: number,
+  place: RowPlacement = { T: N, outT: N, outStart: 0 },
+): void {
+  rec.dispatch(ropeForwardKernel, {
+    params: { N, T: place.T, nH, D, outT: place.outT, outStart: place.outStart },
+    bind: { out, inp, cs },
+    workgroups: elementwise((N * nH * D) / 2),
+  });
+}
+
+/** out rows ← inp rows (N, W), placed as for ropeForward (the values into a KV cache). */
+export function scatterRows(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  inp: GpuTensor,
+  N: number,
+  W: number,
+  place: RowPlacement,
+): void {
+  rec.dispatch(scatterRowsKernel, {
+    params: { N, T: place.T, W, outT: place.outT, outStart: place.outStart },
+    bind: { out, inp },
+    workgroups: elementwise(N * W),
+  });
+}
+
+/** Workgroup size of the attention kernel; D ≤ 4 · this. */
+export const ATTENTION_WG = 64;
+
+/** Same contract as ref attentionForward (without the saved probabilities); mask (B, kvStride) u32. */
+export function attentionForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  q: GpuTensor,
+  k: GpuTensor,
+  v: GpuTensor,
+  mask: GpuTensor,
+  B: number,
+  Tq: number,
+  Tk: number,
+  qStart: number,
+  H: number,
+  KVH: number,
+  D: number,
+  kvStride: number = Tk,
+): void {
+  if (D > 4 * ATTENTION_WG) throw new Error(`attention: head dim ${D} > ${4 * ATTENTION_WG}`);
+  rec.dispatch(attentionForwardKernel, {
+    constants: { D, WG: ATTENTION_WG },
+    params: { B, Tq, Tk, qStart, H, KVH, kvStride, scale: 1 / Math.sqrt(D) },
+    bind: { out, q, k, v, mask },
+    workgroups: B * H * Tq,
+  });
+}
+
+export function swigluForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  gate: GpuTensor,
+  up: GpuTensor,
+  n: number,
+): void {
+  rec.dispatch(swigluForwardKernel, { params: { n }, bind: { out, gate, up }, workgroups: elementwise(n) });
+}
+
+export function residualForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  a: GpuTensor,
+  b: GpuTensor,
+  n: number,
+): void {
+  rec.dispatch(residualForwardKernel, { params: { n }, bind: { out, a, b }, workgroups: elementwise(n) });
+}
+
+/** out (N, V) = log_softmax(logits (N, V)). */
+export function logSoftmaxForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  logits: GpuTensor,
+  N: number,
+  V: number,
+): void {
+  rec.dispatch(logSoftmaxForwardKernel, { params: { N, V }, bind: { out, x: logits }, workgroups: N });
+}
+
+/** out (N) = log_softmax(logits)[n, targets[n]]; targets (N) u32. */
+export function gatherLogprobsForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  logits: GpuTensor,
+  targets: GpuTensor,
+  N: number,
+  V: number,
+): void {
+  rec.dispatch(gatherLogprobsForwardKernel, {
+    params: { N, V },
+    bind: { out, x: logits, targets },
+    workgroups: N,
+  });
+}
+
+/** out (N) = entropy of softmax(logits[n] / temperature), nats. */
+export function entropyForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  logits: GpuTensor,
+  N: number,
+  V: number,
+  temperature = 1,
+): void {
+  rec.dispatch(entropyForwardKernel, {
+    params: { N, V, invTemperature: 1 / temperature },
+    bind: { out, x: logits },
+    workgroups: N,
+  });
+}
+
+/** out (N) = entropy of softmax over the C hidden dimensions of hidden[n] (MOTG.md §4). */
+export function hiddenEntropyForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  hidden: GpuTensor,
+  N: number,
+  C: number,
+): void {
+  entropyForward(rec, out, hidden, N, C, 1);
+}
+
+/** Which row of the logits each output row reads: r · stride + offset (default: row r). */
+export interface RowSelect {
+  stride: number;
+  offset: number;
+}
+
+/** ids (N) u32 = argmax of logits row r · stride + offset (V wide), first index on ties. */
+export function argmaxForward(
+  rec: CommandRecorder,
+  ids: GpuTensor,
+  logits: GpuTensor,
+  N: number,
+  V: number,
+  rows: RowSelect = { stride: 1, offset: 0 },
+): void {
+  rec.dispatch(argmaxKernel, { params: { N, V, ...rows }, bind: { ids, x: logits }, workgroups: N });
+}
+
+/** ids (N) u32 sampled from softmax(logits row / temperature) at u = counterUniform(seed, r, step). */
+export function sampleForward(
+  rec: CommandRecorder,
+  ids: GpuTensor,
+  logits: GpuTensor,
+  N: number,
+  V: number,
+  temperature: number,
+  seed: number,
+  step: number,
+  rows: RowSelect = { stride: 1, offset: 0 },
+): void {
+  if (!(temperature > 0))
+    throw new Error(`sample: temperature must be > 0 (use argmax for greedy), got ${temperature}`);
+  rec.dispatch(sampleKernel, {
+    params: { N, V, ...rows, invTemperature: 1 / temperature, seed: seed >>> 0, step: step >>> 0 },
+    bind: { ids, x: logits },
+    workgroups: N,
+  });
+}
