@@ -5,7 +5,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseQwen2Config } from '../src/engine/config.ts';
-import { formatBytes, formatMemoryTable, memoryPlan, type OptimizerKind } from '../src/engine/train/memory.ts';
+import {
+  formatBytes,
+  formatMemoryTable,
+  memoryPlan,
+  type OptimizerKind,
+} from '../src/engine/train/memory.ts';
 
 const USAGE =
   'usage: npm run memory -- <config.json | model folder> [--lora r] [--group G] [--tokens N] [--recompute] [--optimizer adamw|sgd|sgd-momentum] [--freeze-embeddings]';
@@ -41,7 +46,8 @@ function main(argv: string[]): number {
   if (statSync(path).isDirectory()) path = join(path, 'config.json');
   const config = parseQwen2Config(JSON.parse(readFileSync(path, 'utf8')), path);
   const optimizer = (values.get('--optimizer') ?? 'adamw') as OptimizerKind;
-  if (!['adamw', 'sgd', 'sgd-momentum'].includes(optimizer)) throw new Error(`--optimizer: unknown ${optimizer}\n${USAGE}`);
+  if (!['adamw', 'sgd', 'sgd-momentum'].includes(optimizer))
+    throw new Error(`--optimizer: unknown ${optimizer}\n${USAGE}`);
   const r = values.has('--lora') ? int('--lora', 16) : 0;
   const plan = memoryPlan(config, {
     group: int('--group', 8),

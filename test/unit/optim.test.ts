@@ -1,0 +1,191 @@
+// Optimizer update rules, clipping, accumulation and LR schedules against hand computation.
+import { describe, expect, it } from 'vitest';
+import { initQwen2Weights } from '../../src/engine/model/init.ts';
+import { qwen2LossAndGrads } from '../../src/engine/ref/backward.ts';
+import {
+  AdamW,
+  adamwUpdate,
+  clipGradNorm,
+  GradientAccumulator,
+  globalGradNorm,
+  Sgd,
+  sgdUpdate,
+} from '../../src/engine/train/optim.ts';
+import { learningRate } from '../../src/engine/train/schedule.ts';
+import { tinyConfig } from '../helpers/tinyConfig.ts';
+
+const f32 = (xs: number[]) => Float32Array.from(xs);
+
+describe('AdamW', () => {
+  const o = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+
+  it('step 1: bias correction makes the step lr · sign(g), plus decoupled decay', () => {
+    const p = f32([1, -2, 0.5]);
+    const g = f32([0.3, -4, 0]);
+    const m = new Float32Array(3);
+    const v = new Float32Array(3);
+    adamwUpdate(p, g, m, v, 1, o);
+    // m̂ = g, v̂ = g², so the Adam term is g / (|g| + eps) ≈ ±1 (0 where g = 0).
+    expect(p[0]).toBeCloseTo(1 - 0.1 * (0.3 / (0.3 + 1e-8) + 0.01 * 1), 6);
+    expect(p[1]).toBeCloseTo(-2 - 0.1 * (-4 / (4 + 1e-8) + 0.01 * -2), 6);
+    expect(p[2]).toBeCloseTo(0.5 - 0.1 * 0.01 * 0.5, 7);
+    expect(m[1]).toBeCloseTo(0.1 * -4, 6);
+    expect(v[1]).toBeCloseTo(0.001 * 16, 7);
+  });
+
+  it('three steps match the recurrence written out by hand', () => {
+    const grads = [0.5, -0.2, 0.1];
+    let p = 2;
+    let m = 0;
+    let v = 0;
+    for (let t = 1; t <= 3; t++) {
+      const g = grads[t - 1];
+      m = 0.9 * m + 0.1 * g;
+      v = 0.999 * v + 0.001 * g * g;
+      const mh = m / (1 - 0.9 ** t);
+      const vh = v / (1 - 0.999 ** t);
+      p = p - 0.1 * (mh / (Math.sqrt(vh) + 1e-8) + 0.01 * p);
+    }
+    const opt = new AdamW(o);
+    const params = new Map([['w', f32([2])]]);
+    for (const g of grads) opt.update(params, new Map([['w', f32([g])]]));
+    expect(opt.step).toBe(3);
+    expect(params.get('w')?.[0]).toBeCloseTo(p, 6);
+    expect(opt.stateBytes()).toBe(2 * 4);
+  });
+
+  it('no decay for excluded names; a parameter without a gradient is untouched and keeps its own step count', () => {
+    const opt = new AdamW({ ...o, weightDecay: 0.5 }, (name) => !name.endsWith('.bias'));
+    const params = new Map([
+      ['a.weight', f32([1])],
+      ['a.bias', f32([1])],
+    ]);
+    opt.update(params, new Map([['a.weight', f32([0])]]));
+    expect(params.get('a.weight')?.[0]).toBeCloseTo(1 - 0.1 * 0.5, 7);
+    expect(params.get('a.bias')?.[0]).toBe(1);
+    // The bias's first update is its step 1 (full bias correction): exactly lr · sign(g), no decay.
+    opt.update(params, new Map([['a.bias', f32([0.2])]]));
+    expect(params.get('a.bias')?.[0]).toBeCloseTo(1 - 0.1, 6);
+    expect(() => opt.update(params, new Map([['nope', f32([1])]]))).toThrow(/unknown parameter/);
+  });
+});
+
+describe('SGD', () => {
+  it('plain: p ← p − lr (g + wd p), no state', () => {
+    const p = f32([1, 2]);
+    sgdUpdate(p, f32([0.5, -1]), null, 1, {
+      lr: 0.1,
+      momentum: 0,
+      dampening: 0,
+      weightDecay: 0.1,
+      nesterov: false,
+    });
+    expect(p[0]).toBeCloseTo(1 - 0.1 * (0.5 + 0.1), 7);
+    expect(p[1]).toBeCloseTo(2 - 0.1 * (-1 + 0.2), 6);
+    const opt = new Sgd({ lr: 0.1 });
+    opt.update(new Map([['w', f32([1])]]), new Map([['w', f32([1])]]));
+    expect(opt.stateBytes()).toBe(0);
+  });
+
+  it('momentum over three steps: buf = g1, then μ buf + (1 − τ) g', () => {
+    const opt = new Sgd({ lr: 0.1, momentum: 0.9, dampening: 0.5 });
+    const params = new Map([['w', f32([0])]]);
+    const gs = [1, 2, -1];
+    for (const g of gs) opt.update(params, new Map([['w', f32([g])]]));
+    const b1 = 1;
+    const b2 = 0.9 * b1 + 0.5 * 2;
+    const b3 = 0.9 * b2 + 0.5 * -1;
+    expect(params.get('w')?.[0]).toBeCloseTo(-0.1 * (b1 + b2 + b3), 6);
+    expect(opt.stateBytes()).toBe(4);
+  });
+
+  it('nesterov uses g + μ buf', () => {
+    const opt = new Sgd({ lr: 1, momentum: 0.5, nesterov: true });
+    const params = new Map([['w', f32([0])]]);
+    opt.update(params, new Map([['w', f32([1])]])); // buf = 1, d = 1 + 0.5
+    opt.update(params, new Map([['w', f32([1])]])); // buf = 1.5, d = 1 + 0.75
+    expect(params.get('w')?.[0]).toBeCloseTo(-(1.5 + 1.75), 6);
+  });
+});
+
+describe('gradient clipping and accumulation', () => {
+  it('clips the global norm across tensors and returns the norm before clipping', () => {
+    const a = f32([3, 0]);
+    const b = f32([0, 4]);
+    expect(globalGradNorm([a, b])).toBeCloseTo(5, 12);
+    const n = clipGradNorm([a, b], 1);
+    expect(n).toBeCloseTo(5, 12);
+    expect(a[0]).toBeCloseTo(3 / (5 + 1e-6), 6);
+    expect(b[1]).toBeCloseTo(4 / (5 + 1e-6), 6);
+    expect(globalGradNorm([a, b])).toBeCloseTo(1, 5);
+    const c = f32([0.3, 0.4]);
+    clipGradNorm([c], 1);
+    expect(Array.from(c)).toEqual([Math.fround(0.3), Math.fround(0.4)]);
+  });
+
+  it('two micro-batches accumulate to the gradient of the whole batch', () => {
+    const cfg = tinyConfig({ tie_word_embeddings: true });
+    const model = { config: cfg, weights: initQwen2Weights(cfg, 9, 0.3, 0.1) };
+    const T = 4;
+    const ids = [5, 9, 17, 3, 44, 2, 8, 60];
+    const targets = [9, 17, 3, 1, 2, 8, 60, 7];
+    const coef = [0, 0.5, -1, 0.25, 0.3, 0, 1, -0.5];
+    const whole = qwen2LossAndGrads(model, { kind: 'ids', ids }, 2, T, targets, coef);
+    const acc = new GradientAccumulator();
+    for (const b of [0, 1]) {
+      const s = b * T;
+      const part = qwen2LossAndGrads(
+        model,
+        { kind: 'ids', ids: ids.slice(s, s + T) },
+        1,
+        T,
+        targets.slice(s, s + T),
+        coef.slice(s, s + T),
+      );
+      acc.add(part.grads);
+    }
+    expect(acc.count).toBe(2);
+    for (const [name, g] of whole.grads) {
+      const a = acc.sums.get(name);
+      if (!a) throw new Error(name);
+      let maxRef = 0;
+      let maxErr = 0;
+      for (let i = 0; i < g.length; i++) {
+        maxRef = Math.max(maxRef, Math.abs(g[i]));
+        maxErr = Math.max(maxErr, Math.abs(g[i] - a[i]));
+      }
+      expect(maxRef, name).toBeGreaterThan(0);
+      expect(maxErr, name).toBeLessThan(1e-5 * maxRef);
+    }
+    const mean = acc.mean();
+    const norm = whole.grads.get('model.norm.weight');
+    if (!norm) throw new Error('norm');
+    expect(mean.get('model.norm.weight')?.[0]).toBeCloseTo(norm[0] / 2, 5);
+    acc.zero();
+    expect(acc.count).toBe(0);
+    expect(acc.sums.get('model.norm.weight')?.every((x) => x === 0)).toBe(true);
+  });
+});
+
+describe('learning-rate schedules', () => {
+  it('constant', () => {
+    expect(learningRate({ kind: 'constant', lr: 3e-4 }, 0)).toBe(3e-4);
+    expect(learningRate({ kind: 'constant', lr: 3e-4 }, 1000)).toBe(3e-4);
+  });
+
+  it('linear warm-up from lr / W at step 0 to lr at step W − 1, then constant', () => {
+    const s = { kind: 'linear-warmup' as const, lr: 1, warmupSteps: 4 };
+    expect([0, 1, 2, 3, 4, 100].map((t) => learningRate(s, t))).toEqual([0.25, 0.5, 0.75, 1, 1, 1]);
+  });
+
+  it('cosine with warm-up: lr at the end of warm-up, halfway at the middle, minLr at the end and after', () => {
+    const s = { kind: 'cosine' as const, lr: 1, warmupSteps: 2, totalSteps: 12, minLr: 0.1 };
+    expect(learningRate(s, 0)).toBeCloseTo(0.5, 12);
+    expect(learningRate(s, 2)).toBeCloseTo(1, 12);
+    expect(learningRate(s, 7)).toBeCloseTo(0.55, 12);
+    expect(learningRate(s, 4)).toBeCloseTo(0.1 + 0.45 * (1 + Math.cos(Math.PI * 0.2)), 12);
+    expect(learningRate(s, 12)).toBe(0.1);
+    expect(learningRate(s, 50)).toBe(0.1);
+    expect(() => learningRate(s, -1)).toThrow(RangeError);
+  });
+});
