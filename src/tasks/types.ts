@@ -37,4 +37,10 @@ export interface TaskDefinition<C extends TaskConfig = TaskConfig> {
   score(answer: string | null, entry: TaskEntry): ScoreResult;
   /** Optional stricter scorer without gameable partial credit; falls back to `score` when absent. */
   scoreStrict?(answer: string | null, entry: TaskEntry): ScoreResult;
+  /**
+   * Optional: an answer that scores 1.0, for tasks whose `entry.answer` is null (graph_color →
+   * `json.dumps(metadata.possible_answer)`, propositional_logic → `metadata.example_answer`).
+   * Absent means `entry.answer` is the oracle.
+   */
+  oracleAnswer?(entry: TaskEntry): string;
 }
