@@ -11,6 +11,7 @@ import {
   UNIFORM_USAGE,
 } from './buffers.ts';
 import type { EngineDevice } from './device.ts';
+import type { MatmulVersion } from './ops.ts';
 import { type CompiledKernel, type Constants, type KernelDef, PipelineCache } from './pipelines.ts';
 
 // One pipeline cache per device, shared by every context (model) on it.
@@ -33,6 +34,59 @@ export class GpuContext {
 
   get device(): GPUDevice {
     return this.dev.device;
+  }
+
+  /** Wrap each submit in validation / out-of-memory error scopes (throwing on error). On by default;
+   * off saves a little latency per decode step (errors then go to the device's uncaptured-error handler). */
+  checkErrors = true;
+  /** Reuse bind groups across submits (decode steps bind the same buffers at the same offsets). */
+  cacheBindGroups = true;
+  /** Benchmarks only: choose the matmul version (and v6 lanes) instead of ops.pickMatmulVersion. */
+  matmulOverride:
+    | ((
+        N: number,
+        IC: number,
+        OC: number,
+        wInOut: boolean,
+      ) => { version: MatmulVersion; lanes?: number } | undefined)
+    | null = null;
+  /** Timings of the last submit (CPU side), for benchmarks. */
+  lastSubmit = { dispatches: 0, encodeMs: 0, waitMs: 0 };
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 1;
+
+  /** A stable small id per GPU object (bind-group cache keys). */
+  idOf(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.ids.set(o, id);
+    }
+    return id;
+  }
+
+  bindGroup(
+    layout: GPUBindGroupLayout,
+    label: string,
+    entries: GPUBindGroupEntry[],
+    key: string | null,
+  ): GPUBindGroup {
+    if (key !== null) {
+      const hit = this.bindGroups.get(key);
+      if (hit) return hit;
+    }
+    const g = this.device.createBindGroup({ label, layout, entries });
+    if (key !== null) {
+      if (this.bindGroups.size >= 8192) this.bindGroups.clear();
+      this.bindGroups.set(key, g);
+    }
+    return g;
+  }
+
+  /** Forget cached bind groups (after buffers were destroyed). */
+  clearBindGroups(): void {
+    this.bindGroups.clear();
   }
 
   private dummyTensor: GpuTensor | null = null;
@@ -69,6 +123,7 @@ export class GpuContext {
   }
 
   destroy(): void {
+    this.bindGroups.clear();
     this.pool.destroy();
   }
 }
@@ -170,23 +225,29 @@ export class CommandRecorder {
   async submit(): Promise<ArrayBuffer[]> {
     if (this.submitted) throw new Error('CommandRecorder: submitted twice');
     this.submitted = true;
-    const { device, pool, pipelines } = this.ctx;
-    if (this.ctx.dev.lostError) throw this.ctx.dev.lostError;
+    const ctx = this.ctx;
+    const { device, pool, pipelines } = ctx;
+    if (ctx.dev.lostError) throw ctx.dev.lostError;
     const compiled: CompiledKernel[] = [];
     for (const c of this.cmds) {
       if (c.kind !== 'dispatch') continue;
       compiled.push(pipelines.peek(c.def, c.constants) ?? (await pipelines.get(c.def, c.constants)));
     }
+    const t0 = performance.now();
     let uniforms: GPUBuffer | null = null;
     if (this.arenaUsed > 0) {
       uniforms = pool.acquire(`${this.label} params`, this.arenaUsed, UNIFORM_USAGE);
       device.queue.writeBuffer(uniforms, 0, this.arena, 0, this.arenaUsed);
     }
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
+    const check = ctx.checkErrors;
+    if (check) {
+      device.pushErrorScope('out-of-memory');
+      device.pushErrorScope('validation');
+    }
     const encoder = device.createCommandEncoder({ label: this.label });
     let pass: GPUComputePassEncoder | null = null;
     let k = 0;
+    const uid = uniforms ? ctx.idOf(uniforms) : 0;
     for (const c of this.cmds) {
       if (c.kind === 'copy') {
         if (pass) {
@@ -201,47 +262,47 @@ export class CommandRecorder {
       const entries: GPUBindGroupEntry[] = [
         { binding: 0, resource: { buffer: uniforms!, offset: c.paramOffset, size: c.paramSize } },
       ];
+      let key = ctx.cacheBindGroups ? `${ctx.idOf(ck.layout)}|${uid}:${c.paramOffset}:${c.paramSize}` : null;
       c.bind.forEach((t, i) => {
-        entries.push({
-          binding: i + 1,
-          resource: { buffer: t.buffer, offset: t.offset, size: alignTo(t.bytes, 4) },
-        });
+        const size = alignTo(t.bytes, 4);
+        entries.push({ binding: i + 1, resource: { buffer: t.buffer, offset: t.offset, size } });
+        if (key !== null) key += `|${ctx.idOf(t.buffer)}:${t.offset}:${size}`;
       });
-      const group = device.createBindGroup({ label: c.def.name, layout: ck.layout, entries });
       pass.setPipeline(ck.pipeline);
-      pass.setBindGroup(0, group);
+      pass.setBindGroup(0, ctx.bindGroup(ck.layout, c.def.name, entries, key));
       pass.dispatchWorkgroups(c.wg[0], c.wg[1], c.wg[2]);
     }
     pass?.end();
     device.queue.submit([encoder.finish()]);
-    const validation = await device.popErrorScope();
-    const oom = await device.popErrorScope();
+    const t1 = performance.now();
     if (uniforms) pool.release(uniforms);
-    if (oom) {
-      for (const r of this.reads) pool.release(r.staging);
-      throw new EngineError('gpu-limit', `${this.label}: GPU out of memory (${oom.message})`);
-    }
-    if (validation) {
-      for (const r of this.reads) pool.release(r.staging);
-      throw new Error(`${this.label}: WebGPU validation error: ${validation.message}`);
-    }
+    // Ask for the mappings at once; the error scopes resolve meanwhile.
+    const maps = this.reads.map((r) => r.staging.mapAsync(MAP_MODE_READ, 0, alignTo(r.bytes, 4)));
+    const settled = Promise.allSettled(maps);
+    const scopes = check ? [device.popErrorScope(), device.popErrorScope()] : [];
+    const [validation, oom] = await Promise.all(scopes);
+    const results = await settled;
     const out: ArrayBuffer[] = [];
-    try {
-      await Promise.all(this.reads.map((r) => r.staging.mapAsync(MAP_MODE_READ, 0, alignTo(r.bytes, 4))));
-    } catch (e) {
-      throw (
-        this.ctx.dev.lostError ??
-        new EngineError(
-          'gpu-device-lost',
-          `${this.label}: reading results back failed: ${(e as Error).message}`,
-        )
-      );
-    }
-    for (const r of this.reads) {
-      out.push(r.staging.getMappedRange(0, alignTo(r.bytes, 4)).slice(0, r.bytes));
-      r.staging.unmap();
+    let failure: Error | null = null;
+    if (oom) failure = new EngineError('gpu-limit', `${this.label}: GPU out of memory (${oom.message})`);
+    else if (validation) failure = new Error(`${this.label}: WebGPU validation error: ${validation.message}`);
+    this.reads.forEach((r, i) => {
+      const res = results[i];
+      if (res.status === 'rejected') {
+        failure ??=
+          ctx.dev.lostError ??
+          new EngineError(
+            'gpu-device-lost',
+            `${this.label}: reading results back failed: ${String(res.reason)}`,
+          );
+      } else {
+        if (!failure) out.push(r.staging.getMappedRange(0, alignTo(r.bytes, 4)).slice(0, r.bytes));
+        r.staging.unmap();
+      }
       pool.release(r.staging);
-    }
+    });
+    ctx.lastSubmit = { dispatches: k, encodeMs: t1 - t0, waitMs: performance.now() - t1 };
+    if (failure) throw failure;
     return out;
   }
 

@@ -83,6 +83,15 @@ export class EngineDevice {
     });
   }
 
+  /** A CPU-emulated adapter (lavapipe, SwiftShader): kernel choices differ (no cheap barriers). */
+  get isSoftware(): boolean {
+    return (
+      this.adapter.isFallbackAdapter ||
+      this.adapter.architecture === 'software' ||
+      /llvmpipe|swiftshader/i.test(this.adapter.description)
+    );
+  }
+
   get isDestroyed(): boolean {
     return this.destroyed;
   }

@@ -71,7 +71,9 @@ interface ActivationTensors {
   act: GpuTensor; // (N, I)        silu(gate) · up
   loraTmp: GpuTensor; // (N, rMax) x · Aᵀ
   cs: GpuTensor; // (N, D)         RoPE cos/sin at this call's positions
-  logits: GpuTensor; // (N, V)
+  lastRows: GpuTensor; // (N, C)  decode: each row's last-position residual (first B rows used)
+  logitRows: number; //            N for a forward, B for a decode (last positions only)
+  logits: GpuTensor; // (logitRows, V)
   logp: GpuTensor; // (N)          gathered log-probs of targets
   entropy: GpuTensor; // (N)       next-token entropy
   ids: GpuTensor; // (N) u32       sampled ids (decode)
@@ -166,7 +168,7 @@ export class GpuModel {
   private readonly caches = new Set<GpuKvCache>();
   /** Calls run one at a time: each writes its inputs into shared buffers before its submit. */
   private chain: Promise<unknown> = Promise.resolve();
-  private lastDecode: { B: number; T: number } | null = null;
+  private lastDecode: { B: number } | null = null;
   private disposed = false;
 
   private constructor(
@@ -193,7 +195,12 @@ export class GpuModel {
       ctx.destroy();
       throw e;
     }
-    if (lora) model.setLora(lora);
+    try {
+      if (lora) model.setLoraNow(lora);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
     await dev.device.queue.onSubmittedWorkDone();
     return model;
   }
@@ -202,8 +209,15 @@ export class GpuModel {
     return this.lora !== null;
   }
 
-  /** Upload (or replace, or with null remove) the LoRA adapter. Same shapes → written in place. */
-  setLora(lora: LoraWeights | null): void {
+  /**
+   * Upload (or replace, or with null remove) the LoRA adapter. Same shapes → written in place. Runs after
+   * any forward/decode in flight (calls are serialised), so a running call keeps the adapter it started with.
+   */
+  setLora(lora: LoraWeights | null): Promise<void> {
+    return this.serial(async () => this.setLoraNow(lora));
+  }
+
+  private setLoraNow(lora: LoraWeights | null): void {
     this.checkAlive();
     const { pool } = this.ctx;
     if (!lora) {
@@ -286,20 +300,20 @@ export class GpuModel {
       const rec = this.ctx.recorder('decode');
       const committed = cache.length + T;
       const [ids] = await this.submit(rec, () => {
-        const acts = this.record(rec, input, B, T, { ...opts, cache });
+        const acts = this.record(rec, input, B, T, { ...opts, cache }, null, true);
         const V = this.config.vocabSize;
-        const rows = { stride: T, offset: T - 1 };
+        const rows = { stride: 1, offset: 0 }; // logits hold only the last positions
         if (opts.greedy || !(opts.temperature > 0)) argmaxForward(rec, acts.ids, acts.logits, B, V, rows);
         else sampleForward(rec, acts.ids, acts.logits, B, V, opts.temperature, opts.seed, opts.step, rows);
         rec.read(acts.ids, B * 4);
       });
       cache.length = committed;
-      this.lastDecode = { B, T };
+      this.lastDecode = { B };
       return new Int32Array(ids);
     });
   }
 
-  /** The last decode call's logits at each row's last position: (B, V). Valid until the next call. */
+  /** The last decode call's logits at each row's last position: (B, V). Valid until the next forward/decode. */
   readDecodeLogits(): Promise<Float32Array> {
     return this.serial(async () => {
       const last = this.lastDecode;
@@ -307,13 +321,9 @@ export class GpuModel {
         throw new EngineError('invalid-argument', 'readDecodeLogits: no decode step yet');
       const V = this.config.vocabSize;
       const rec = this.ctx.recorder('decode logits');
-      for (let b = 0; b < last.B; b++) rec.read(this.acts.logits, V * 4, (b * last.T + last.T - 1) * V * 4);
-      const parts = await rec.submit();
-      const out = new Float32Array(last.B * V);
-      parts.forEach((p, b) => {
-        out.set(new Float32Array(p), b * V);
-      });
-      return out;
+      rec.read(this.acts.logits, last.B * V * 4);
+      const [buf] = await rec.submit();
+      return new Float32Array(buf);
     });
   }
 
@@ -337,6 +347,7 @@ export class GpuModel {
   ): Promise<GpuForwardResult> {
     const { hiddenSize: C, numHiddenLayers: L, vocabSize: V } = this.config;
     const N = B * T;
+    this.lastDecode = null; // the activations are about to be overwritten
     const ownCache = opts.cache ? null : this.createKvCache(B, T);
     const cache = opts.cache ?? ownCache!;
     const pool = this.ctx.pool;
@@ -405,6 +416,7 @@ export class GpuModel {
     T: number,
     opts: GpuForwardOptions & { cache: GpuKvCache },
     hidden: GpuTensor | null = null,
+    lastOnly = false,
   ): ActivationTensors {
     this.checkAlive();
     const cfg = this.config;
@@ -427,7 +439,7 @@ export class GpuModel {
     if (opts.lora && !this.lora)
       throw new EngineError('invalid-argument', 'forward: lora requested but no adapter is loaded');
     const N = B * T;
-    const acts = this.activations(N);
+    const acts = this.activations(N, lastOnly ? B : N);
     const queue = this.ctx.device.queue;
     const p = this.params;
 
@@ -538,6 +550,14 @@ export class GpuModel {
       linear(acts.residual, acts.act, `${pre}.mlp.down_proj.weight`, lp.downw, null, I, C, 1);
       if (hidden) rec.copy(acts.residual, hidden, 0, (l + 1) * slot, slot);
     }
+    if (lastOnly && T > 1) {
+      // decode: only each row's last position needs logits (lm_head is the largest matmul)
+      for (let b = 0; b < B; b++)
+        rec.copy(acts.residual, acts.lastRows, (b * T + T - 1) * C * 4, b * C * 4, C * 4);
+      rmsnormForward(rec, acts.normed, null, acts.lastRows, p.lnfw, B, C, cfg.rmsNormEps);
+      matmulForward(rec, acts.logits, acts.normed, p.lmHead, null, B, C, V);
+      return acts;
+    }
     rmsnormForward(rec, acts.normed, null, acts.residual, p.lnfw, N, C, cfg.rmsNormEps);
     if (hidden) rec.copy(acts.normed, hidden, 0, (cfg.numHiddenLayers + 1) * slot, slot);
     matmulForward(rec, acts.logits, acts.normed, p.lmHead, null, N, C, V);
@@ -567,8 +587,16 @@ export class GpuModel {
     return t;
   }
 
-  private activations(N: number): ActivationTensors {
-    if (this.acts && this.acts.N === N) return this.acts;
+  private activations(N: number, logitRows: number): ActivationTensors {
+    const V = this.config.vocabSize;
+    if (this.acts && this.acts.N === N) {
+      if (this.acts.logitRows < logitRows) {
+        this.ctx.pool.release(this.acts.logits);
+        this.acts.logits = this.ctx.pool.tensor('logits', logitRows * V);
+        this.acts.logitRows = logitRows;
+      }
+      return this.acts;
+    }
     if (this.acts) this.releaseActivations();
     const {
       hiddenSize: C,
@@ -576,7 +604,6 @@ export class GpuModel {
       numAttentionHeads: H,
       numKeyValueHeads: KVH,
       headDim: D,
-      vocabSize: V,
     } = this.config;
     const t = (name: string, numel: number) => this.ctx.pool.tensor(name, numel);
     this.acts = {
@@ -593,7 +620,9 @@ export class GpuModel {
       act: t('mlp act', N * I),
       loraTmp: t('lora x·Aᵀ', N * Math.max(1, this.lora?.r ?? 1)),
       cs: t('rope cos/sin', N * D),
-      logits: t('logits', N * V),
+      lastRows: t('last-position rows', N * C),
+      logitRows,
+      logits: t('logits', logitRows * V),
       logp: t('logprobs', N),
       entropy: t('entropy', N),
       ids: t('next ids', N),

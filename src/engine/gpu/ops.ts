@@ -17,6 +17,7 @@ import {
   matmulV3Kernel,
   matmulV4Kernel,
   matmulV5Kernel,
+  matmulV6Kernel,
 } from './kernels/matmul.wgsl.ts';
 import { rmsnormForwardKernel } from './kernels/rmsnorm.wgsl.ts';
 import { ropeForwardKernel, scatterRowsKernel } from './kernels/rope.wgsl.ts';
@@ -97,16 +98,17 @@ export function rmsnormForward(
   });
 }
 
-export type MatmulVersion = 1 | 2 | 3 | 4 | 5;
+export type MatmulVersion = 1 | 2 | 3 | 4 | 5 | 6;
 export const MATMUL_KERNELS: Record<MatmulVersion, KernelDef> = {
   1: matmulV1Kernel,
   2: matmulV2Kernel,
   3: matmulV3Kernel,
   4: matmulV4Kernel,
   5: matmulV5Kernel,
+  6: matmulV6Kernel,
 };
 
-/** Rows up to which the GEMV kernels (v4/v5) beat the tiled one: decode steps and small batches. */
+/** Rows up to which the GEMV kernels (v4–v6) beat the tiled one: decode steps and small batches. */
 export const GEMV_MAX_ROWS = 16;
 
 export interface MatmulOptions {
@@ -115,13 +117,27 @@ export interface MatmulOptions {
   beta?: number;
   /** Weight stored (IC, OC) instead of HF's (OC, IC); only v1–v3. */
   wInOut?: boolean;
-  /** Force a version (bench, tests); default picks by N and IC. */
+  /** Force a version (bench, tests); default: pickMatmulVersion, or the context's matmulOverride. */
   version?: MatmulVersion;
+  /** v6: invocations per output (8…256, a power of two); default pickGemvLanes. */
+  lanes?: number;
 }
 
-export function pickMatmulVersion(N: number, IC: number, wInOut: boolean): MatmulVersion {
+/**
+ * Which version runs by default (bench/kernels.bench.ts has the numbers): the 64×64 tiled v3 for many
+ * rows; for few rows (decode) the GEMV v6 (v4 when IC % 4 ≠ 0) on a GPU, and the naive v1 on a software
+ * adapter, where the GEMVs' barriers and reductions cost more than they save.
+ */
+export function pickMatmulVersion(N: number, IC: number, wInOut: boolean, software = false): MatmulVersion {
   if (wInOut || N > GEMV_MAX_ROWS) return 3;
-  return IC % 4 === 0 ? 5 : 4;
+  if (software) return 1;
+  return IC % 4 === 0 ? 6 : 4;
+}
+
+/** v6 lanes per output: fewer lanes (more outputs per workgroup) when there are many outputs. */
+export function pickGemvLanes(IC: number, OC: number): number {
+  if (OC >= 4096) return 32;
+  return IC >= 2048 ? 128 : 64;
 }
 
 /** Linear layer, HF layout: out (N, OC) = alpha · inp (N, IC) · weight (OC, IC)ᵀ + bias (OC) + beta · out. */
@@ -137,15 +153,24 @@ export function matmulForward(
   opts: MatmulOptions = {},
 ): void {
   const wInOut = opts.wInOut ?? false;
-  const version = opts.version ?? pickMatmulVersion(N, IC, wInOut);
+  const override = rec.ctx.matmulOverride?.(N, IC, OC, wInOut);
+  const version =
+    opts.version ?? override?.version ?? pickMatmulVersion(N, IC, wInOut, rec.ctx.dev.isSoftware);
   if (wInOut && version > 3) throw new Error(`matmul v${version} has no [in, out] weight layout`);
-  if (version === 5 && IC % 4 !== 0) throw new Error(`matmul v5 needs IC % 4 = 0 (IC = ${IC})`);
-  const constants: Record<string, boolean> = { HAS_BIAS: bias !== null };
+  if ((version === 5 || version === 6) && IC % 4 !== 0)
+    throw new Error(`matmul v${version} needs IC % 4 = 0 (IC = ${IC})`);
+  const constants: Record<string, number | boolean> = { HAS_BIAS: bias !== null };
   if (version <= 3) constants.W_IN_OUT = wInOut;
   let workgroups: number | [number, number, number];
   if (version <= 2) workgroups = [Math.ceil(OC / 16), Math.ceil(N / 16), 1];
   else if (version === 3) workgroups = [Math.ceil(OC / 64), Math.ceil(N / 64), 1];
-  else workgroups = OC;
+  else if (version === 6) {
+    const lanes = opts.lanes ?? override?.lanes ?? pickGemvLanes(IC, OC);
+    if (!(lanes >= 8 && lanes <= 256 && (lanes & (lanes - 1)) === 0))
+      throw new Error(`matmul v6: lanes ${lanes}`);
+    constants.LANES = lanes;
+    workgroups = Math.ceil(OC / (256 / lanes));
+  } else workgroups = OC;
   rec.dispatch(MATMUL_KERNELS[version], {
     constants,
     params: { N, IC, OC, alpha: opts.alpha ?? 1, beta: opts.beta ?? 0 },

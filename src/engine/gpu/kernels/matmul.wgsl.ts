@@ -2,7 +2,7 @@
 // With W_IN_OUT the weight is read as (IC, OC) instead: the dense mixture probs (N, V) @ wte (V, C).
 // beta = 1 accumulates into out (the residual stream, the LoRA term); beta = 0 never reads out.
 // Numbered versions as in llm.c dev/cuda; each is checked against ref/linear.ts in test/gpu and timed
-// in bench/kernels.bench.ts. The model uses v3 for prefill (N > 16) and v5 (v4 if IC % 4 ≠ 0) for decode.
+// in bench/kernels.bench.ts. ops.ts pickMatmulVersion says which one runs where.
 import type { BindingKind, KernelDef, ParamType } from '../pipelines.ts';
 
 const bindings: readonly (readonly [string, BindingKind])[] = [
@@ -250,6 +250,74 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       if (HAS_BIAS) { v += bias[o]; }
       if (p.beta != 0.0) { v += p.beta * out[i]; }
       out[i] = v;
+    }
+    workgroupBarrier();
+  }
+}
+`,
+};
+
+/**
+ * v6 (GEMV, decode): LANES invocations per output and 256 / LANES outputs per workgroup, vec4 loads of
+ * the weight and inp rows, up to 8 rows of inp at once. Partial sums go to workgroup memory (padded
+ * against bank conflicts); after one barrier, one invocation per (output, row) adds its LANES partials.
+ * Needs IC % 4 = 0. Grid: ⌈OC / (256 / LANES)⌉ workgroups.
+ */
+export const matmulV6Kernel: KernelDef = {
+  name: 'matmul_forward_v6',
+  bindings,
+  params,
+  source: /* wgsl */ `
+struct Params { N: u32, IC: u32, OC: u32, alpha: f32, beta: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (N, OC)
+@group(0) @binding(2) var<storage, read> inp: array<vec4f>;      // (N, IC / 4)
+@group(0) @binding(3) var<storage, read> weight: array<vec4f>;   // (OC, IC / 4)
+@group(0) @binding(4) var<storage, read> bias: array<f32>;       // (OC), read only if HAS_BIAS
+
+override HAS_BIAS: bool = false;
+override LANES: u32 = 32;   // 8 ≤ LANES ≤ 256, a power of two
+const WG = 256u;
+const ROWS = 8u;
+override OPW: u32 = WG / LANES;          // outputs per workgroup
+override GS: u32 = LANES + 1u;           // padded stride of one output's partials
+override RS: u32 = OPW * GS + 1u;        // padded stride of one row's partials
+var<workgroup> red: array<f32, ROWS * RS>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let o0 = (wid.x + wid.y * nwg.x) * OPW;
+  if (o0 >= p.OC) { return; }
+  let g = lid / LANES;
+  let lane = lid % LANES;
+  let o = o0 + g;
+  let IC4 = p.IC / 4u;
+  for (var n0 = 0u; n0 < p.N; n0 += ROWS) {
+    var acc = array<f32, ROWS>();
+    if (o < p.OC) {
+      for (var k = lane; k < IC4; k += LANES) {
+        let w = weight[o * IC4 + k];
+        for (var r = 0u; r < ROWS; r++) {
+          if (n0 + r < p.N) { acc[r] += dot(w, inp[(n0 + r) * IC4 + k]); }
+        }
+      }
+    }
+    for (var r = 0u; r < ROWS; r++) { red[r * RS + g * GS + lane] = acc[r]; }
+    workgroupBarrier();
+    if (lid < OPW * ROWS) {
+      let gg = lid % OPW;
+      let r = lid / OPW;
+      let oo = o0 + gg;
+      if (oo < p.OC && n0 + r < p.N) {
+        var s = 0.0;
+        for (var i = 0u; i < LANES; i++) { s += red[r * RS + gg * GS + i]; }
+        let idx = (n0 + r) * p.OC + oo;
+        var v = p.alpha * s;
+        if (HAS_BIAS) { v += bias[oo]; }
+        if (p.beta != 0.0) { v += p.beta * out[idx]; }
+        out[idx] = v;
+      }
     }
     workgroupBarrier();
   }
