@@ -157,9 +157,11 @@ function score(answer: string | null, entry: TaskEntry): ScoreResult {
   return { score: Math.abs(value - target) <= 1e-6 + 1e-5 * Math.abs(target) ? 1 : 0.05 };
 }
 
-/** True when the tree uses only integer literals and binary + - * / (no unary minus, no powers). */
+/** True when the tree uses only integer literals, binary + - * / and unary minus (reasoning-gym's own
+ * countdown answers start with one, e.g. "-85 + 21*8"); no powers, no other operators. */
 export function isPlainArithmetic(ast: Ast): boolean {
   if (ast.t === 'num') return /^[0-9]+$/.test(ast.text) && !/^0[0-9]/.test(ast.text);
+  if (ast.t === 'neg') return isPlainArithmetic(ast.a);
   if (ast.t === 'bin') {
     return ['+', '-', '*', '/'].includes(ast.op) && isPlainArithmetic(ast.a) && isPlainArithmetic(ast.b);
   }
@@ -170,6 +172,7 @@ export function isPlainArithmetic(ast: Ast): boolean {
 export function literals(ast: Ast): number[] {
   if (ast.t === 'num') return [Number(ast.text)];
   if (ast.t === 'bin') return [...literals(ast.a), ...literals(ast.b)];
+  if (ast.t === 'neg') return literals(ast.a);
   return [];
 }
 

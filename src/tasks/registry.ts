@@ -25,6 +25,7 @@ import { task as puzzle24 } from './puzzle24.ts';
 import { task as self_reference } from './self_reference.ts';
 import { task as simple_integration } from './simple_integration.ts';
 import { task as spell_backward } from './spell_backward.ts';
+import { strictScore } from './strict.ts';
 import { task as syllogism } from './syllogism.ts';
 import { task as tower_of_hanoi } from './tower_of_hanoi.ts';
 import type { ScoreResult, TaskConfig, TaskDefinition, TaskEntry } from './types.ts';
@@ -94,7 +95,7 @@ export function oracleAnswer(task: TaskDefinition, entry: TaskEntry): string {
   return entry.answer;
 }
 
-/** Score `answer` for `entry` of task `taskName`; `strict` uses scoreStrict where the task has one. */
+/** Score `answer` for `entry` of task `taskName`, faithful to reasoning-gym or (`strict`) all or nothing. */
 export function scoreEntry(
   taskName: string,
   answer: string | null,
@@ -102,6 +103,5 @@ export function scoreEntry(
   options: { strict?: boolean } = {},
 ): ScoreResult {
   const task = getTask(taskName);
-  if (options.strict && task.scoreStrict) return task.scoreStrict(answer, entry);
-  return task.score(answer, entry);
+  return options.strict ? strictScore(task, answer, entry) : task.score(answer, entry);
 }

@@ -6,6 +6,7 @@
 
 import { PY_WS_CLASS, pyCount, pyLen, pySplit } from './common.ts';
 import { extractAnswer } from './extract.ts';
+import { strictScore } from './strict.ts';
 import type { TaskDefinition, TaskEntry } from './types.ts';
 
 export interface RewardSettings {
@@ -88,8 +89,7 @@ export function computeReward(
   let score = 0;
   let error: string | undefined;
   try {
-    const scorer = s.strict && task.scoreStrict ? task.scoreStrict : task.score;
-    const result = scorer.call(task, answer, entry);
+    const result = s.strict ? strictScore(task, answer, entry) : task.score(answer, entry);
     score = result.error === undefined ? result.score : 0;
     error = result.error;
   } catch (e) {
