@@ -43,7 +43,9 @@ describe('Engine over comlink (CPU backend)', () => {
     const a = await engine.generate(
       'Hello',
       { maxNewTokens: 6, greedy: true },
-      proxy((ev: TokenEvent) => events.push(ev)),
+      proxy((ev: TokenEvent) => {
+        events.push(ev);
+      }),
     );
     expect(a.ids.length).toBeGreaterThan(0);
     expect(a.ids.length).toBeLessThanOrEqual(6);
