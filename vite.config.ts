@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vitest/config';
 
@@ -8,7 +9,17 @@ export default defineConfig({
   worker: { format: 'es' },
   server: { port: 5173, strictPort: false },
   preview: { port: 4173 },
-  build: { target: 'es2022', sourcemap: true },
+  build: {
+    target: 'es2022',
+    sourcemap: true,
+    // Pages: the playground, and check.html (our WebGPU engine vs onnxruntime-web, src/check/).
+    rollupOptions: {
+      input: {
+        index: resolve(import.meta.dirname, 'index.html'),
+        check: resolve(import.meta.dirname, 'check.html'),
+      },
+    },
+  },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   test: {
     projects: [
