@@ -1,6 +1,6 @@
 // The Engine through comlink over a MessageChannel, as the page uses it from the worker: load, generate
 // with streamed tokens, typed errors that survive the boundary, and a good load right after a bad one.
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expose, proxy, wrap } from 'comlink';
@@ -86,8 +86,47 @@ describe('Engine over comlink (CPU backend)', () => {
     expect(info.numParameters).toBeGreaterThan(0);
   });
 
+  it.each([
+    ['truncated weights', (dir: string) => truncate(join(dir, 'model.safetensors')), /^safetensors-/],
+    [
+      'broken tokenizer.json',
+      (dir: string) => writeFileSync(join(dir, 'tokenizer.json'), '{"model": '),
+      /^tokenizer-invalid$/,
+    ],
+    [
+      'config contradicting the weights',
+      (dir: string) => patchConfig(dir, { hidden_size: 96 }),
+      /^config-mismatch$|^tensor-shape$/,
+    ],
+    ['missing config.json', (dir: string) => rmSync(join(dir, 'config.json')), /^file-missing$/],
+  ] as const)(
+    '%s: a typed error over the worker boundary, then a good model loads',
+    async (_label, damage, code) => {
+      const bad = mkdtempSync(join(tmpdir(), 'motg-bad-'));
+      cpSync(BUILTIN, bad, { recursive: true });
+      damage(bad);
+      const err = await engine.loadModel({ kind: 'url', baseUrl: bad }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(EngineError);
+      expect((err as EngineError).code).toMatch(code);
+      expect((err as EngineError).message.length).toBeGreaterThan(10);
+      const info = await engine.loadModel({ kind: 'url', baseUrl: BUILTIN });
+      expect(info.hasTokenizer).toBe(true);
+      expect((await engine.generate('ok', { maxNewTokens: 2, greedy: true })).ids.length).toBeGreaterThan(0);
+    },
+  );
+
   it('rejects bad arguments with typed errors', async () => {
     const err = await engine.generate('x', { maxNewTokens: 2, temperature: -1 }).catch((e: unknown) => e);
     expect((err as EngineError).code).toBe('invalid-argument');
   });
 });
+
+function truncate(path: string): void {
+  const bytes = readFileSync(path);
+  writeFileSync(path, bytes.subarray(0, bytes.length - 100));
+}
+
+function patchConfig(dir: string, patch: Record<string, unknown>): void {
+  const path = join(dir, 'config.json');
+  writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), ...patch }));
+}
