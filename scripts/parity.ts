@@ -1,13 +1,22 @@
 // npm run parity -- <folder> [--backend cpu|webgpu|all] [--rel 1e-4]
 // Checks the CPU reference and the WebGPU engine against a folder in the golden fixtures' format and
-// prints one line per check (`PASS <backend> <tensor> max_abs_err=<e> tol=<t>` or `FAIL …`), then
+// prints one line per check (`PASS <backend> <tensor> max_abs_err=<e> tol=<t>` or `FAIL …`): first the
+// forward tensors of each backend, then the gradients (loss, log-probs, grad.*, mixgrad.*, lora_grad.*)
+// of each backend; `loss.value` / `loss.logp` appear once, among the forward lines. The last line is
 // `<N> passed, <M> failed`. Exit status 1 if anything fails.
 import { resolve } from 'node:path';
 import { DEFAULT_REL_TOL, formatCheck, type TensorCheck } from '../src/engine/check.ts';
-import { requestEngineDevice } from '../src/engine/gpu/device.ts';
+import { type EngineDevice, requestEngineDevice } from '../src/engine/gpu/device.ts';
+import { gradientParity } from '../src/engine/gradParity.ts';
 import { DirModelSource } from '../src/engine/model/source-node.ts';
-import { forwardParity, loadGoldenSet } from '../src/engine/parity.ts';
-import { cpuFactory, gpuFactory, parityBackends } from '../src/node/parityBackends.ts';
+import { forwardParity, forwardTensorNames, loadGoldenSet } from '../src/engine/parity.ts';
+import {
+  cpuFactory,
+  gpuFactory,
+  gpuGradientParity,
+  loadParityModel,
+  parityBackends,
+} from '../src/node/parityBackends.ts';
 import { nodeGpu } from '../src/node/webgpu.ts';
 
 function arg(name: string, fallback: string): string {
@@ -25,6 +34,8 @@ async function main(): Promise<number> {
   }
   const dir = resolve(folder);
   const which = arg('backend', 'all');
+  const cpu = which === 'cpu' || which === 'all';
+  const webgpu = which === 'webgpu' || which === 'all';
   const rel = Number(arg('rel', String(DEFAULT_REL_TOL)));
   const golden = await loadGoldenSet(new DirModelSource(dir));
   let passed = 0;
@@ -36,18 +47,35 @@ async function main(): Promise<number> {
       else failed++;
     }
   };
-  if (which === 'cpu' || which === 'all') {
-    report('cpu', await forwardParity(golden, await parityBackends(dir, dir, cpuFactory), rel));
-  }
-  if (which === 'webgpu' || which === 'all') {
+  const setupFailed = (what: string, e: unknown) => {
+    console.log(`FAIL webgpu ${what} ${(e as Error).message}`);
+    failed++;
+  };
+
+  // Forward tensors.
+  if (cpu) report('cpu', await forwardParity(golden, await parityBackends(dir, dir, cpuFactory), rel));
+  let device: EngineDevice | null = null;
+  if (webgpu) {
     try {
-      const device = await requestEngineDevice(await nodeGpu());
+      device = await requestEngineDevice(await nodeGpu());
       report('webgpu', await forwardParity(golden, await parityBackends(dir, dir, gpuFactory(device)), rel));
-      device.destroy();
     } catch (e) {
-      console.log(`FAIL webgpu setup ${(e as Error).message}`);
-      failed++;
+      setupFailed('setup', e);
     }
+  }
+
+  // Gradients (without the loss lines the forward list already has).
+  const forwardNames = new Set(forwardTensorNames(golden));
+  const gradientsOnly = (checks: TensorCheck[]) => checks.filter((c) => !forwardNames.has(c.name));
+  const { config, weights, adapter } = await loadParityModel(dir);
+  if (cpu) report('cpu', gradientsOnly(gradientParity(golden, { config, weights }, adapter, rel)));
+  if (device) {
+    try {
+      report('webgpu', gradientsOnly(await gpuGradientParity(golden, device, config, weights, adapter, rel)));
+    } catch (e) {
+      setupFailed('gradients', e);
+    }
+    device.destroy();
   }
   console.log(`${passed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;

@@ -146,7 +146,8 @@ type Cmd =
       bind: GpuTensor[];
       wg: readonly [number, number, number];
     }
-  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number };
+  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }
+  | { kind: 'clear'; buffer: GPUBuffer; offset: number; size: number };
 
 export class CommandRecorder {
   private readonly cmds: Cmd[] = [];
@@ -206,6 +207,11 @@ export class CommandRecorder {
     });
   }
 
+  /** Zero all of `t` (a gradient before accumulation starts). */
+  clear(t: GpuTensor): void {
+    this.cmds.push({ kind: 'clear', buffer: t.buffer, offset: t.offset, size: alignTo(t.bytes, 4) });
+  }
+
   /** Read `bytes` of `t` (from byte `offset`) back after the submit; returns its index in submit()'s result. */
   read(t: GpuTensor, bytes = t.bytes, offset = 0): number {
     const staging = this.ctx.pool.acquire(`${t.name} (readback)`, bytes, READBACK_USAGE);
@@ -255,6 +261,14 @@ export class CommandRecorder {
           pass = null;
         }
         encoder.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
+        continue;
+      }
+      if (c.kind === 'clear') {
+        if (pass) {
+          pass.end();
+          pass = null;
+        }
+        encoder.clearBuffer(c.buffer, c.offset, c.size);
         continue;
       }
       const ck = compiled[k++];

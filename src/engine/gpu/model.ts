@@ -205,6 +205,10 @@ export class GpuModel {
     return model;
   }
 
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
   get hasLora(): boolean {
     return this.lora !== null;
   }
@@ -325,6 +329,53 @@ export class GpuModel {
       const [buf] = await rec.submit();
       return new Float32Array(buf);
     });
+  }
+
+  /**
+   * The parameter tensors by HF name, for the trainer (gpu/train.ts), which updates them in place: a tied
+   * lm_head is not listed (it is model.embed_tokens.weight), absent biases are not listed.
+   */
+  parameterTensors(): Map<string, GpuTensor> {
+    this.checkAlive();
+    const p = this.params;
+    const out = new Map<string, GpuTensor>([['model.embed_tokens.weight', p.wte]]);
+    p.layers.forEach((lp, l) => {
+      const pre = `model.layers.${l}`;
+      const put = (name: string, t: GpuTensor | null) => {
+        if (t) out.set(`${pre}.${name}`, t);
+      };
+      put('input_layernorm.weight', lp.ln1w);
+      put('self_attn.q_proj.weight', lp.qw);
+      put('self_attn.q_proj.bias', lp.qb);
+      put('self_attn.k_proj.weight', lp.kw);
+      put('self_attn.k_proj.bias', lp.kb);
+      put('self_attn.v_proj.weight', lp.vw);
+      put('self_attn.v_proj.bias', lp.vb);
+      put('self_attn.o_proj.weight', lp.ow);
+      put('post_attention_layernorm.weight', lp.ln2w);
+      put('mlp.gate_proj.weight', lp.gatew);
+      put('mlp.up_proj.weight', lp.upw);
+      put('mlp.down_proj.weight', lp.downw);
+    });
+    out.set('model.norm.weight', p.lnfw);
+    if (!this.config.tieWordEmbeddings) out.set('lm_head.weight', p.lmHead);
+    return out;
+  }
+
+  /** The uploaded adapter (rank, scale, A (r, IC) and B (OC, r) by base weight HF name), or null. The
+   * trainer updates A and B in place; setLora with other shapes replaces these tensors. */
+  loraTensors(): {
+    r: number;
+    scale: number;
+    pairs: ReadonlyMap<string, { A: GpuTensor; B: GpuTensor }>;
+  } | null {
+    this.checkAlive();
+    return this.lora;
+  }
+
+  /** Run `fn` after every forward/decode in flight and before any later one (the trainer's submits). */
+  exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    return this.serial(fn);
   }
 
   /** Release every buffer (parameters, adapter, activations, caches made here). */
