@@ -12,7 +12,8 @@ cp .dev/node.xz "$KIT/"
 xz -9 -T2 -c node_modules/webgpu/dist/linux-x64/dawn.node > "$KIT/dawn.node.xz"
 cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$KIT/node_modules/webgpu/"
 cp -r node_modules/debug node_modules/ms "$KIT/node_modules/"
-(cd "$KIT" && apt-get download libvulkan1 >/dev/null 2>&1) || cp /tmp/libvulkan1_*.deb "$KIT/"
+# The NVIDIA Vulkan ICD is libGLX_nvidia, which needs glvnd: carry the loader and the glvnd libraries.
+(cd "$KIT" && apt-get download libvulkan1 libglvnd0 libglx0 libgl1 libegl1 libgles2 libopengl0 >/dev/null 2>&1)
 for m in qwen2-tiny-a qwen2-tiny-c; do
   mkdir -p "$KIT/fixtures/hf-golden/$m" && cp "$FIX/hf-golden/$m"/{config.json,model.safetensors} "$KIT/fixtures/hf-golden/$m/"
 done
@@ -22,5 +23,8 @@ for b in train decode; do
     --banner:js="import { createRequire } from 'module'; const require = createRequire(import.meta.url);" \
     --outfile="$KIT/$b.bench.mjs" --log-level=warning
 done
+npx esbuild scripts/train-builtin.ts --bundle --platform=node --format=esm --external:webgpu \
+  --banner:js="import { createRequire } from 'module'; const require = createRequire(import.meta.url);" \
+  --outfile="$KIT/train-builtin.mjs" --log-level=warning
 cp bench/device/run.sh "$KIT/"
 du -sh "$KIT"

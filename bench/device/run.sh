@@ -11,7 +11,10 @@ for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/
 done
 export XDG_RUNTIME_DIR=/tmp MOTG_FIXTURES=$PWD/fixtures
 nvidia-smi -L
-timeout 240 /tmp/node train.bench.mjs --fixtures "$PWD/fixtures" --tag gpu 2>&1 | grep -v '^{' | tee "$OUT/train.log"
+# The built-in model's recipe with forward/backward on the GPU (npm run train:builtin -- --gpu).
+timeout 230 /tmp/node train-builtin.mjs --gpu --steps "${BUILTIN_STEPS:-2200}" --log-every 500 --out "/tmp/motg-builtin" 2>&1 | tee "$OUT/train-builtin.log"
+timeout 100 /tmp/node train.bench.mjs --fixtures "$PWD/fixtures" --tag gpu --no-cpu-large 2>&1 | grep -v '^{' | tee "$OUT/train.log"
 cp results/*.json "$OUT/" 2>/dev/null
-timeout 150 /tmp/node decode.bench.mjs --models "$PWD/models" --tag gpu 2>&1 | grep -v '^{' | tee "$OUT/decode.log"
+[ -f /tmp/motg-builtin/config.json ] && cp -r /tmp/motg-builtin models/motg-builtin-gpu-run
+timeout 60 /tmp/node decode.bench.mjs --models "$PWD/models" --tag gpu 2>&1 | grep -v '^{' | tee "$OUT/decode.log"
 cp results/*.json "$OUT/" 2>/dev/null
