@@ -1,5 +1,11 @@
 // The engine's one interface: implemented by `Engine` (in-process, Node or a worker) and reached from the
 // page through comlink (`wrap<EngineApi>(worker)`). Everything that crosses it is plain data.
+import type { MotSettings, PresetName } from '../mot/settings.ts';
+import type { StopSettings } from '../mot/stop.ts';
+import type { StepMetrics } from '../rl/metrics.ts';
+import type { RolloutStepEvent, Trajectory } from '../rl/rollout.ts';
+import type { TrainingState } from '../rl/session.ts';
+import type { ScoredTrajectory, TrainerConfigInput } from '../rl/trainer.ts';
 import type { Qwen2Config } from './config.ts';
 import type { EngineErrorCode } from './errors.ts';
 
@@ -75,6 +81,61 @@ export interface ScoreResult {
   entropy: number[];
 }
 
+/** A rollout prompt: a question (chat-formatted), a task item (its `question`), or ready token ids. */
+export type RolloutPromptInput = string | { question: string } | { ids: number[] };
+
+/** A batch of mixture-of-token rollouts (MOTG.md §1): every prompt × G trajectories, decoded together. */
+export interface RolloutRequest {
+  prompts: RolloutPromptInput[];
+  /** Trajectories per prompt. */
+  G: number;
+  preset: PresetName;
+  /** Overrides of the preset (src/mot/settings.ts MotSettings). */
+  settings?: Partial<MotSettings>;
+  /** Overrides of the stop settings; thinkEnd defaults to the ids of `</think>`, eos to the model's. */
+  stop?: Partial<StopSettings>;
+  /** Completion tokens per trajectory at most (EOS counts). */
+  maxNewTokens: number;
+  seed?: number;
+  /** Chat-format string prompts (default: when the tokenizer has a chat template). */
+  chat?: boolean;
+  /** System prompt of chat prompts (default rl/rollout.ts ROLLOUT_SYSTEM_PROMPT; null: none). */
+  systemPrompt?: string | null;
+  /** Text that opens the assistant turn (default `<think>`). */
+  prefill?: string;
+  /** `eval` with settings.evalMixture false decodes the thinking phase discretely. Default `train`. */
+  purpose?: 'train' | 'eval';
+  /** Use the loaded LoRA adapter (default true when one is loaded). */
+  useAdapter?: boolean;
+  /** Record the hidden-state entropy per layer at every step (default true). */
+  hiddenEntropy?: boolean;
+  /** `auto`: the GPU fast path on WebGPU; `reference`: logits read back and the CPU step (any backend). */
+  path?: 'auto' | 'reference';
+}
+
+export interface RolloutResult {
+  settings: MotSettings;
+  stop: StopSettings;
+  G: number;
+  seed: number;
+  maxNewTokens: number;
+  /** Token ids of each prompt (chat-formatted, prefill included). */
+  promptIds: number[][];
+  /** prompts × G, row = prompt · G + g. */
+  trajectories: Trajectory[];
+  backend: BackendKind;
+  path: 'reference' | 'gpu';
+  /** Absolute σ of the noise added to e_t (0: none). */
+  noiseStd: number;
+  steps: number;
+  prefillMs: number;
+  decodeMs: number;
+  tokensPerSecond: number;
+}
+
+/** A GRPO run's settings (src/rl/trainer.ts TrainerConfigInput) plus a checkpoint interval (0: none). */
+export type TrainingSettings = TrainerConfigInput & { checkpointEvery?: number };
+
 /** Errors cross the worker boundary as data. */
 export interface EngineErrorData {
   name: 'EngineError';
@@ -96,6 +157,23 @@ export interface EngineApi {
     opts: GenerateOptions,
     onToken?: (ev: TokenEvent) => void | Promise<void>,
   ): Promise<GenerateResult>;
+  /** Mixture-of-token rollouts; onStep (awaited) sees each step's new records and tokens. */
+  rollout(
+    request: RolloutRequest,
+    onStep?: (ev: RolloutStepEvent) => void | Promise<void>,
+  ): Promise<RolloutResult>;
+  /** Starts a GRPO run (returns at once; a second run while one runs: TrainingError 'already-running'). */
+  startTraining(
+    settings: TrainingSettings,
+    onStep?: (metrics: StepMetrics, rollouts: ScoredTrajectory[]) => void | Promise<void>,
+  ): Promise<TrainingState>;
+  pauseTraining(): Promise<TrainingState>;
+  resumeTraining(): Promise<TrainingState>;
+  stepTraining(): Promise<TrainingState>;
+  stopTraining(): Promise<TrainingState>;
+  trainingState(): Promise<TrainingState | null>;
+  exportAdapter(): Promise<{ configJson: string; safetensors: Uint8Array } | null>;
+  trainingCheckpoint(): Promise<Uint8Array>;
   cancel(): Promise<void>;
   dispose(): Promise<void>;
 }

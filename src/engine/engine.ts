@@ -1,6 +1,36 @@
 // The engine behind EngineApi: loads a model in the HF layout, runs it on WebGPU (or the CPU reference
 // when WebGPU is missing), and generates text token by token. DOM-free: the same class runs in a module
 // Web Worker (exposed with comlink) and in Node, with the GPU (`navigator.gpu` or npm `webgpu`) injected.
+
+import { type MotSettings, SettingsError } from '../mot/settings.ts';
+import type { StopSettings } from '../mot/stop.ts';
+import { encodeCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
+import type { StepMetrics } from '../rl/metrics.ts';
+import {
+  noiseStdOf,
+  ReferenceStepper,
+  type RolloutStepEvent,
+  type RolloutStepper,
+  rolloutPromptText,
+  rolloutSettings,
+  rolloutStopSettings,
+  runRollout,
+  type StepperConfig,
+} from '../rl/rollout.ts';
+import { TrainingSession, type TrainingState } from '../rl/session.ts';
+import type { ScoredTrajectory } from '../rl/trainer.ts';
+import {
+  CpuPolicy,
+  GpuPolicy,
+  type GrpoPolicy,
+  GrpoTrainer,
+  gpuUnsupportedReason,
+  makeTrainerConfig,
+  motSettingsOf,
+  type TrainerConfigInput,
+  type TrainerHost,
+  TrainingError,
+} from '../rl/trainer.ts';
 import type {
   AdapterInfo,
   BackendKind,
@@ -10,19 +40,25 @@ import type {
   LoadOptions,
   ModelInfo,
   ModelLocation,
+  RolloutPromptInput,
+  RolloutRequest,
+  RolloutResult,
   ScoreResult,
   TokenEvent,
+  TrainingSettings,
 } from './api.ts';
 import type { Backend } from './backend.ts';
 import type { Qwen2Config } from './config.ts';
 import { CpuBackend } from './cpuBackend.ts';
 import { EngineError } from './errors.ts';
 import { type EngineDevice, requestEngineDevice } from './gpu/device.ts';
+import { GpuMixtureStepper } from './gpu/mixture.ts';
 import { GpuBackend } from './gpuBackend.ts';
-import { type LoraAdapter, loadLoraAdapter } from './model/lora.ts';
+import { type LoraAdapter, loadLoraAdapter, writeLoraAdapter } from './model/lora.ts';
 import { FileListModelSource, type ModelSource, subSource, UrlModelSource } from './model/source.ts';
 import { Tokenizer } from './model/tokenizer.ts';
 import { loadModel } from './model/weights.ts';
+import { loraGradName } from './ref/backward.ts';
 import { entropyForward, gatherLogprobsForward } from './ref/logits.ts';
 import type { WeightMap } from './tensor.ts';
 
@@ -49,6 +85,11 @@ export class Engine implements EngineApi {
   private model: LoadedState | null = null;
   private cancelRequested = false;
   private deviceLost: EngineError | null = null;
+  private training: TrainingSession | null = null;
+  /** The latest trainer (createTrainer or startTraining): its policy owns the trained parameters. */
+  private trainer: GrpoTrainer | null = null;
+  /** True while startTraining builds its trainer (a second start is refused meanwhile). */
+  private trainingStarting = false;
 
   constructor(private readonly options: EngineOptions = {}) {}
 
@@ -134,6 +175,7 @@ export class Engine implements EngineApi {
   }
 
   async unloadModel(): Promise<void> {
+    await this.releaseTrainer();
     this.model?.backend.dispose();
     this.model = null;
   }
@@ -250,6 +292,317 @@ export class Engine implements EngineApi {
       decodeMs,
       tokensPerSecond: ids.length > 1 ? ((ids.length - 1) * 1000) / decodeMs : 0,
     };
+  }
+
+  async rollout(
+    request: RolloutRequest,
+    onStep?: (ev: RolloutStepEvent) => void | Promise<void>,
+  ): Promise<RolloutResult> {
+    const m = this.requireModel();
+    this.throwIfLost();
+    const cfg = m.config;
+    const V = cfg.vocabSize;
+    const tok = m.tokenizer;
+    if (!(Number.isInteger(request.maxNewTokens) && request.maxNewTokens >= 1))
+      throw new EngineError(
+        'invalid-argument',
+        `maxNewTokens must be an integer ≥ 1, got ${request.maxNewTokens}`,
+      );
+    if (!(Number.isInteger(request.G) && request.G >= 1))
+      throw new EngineError('invalid-argument', `G must be an integer ≥ 1, got ${request.G}`);
+    if (!Array.isArray(request.prompts) || request.prompts.length === 0)
+      throw new EngineError('invalid-argument', 'rollout: no prompts');
+    let thinkEnd = request.stop?.thinkEnd;
+    if (!thinkEnd) {
+      if (!tok)
+        throw new EngineError('not-loaded', 'rollout: no tokenizer to find `</think>`; set stop.thinkEnd');
+      thinkEnd = tok.encode('</think>', { addSpecialTokens: false });
+    }
+    let settings: MotSettings;
+    let stop: StopSettings;
+    try {
+      settings = rolloutSettings(request.preset, request.settings ?? {}, V, request.purpose ?? 'train');
+      stop = rolloutStopSettings(thinkEnd, request.stop?.eos ?? m.info.eosTokenIds, request.stop ?? {}, V);
+    } catch (e) {
+      // Settings errors name the field first ("k: …"); they cross the worker boundary as typed errors.
+      if (e instanceof SettingsError) throw new EngineError('invalid-argument', e.message);
+      throw e;
+    }
+    const promptIds = request.prompts.map((p) => this.rolloutPrompt(p, request));
+    for (const [i, ids] of promptIds.entries()) {
+      if (ids.length === 0) throw new EngineError('invalid-argument', `rollout: prompt ${i} is empty`);
+      for (const id of ids)
+        if (!(Number.isInteger(id) && id >= 0 && id < V))
+          throw new EngineError(
+            'invalid-argument',
+            `rollout: prompt ${i} has token id ${id} outside [0, ${V})`,
+          );
+      if (ids.length + request.maxNewTokens > cfg.maxPositionEmbeddings)
+        throw new EngineError(
+          'invalid-argument',
+          `rollout: prompt ${i} (${ids.length} tokens) + ${request.maxNewTokens} new tokens exceed max_position_embeddings ${cfg.maxPositionEmbeddings}`,
+        );
+    }
+    const E = m.weights.get('model.embed_tokens.weight')?.data ?? null;
+    const noiseStd = noiseStdOf(settings, E);
+    const shape = {
+      vocabSize: V,
+      hiddenSize: cfg.hiddenSize,
+      numHiddenLayers: cfg.numHiddenLayers,
+    };
+    const backend = m.backend;
+    const gpu = backend instanceof GpuBackend && request.path !== 'reference' ? backend : null;
+    const make = (c: StepperConfig): RolloutStepper =>
+      gpu ? new GpuMixtureStepper(gpu.model, shape, c) : new ReferenceStepper(backend, shape, c, E);
+    const seed = request.seed ?? 0;
+    this.cancelRequested = false;
+    const run = await runRollout(make, promptIds, {
+      settings,
+      stop,
+      maxNewTokens: request.maxNewTokens,
+      seed,
+      G: request.G,
+      padId: cfg.padTokenId ?? stop.eos[0] ?? 0,
+      lora: m.adapter !== null && request.useAdapter !== false,
+      hiddenEntropy: request.hiddenEntropy ?? true,
+      noiseStd,
+      text: tok
+        ? { decode: (ids) => tok.decode(ids), stream: () => tok.streamDecoder({ skipSpecialTokens: false }) }
+        : undefined,
+      onStep,
+      shouldCancel: () => this.cancelRequested || this.deviceLost !== null,
+    });
+    this.throwIfLost();
+    return {
+      settings,
+      stop,
+      G: request.G,
+      seed,
+      maxNewTokens: request.maxNewTokens,
+      promptIds,
+      trajectories: run.trajectories,
+      backend: backend.kind,
+      path: run.path,
+      noiseStd,
+      steps: run.steps,
+      prefillMs: run.prefillMs,
+      decodeMs: run.decodeMs,
+      tokensPerSecond: run.tokensPerSecond,
+    };
+  }
+
+  /** A rollout prompt as token ids: chat-formatted (system prompt, the question, the assistant turn opened
+   * and prefilled with `<think>`), or the question + prefill as plain text, or the ids as given. */
+  private rolloutPrompt(p: RolloutPromptInput, request: RolloutRequest): number[] {
+    if (typeof p === 'object' && p !== null && 'ids' in p) return Array.from(p.ids);
+    const question = typeof p === 'string' ? p : p.question;
+    if (typeof question !== 'string')
+      throw new EngineError('invalid-argument', 'rollout: a prompt is neither text, a task item nor ids');
+    const tok = this.requireTokenizer();
+    const text = rolloutPromptText(question, tok, {
+      chat: request.chat,
+      systemPrompt: request.systemPrompt,
+      prefill: request.prefill,
+    });
+    return tok.encode(text, { addSpecialTokens: false });
+  }
+
+  /**
+   * A GRPO trainer on the loaded model (Node side: the object itself, not over comlink). The WebGPU policy
+   * trains the backend's own buffers when the model runs on WebGPU (settings it cannot train: TrainingError
+   * 'unsupported-on-gpu'); the CPU reference policy trains the host weights (or adapter) in place otherwise.
+   */
+  async createTrainer(input: TrainerConfigInput): Promise<GrpoTrainer> {
+    if (this.training?.running || this.trainingStarting)
+      throw new TrainingError('already-running', 'a training run is in progress; stop it first');
+    return this.buildTrainer(input);
+  }
+
+  private async buildTrainer(input: TrainerConfigInput): Promise<GrpoTrainer> {
+    const m = this.requireModel();
+    this.throwIfLost();
+    const cfg = m.config;
+    const V = cfg.vocabSize;
+    const cfgT = makeTrainerConfig(input, V);
+    const tok = m.tokenizer;
+    if (!tok) throw new TrainingError('no-tokenizer', 'training needs a tokenizer (tokenizer.json)');
+    if (cfgT.mode === 'lora' && !m.adapter)
+      throw new TrainingError('no-adapter', "mode 'lora' needs a loaded LoRA adapter");
+    const backend = m.backend;
+    if (backend instanceof GpuBackend) {
+      const why = gpuUnsupportedReason(motSettingsOf(cfgT, V));
+      if (why) throw new TrainingError('unsupported-on-gpu', `${why} (train on the CPU path instead)`);
+    }
+    const thinkEnd = tok.encode('</think>', { addSpecialTokens: false });
+    const eos = m.info.eosTokenIds;
+    const E = m.weights.get('model.embed_tokens.weight')?.data ?? null;
+    const optim = cfgT.grpo.optim;
+    const shape = { vocabSize: V, hiddenSize: cfg.hiddenSize, numHiddenLayers: cfg.numHiddenLayers };
+    // The run starts from the current parameters: a previous GPU full fine-tune lives in the GPU buffers only.
+    let startWeights = m.weights;
+    const prev = this.trainer;
+    if (prev && prev.host.policy.kind === 'webgpu' && prev.config.mode === 'full') {
+      const trained = (await prev.host.policy.exportState()).params;
+      startWeights = new Map(
+        [...m.weights].map(([k, t]) => [
+          k,
+          trained[k]?.length === t.data.length ? { ...t, data: trained[k] } : t,
+        ]),
+      );
+    }
+    await this.releaseTrainer();
+    let policy: GrpoPolicy;
+    if (backend instanceof GpuBackend) {
+      const device = this.gpuDevice;
+      if (!device) throw new EngineError('webgpu-unavailable', 'the WebGPU device is gone');
+      // Full fine-tuning trains the model's buffers: the reference is a second model of the starting weights.
+      const reference =
+        cfgT.mode === 'full' ? await GpuBackend.create(device, cfg, startWeights, null) : null;
+      try {
+        policy = await GpuPolicy.create(cfg, E, backend, {
+          mode: cfgT.mode,
+          optim,
+          trainEmbeddings: true,
+          clipNorm: cfgT.grpo.max_grad_norm,
+          reference,
+          makeStepper: (c) => new GpuMixtureStepper(backend.model, shape, c),
+        });
+      } catch (e) {
+        reference?.dispose();
+        throw e;
+      }
+    } else {
+      policy = new CpuPolicy(cfg, m.weights, cfgT.mode === 'lora' ? m.adapter : null, {
+        mode: cfgT.mode,
+        optim,
+        trainEmbeddings: true,
+      });
+    }
+    const host: TrainerHost = {
+      policy,
+      encodePrompt: (question) => tok.encode(rolloutPromptText(question, tok), { addSpecialTokens: false }),
+      text: {
+        decode: (ids) => tok.decode(ids),
+        stream: () => tok.streamDecoder({ skipSpecialTokens: false }),
+      },
+      thinkEnd,
+      eos,
+      padId: cfg.padTokenId ?? eos[0] ?? 0,
+    };
+    let trainer: GrpoTrainer;
+    try {
+      trainer = new GrpoTrainer(cfgT, host);
+    } catch (e) {
+      policy.dispose();
+      throw e;
+    }
+    this.trainer = trainer;
+    return trainer;
+  }
+
+  async startTraining(
+    settings: TrainingSettings,
+    onStep?: (metrics: StepMetrics, rollouts: ScoredTrajectory[]) => void | Promise<void>,
+  ): Promise<TrainingState> {
+    if (this.training?.running || this.trainingStarting)
+      throw new TrainingError('already-running', 'a training run is in progress; stop it first');
+    const { checkpointEvery, ...input } = settings;
+    if (checkpointEvery !== undefined && !(Number.isInteger(checkpointEvery) && checkpointEvery >= 0))
+      throw new EngineError(
+        'invalid-argument',
+        `checkpointEvery must be an integer ≥ 0, got ${checkpointEvery}`,
+      );
+    this.trainingStarting = true;
+    let session: TrainingSession;
+    try {
+      const trainer = await this.buildTrainer(input);
+      session = new TrainingSession(trainer, { onStep, checkpointEvery: checkpointEvery ?? 0 });
+      this.training = session;
+    } finally {
+      this.trainingStarting = false;
+    }
+    // Not awaited: the loop runs on; its end (or error) shows in trainingState().
+    session.start().catch(() => {});
+    return session.state();
+  }
+
+  async pauseTraining(): Promise<TrainingState> {
+    const s = this.requireSession();
+    await s.pause();
+    return s.state();
+  }
+
+  async resumeTraining(): Promise<TrainingState> {
+    const s = this.requireSession();
+    s.start().catch(() => {});
+    return s.state();
+  }
+
+  async stepTraining(): Promise<TrainingState> {
+    const s = this.requireSession();
+    await s.step();
+    return s.state();
+  }
+
+  async stopTraining(): Promise<TrainingState> {
+    const s = this.requireSession();
+    await s.stop();
+    return s.state();
+  }
+
+  async trainingState(): Promise<TrainingState | null> {
+    return this.training?.state() ?? null;
+  }
+
+  /** The loaded adapter with the latest trainer's LoRA parameters (peft files), or null without one. */
+  async exportAdapter(): Promise<{ configJson: string; safetensors: Uint8Array } | null> {
+    const m = this.model;
+    if (!m?.adapter) return null;
+    const a = m.adapter;
+    let params: Record<string, Float32Array> = {};
+    const t = this.trainer;
+    if (t && t.config.mode === 'lora') params = (await t.host.policy.exportState()).params;
+    const layers = new Map(
+      [...a.layers].map(([base, pair]) => {
+        const A = params[loraGradName(base, 'A')];
+        const B = params[loraGradName(base, 'B')];
+        return [
+          base,
+          {
+            A: A && A.length === pair.A.data.length ? { ...pair.A, data: A } : pair.A,
+            B: B && B.length === pair.B.data.length ? { ...pair.B, data: B } : pair.B,
+          },
+        ] as const;
+      }),
+    );
+    return writeLoraAdapter({ ...a, layers }, a.baseModelName ?? null);
+  }
+
+  /** The run's checkpoint as one safetensors file: taken now when no step runs, else the latest periodic one. */
+  async trainingCheckpoint(): Promise<Uint8Array> {
+    const s = this.requireSession();
+    if (!s.running) return encodeCheckpoint(await saveCheckpoint(s.trainer));
+    const ck = s.checkpoint;
+    if (!ck)
+      throw new TrainingError(
+        'already-running',
+        'a step is running and no checkpoint has been taken yet: pause the run first',
+      );
+    return encodeCheckpoint(ck);
+  }
+
+  private requireSession(): TrainingSession {
+    if (!this.training) throw new TrainingError('not-running', 'no training run has been started');
+    return this.training;
+  }
+
+  /** Stops a running session and frees the latest trainer's policy (GPU gradients, optimizer, reference). */
+  private async releaseTrainer(): Promise<void> {
+    const s = this.training;
+    if (s?.running) await s.stop();
+    this.training = null;
+    this.trainer?.host.policy.dispose();
+    this.trainer = null;
   }
 
   async cancel(): Promise<void> {

@@ -1,122 +1,107 @@
+// The playground's shell: header, notices, the run bar (keep and share), and the four panels.
 import { useEffect, useState } from 'react';
-import { cancelGeneration, generate, startEngine, useEngineStore } from '../store/engineStore.ts';
+import { startEngine } from '../store/actions/engine.ts';
+import { initRuns } from '../store/actions/run.ts';
+import { applyHash } from '../store/actions/settings.ts';
+import { useStore } from '../store/store.ts';
+import { DecodePanel } from './components/DecodePanel.tsx';
+import { EvaluatePanel } from './components/EvaluatePanel.tsx';
+import { ModelPanel } from './components/ModelPanel.tsx';
+import { Notices } from './components/Notices.tsx';
+import { RunBar } from './components/RunBar.tsx';
+import { TrainPanel } from './components/TrainPanel.tsx';
 
-function AdapterPanel() {
-  const adapter = useEngineStore((s) => s.adapter);
-  const model = useEngineStore((s) => s.model);
-  const status = useEngineStore((s) => s.status);
-  return (
-    <section className="panel" aria-labelledby="model-heading">
-      <h2 id="model-heading">Model</h2>
-      <dl>
-        <dt>Compute</dt>
-        <dd data-testid="adapter">
-          {adapter
-            ? `${adapter.backend === 'webgpu' ? 'WebGPU' : 'CPU'} · ${adapter.vendor || 'unknown vendor'} ${adapter.architecture} ${adapter.description}${adapter.isFallbackAdapter ? ' (software adapter: slow)' : ''}`
-            : status === 'starting'
-              ? 'starting…'
-              : '—'}
-        </dd>
-        <dt>Model</dt>
-        <dd data-testid="model">
-          {model
-            ? `${model.label.split('/').filter(Boolean).pop()} · ${(model.numParameters / 1e6).toFixed(2)} M parameters · ${model.config.numHiddenLayers} layers · vocab ${model.config.vocabSize}`
-            : status === 'loading'
-              ? 'loading…'
-              : '—'}
-        </dd>
-      </dl>
-    </section>
-  );
+type Theme = 'auto' | 'light' | 'dark';
+const THEME_KEY = 'motg-playground:theme';
+
+function useTheme(): [Theme, () => void] {
+  const [theme, setTheme] = useState<Theme>(() => {
+    try {
+      const t = localStorage.getItem(THEME_KEY);
+      return t === 'light' || t === 'dark' ? t : 'auto';
+    } catch {
+      return 'auto';
+    }
+  });
+  useEffect(() => {
+    if (theme === 'auto') delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = theme;
+    try {
+      localStorage.setItem(THEME_KEY, theme);
+    } catch {
+      // private mode: the choice lasts for this page only
+    }
+  }, [theme]);
+  const next = () => setTheme((t) => (t === 'auto' ? 'light' : t === 'light' ? 'dark' : 'auto'));
+  return [theme, next];
 }
 
-function DecodePanel() {
-  const status = useEngineStore((s) => s.status);
-  const tokens = useEngineStore((s) => s.tokens);
-  const result = useEngineStore((s) => s.result);
-  const [prompt, setPrompt] = useState('What is 3 + 4?');
-  const [maxNewTokens, setMaxNewTokens] = useState(32);
-  const [temperature, setTemperature] = useState(0);
-  const busy = status === 'generating';
+function Status() {
+  const status = useStore((s) => s.status);
+  const adapter = useStore((s) => s.adapter);
+  const text =
+    status === 'ready'
+      ? adapter?.backend === 'cpu'
+        ? 'ready · CPU — slower'
+        : 'ready · WebGPU'
+      : status === 'error'
+        ? 'engine error'
+        : status === 'idle'
+          ? 'starting'
+          : status;
   return (
-    <section className="panel" aria-labelledby="decode-heading">
-      <h2 id="decode-heading">Generate</h2>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void generate(prompt, { maxNewTokens, temperature, greedy: temperature === 0, seed: 1 });
-        }}
-      >
-        <label>
-          Prompt
-          <textarea value={prompt} onChange={(e) => setPrompt(e.target.value)} rows={3} />
-        </label>
-        <div className="row">
-          <label>
-            New tokens
-            <input
-              type="number"
-              min={1}
-              max={256}
-              value={maxNewTokens}
-              onChange={(e) => setMaxNewTokens(Number(e.target.value))}
-            />
-          </label>
-          <label>
-            Temperature
-            <input
-              type="number"
-              min={0}
-              max={2}
-              step={0.1}
-              value={temperature}
-              onChange={(e) => setTemperature(Number(e.target.value))}
-            />
-          </label>
-          <button type="submit" disabled={status !== 'ready'} data-testid="generate">
-            Generate{temperature === 0 ? ' (greedy)' : ''}
-          </button>
-          <button type="button" disabled={!busy} onClick={() => void cancelGeneration()}>
-            Stop
-          </button>
-        </div>
-      </form>
-      <output className="tokens" data-testid="token-stream" aria-live="polite">
-        {tokens.map((t) => (
-          <span key={t.step} className="token" title={`id ${t.id}`}>
-            {t.text}
-          </span>
-        ))}
-      </output>
-      {result && (
-        <p data-testid="generate-done" className="muted">
-          {result.ids.length} tokens · stopped by {result.stopReason} · prefill {result.prefillMs.toFixed(0)}{' '}
-          ms · {result.tokensPerSecond.toFixed(1)} tokens/s
-        </p>
-      )}
-    </section>
+    <span className={`status-pill ${status}`} data-testid="engine-status" aria-live="polite">
+      {text}
+    </span>
   );
 }
 
 export function App() {
-  const error = useEngineStore((s) => s.error);
+  const [theme, nextTheme] = useTheme();
   useEffect(() => {
-    void startEngine();
+    void initRuns().then(() => startEngine());
+    window.addEventListener('hashchange', applyHash);
+    return () => window.removeEventListener('hashchange', applyHash);
   }, []);
   return (
-    <main>
-      <header>
-        <h1>MoT-G Playground</h1>
-        <p className="muted">A Qwen2-family model on your GPU, through our own WGSL kernels.</p>
+    <>
+      <a className="skip" href="#decode-heading">
+        Skip to the decode panel
+      </a>
+      <header className="top">
+        <div className="brand">
+          <h1>MoT-G Playground</h1>
+          <p className="muted">
+            Watch a small language model reason with mixtures of tokens (
+            <a href="https://arxiv.org/abs/2509.21482">arXiv 2509.21482</a>), in your browser.
+          </p>
+        </div>
+        <div className="top-actions">
+          <Status />
+          <button
+            type="button"
+            className="secondary"
+            onClick={nextTheme}
+            aria-label={`Colour theme: ${theme}. Change it`}
+          >
+            Theme: {theme}
+          </button>
+        </div>
       </header>
-      {error && (
-        <p role="alert" className="error" data-testid="error">
-          {error.code ? `[${error.code}] ` : ''}
-          {error.message}
-        </p>
-      )}
-      <AdapterPanel />
-      <DecodePanel />
-    </main>
+      <main>
+        <Notices />
+        <RunBar />
+        <div className="layout">
+          <div className="col-side">
+            <ModelPanel />
+            <TrainPanel />
+          </div>
+          <div className="col-main">
+            <DecodePanel />
+            <EvaluatePanel />
+          </div>
+        </div>
+      </main>
+    </>
   );
 }

@@ -1,14 +1,18 @@
-// The page's handle on the engine worker: comlink's proxy of EngineApi, created once.
-import { type Remote, wrap } from 'comlink';
+// The page's handle on the engine worker: comlink's proxy of EngineApi, created on first use. A lost GPU
+// device cannot be revived inside the same worker, so `resetEngineClient` ends the worker and the next
+// call starts a fresh one.
+import { type Remote, releaseProxy, wrap } from 'comlink';
 import type { EngineApi } from '../engine/api.ts';
 import { installErrorTransfer } from '../engine/errorTransfer.ts';
+import { BUILTIN_MODEL_ID } from '../store/builtinModel.ts';
 
+let worker: Worker | null = null;
 let client: Remote<EngineApi> | null = null;
 
 export function engineClient(): Remote<EngineApi> {
   if (!client) {
     installErrorTransfer();
-    const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), {
+    worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), {
       type: 'module',
       name: 'engine',
     });
@@ -17,5 +21,15 @@ export function engineClient(): Remote<EngineApi> {
   return client;
 }
 
+/** End the worker (and its GPU device); the next engineClient() starts a new one. */
+export function resetEngineClient(): void {
+  client?.[releaseProxy]();
+  worker?.terminate();
+  client = null;
+  worker = null;
+}
+
+export { BUILTIN_MODEL_ID };
+
 /** The built-in model, served from public/ with the Hub's file layout. */
-export const BUILTIN_MODEL_URL = `${import.meta.env.BASE_URL}models/motg-tiny-random`;
+export const BUILTIN_MODEL_URL = `${import.meta.env.BASE_URL}models/${BUILTIN_MODEL_ID}`;

@@ -8,14 +8,18 @@ test('page shows the WebGPU adapter and streams generated tokens', async ({ page
   await page.goto('/');
   await expect(page.getByTestId('adapter')).toContainText('WebGPU');
   await expect(page.getByTestId('model')).toContainText('parameters');
-  await page.getByLabel('New tokens').fill('12');
+  await page.getByLabel('New tokens', { exact: true }).fill('12');
   await page.getByTestId('generate').click();
+  // The discrete side of the playground's decode; the page shows the bundled example run until this one
+  // is the tab's own (live) run.
+  const side = page.getByTestId('side-discrete');
   // Tokens arrive one by one: the stream grows before the run is done.
-  await expect(page.getByTestId('token-stream').locator('.token').first()).toBeVisible();
-  await expect(page.getByTestId('generate-done')).toBeVisible();
-  const count = await page.getByTestId('token-stream').locator('.token').count();
+  await expect(side.getByTestId('token-stream').locator('.token').first()).toBeVisible();
+  await expect(page.getByTestId('run-origin')).toHaveAttribute('data-origin', 'live');
+  await expect(side.getByTestId('generate-done')).toBeVisible();
+  const count = await side.getByTestId('token-stream').locator('.token').count();
   expect(count).toBeGreaterThanOrEqual(1);
   expect(count).toBeLessThanOrEqual(12);
-  await expect(page.getByTestId('generate-done')).toContainText(`${count} tokens`);
+  await expect(side.getByTestId('generate-done')).toContainText(`${count} tokens`);
   expect(errors).toEqual([]);
 });

@@ -158,6 +158,20 @@ export interface GpuDecodeOptions {
   step: number;
 }
 
+/** A decode input: a ModelInput, or input embeddings (B·T, C) already on the GPU (written by a `before` hook). */
+export type GpuDecodeInput = ModelInput | { kind: 'gpu-embeds'; embeds: GpuTensor };
+
+/** What decodeWith lets a caller record into the step's one command encoder. */
+export interface DecodeHooks<R> {
+  /** Dispatches before the forward (e.g. the kernel that writes a gpu-embeds input). */
+  before?(rec: CommandRecorder): void;
+  /** After layer l: the residual stream (B·T rows of C) after that layer. */
+  layer?(rec: CommandRecorder, l: number, residual: GpuTensor): void;
+  /** After lm_head: each row's last-position logits (B, V) stay on the GPU; record dispatches and reads,
+   * and return how to turn the read buffers (in rec.read order) into the result. */
+  after(rec: CommandRecorder, logits: GpuTensor): (buffers: ArrayBuffer[]) => R;
+}
+
 const u32 = (data: ArrayLike<number>): Uint32Array =>
   data instanceof Uint32Array ? data : Uint32Array.from(data);
 
@@ -317,6 +331,43 @@ export class GpuModel {
     });
   }
 
+  /**
+   * decode() for callers that choose the next inputs themselves (the mixture-of-token step, gpu/mixture.ts):
+   * append T positions per row to the cache and leave the last-position logits on the GPU, with the caller's
+   * dispatches before the forward, after each layer and after lm_head, all in ONE command encoder. Only
+   * what the hooks read comes back. readDecodeLogits() works afterwards as after decode().
+   */
+  decodeWith<R>(
+    cache: GpuKvCache,
+    input: GpuDecodeInput,
+    T: number,
+    opts: { positionIds?: ArrayLike<number>; attentionMask?: ArrayLike<number>; lora?: boolean },
+    hooks: DecodeHooks<R>,
+  ): Promise<R> {
+    return this.serial(async () => {
+      const B = cache.B;
+      const rec = this.ctx.recorder('decode (custom step)');
+      const committed = cache.length + T;
+      let decoder: ((buffers: ArrayBuffer[]) => R) | null = null;
+      const bufs = await this.submit(rec, () => {
+        hooks.before?.(rec);
+        const onLayer = hooks.layer
+          ? (l: number, residual: GpuTensor) => hooks.layer!(rec, l, residual)
+          : undefined;
+        const acts = this.record(rec, input, B, T, { ...opts, cache, onLayer }, null, true);
+        decoder = hooks.after(rec, acts.logits);
+      });
+      cache.length = committed;
+      this.lastDecode = { B };
+      return (decoder as unknown as (buffers: ArrayBuffer[]) => R)(bufs);
+    });
+  }
+
+  /** The input embedding matrix wte (V, C) on the GPU (read-only for callers). */
+  get embedTokens(): GpuTensor {
+    return this.params.wte;
+  }
+
   /** The last decode call's logits at each row's last position: (B, V). Valid until the next forward/decode. */
   readDecodeLogits(): Promise<Float32Array> {
     return this.serial(async () => {
@@ -462,10 +513,13 @@ export class GpuModel {
    */
   private record(
     rec: CommandRecorder,
-    input: ModelInput,
+    input: GpuDecodeInput,
     B: number,
     T: number,
-    opts: GpuForwardOptions & { cache: GpuKvCache },
+    opts: GpuForwardOptions & {
+      cache: GpuKvCache;
+      onLayer?: (l: number, residual: GpuTensor) => void;
+    },
     hidden: GpuTensor | null = null,
     lastOnly = false,
   ): ActivationTensors {
@@ -542,6 +596,15 @@ export class GpuModel {
         queue.writeBuffer(acts.residual.buffer, 0, input.embeds.buffer, input.embeds.byteOffset, N * C * 4);
         break;
       }
+      case 'gpu-embeds': {
+        if (input.embeds.bytes < N * C * 4)
+          throw new EngineError(
+            'invalid-argument',
+            `gpu embeds: ${input.embeds.bytes / 4} < B·T·C = ${N * C}`,
+          );
+        rec.copy(input.embeds, acts.residual, 0, 0, N * C * 4);
+        break;
+      }
     }
     const slot = N * C * 4;
     if (hidden) rec.copy(acts.residual, hidden, 0, 0, slot);
@@ -600,6 +663,7 @@ export class GpuModel {
       swigluForward(rec, acts.act, acts.gate, acts.up, N * I);
       linear(acts.residual, acts.act, `${pre}.mlp.down_proj.weight`, lp.downw, null, I, C, 1);
       if (hidden) rec.copy(acts.residual, hidden, 0, (l + 1) * slot, slot);
+      opts.onLayer?.(l, acts.residual);
     }
     if (lastOnly && T > 1) {
       // decode: only each row's last position needs logits (lm_head is the largest matmul)

@@ -1,0 +1,110 @@
+// Writes public/example-run.json: the run the playground shows before any model loads. It is a real run of
+// our engine (in Node) on the built-in model, with the page's default settings: the side-by-side decode
+// (discrete and the default MoT-G preset, through Engine.rollout, same prompt and seed) and held-out
+// evaluations in both modes. The page reads it with the same parser as an imported run.
+//
+// Usage: npx tsx scripts/make-example-run.ts [--model public/models/<id>] [--out public/example-run.json]
+//          [--gpu] [--n 5]
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Engine } from '../src/engine/engine.ts';
+import { DirModelSource } from '../src/engine/model/source-node.ts';
+import { BUILTIN_MODEL_ID } from '../src/store/builtinModel.ts';
+import { decodeSide, TokenTexts } from '../src/store/lib/decodeRun.ts';
+import { evaluate } from '../src/store/lib/evalRun.ts';
+import { buildPrompt, drawItem } from '../src/store/lib/items.ts';
+import { newRun, parseRunFile } from '../src/store/lib/runFile.ts';
+import { DEFAULT_SETTINGS } from '../src/store/settings.ts';
+import type { DecodeMode, EvalRun, SideResult } from '../src/store/types.ts';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+async function main(): Promise<void> {
+  const modelDir = resolve(arg('model', `public/models/${BUILTIN_MODEL_ID}`));
+  const out = resolve(arg('out', 'public/example-run.json'));
+  const useGpu = process.argv.includes('--gpu');
+  const n = Number(arg('n', '5'));
+  let gpu: GPU | null = null;
+  if (useGpu) {
+    const { nodeGpu } = await import('../src/node/webgpu.ts');
+    gpu = await nodeGpu();
+  }
+  const engine = new Engine({
+    gpu,
+    resolveSource: (loc) => new DirModelSource(loc.kind === 'url' ? loc.baseUrl : ''),
+  });
+  const adapter = await engine.init({ backend: useGpu ? 'webgpu' : 'cpu' });
+  const info = await engine.loadModel({ kind: 'url', baseUrl: modelDir });
+  const where =
+    adapter.backend === 'cpu' ? 'CPU path' : `WebGPU ${adapter.vendor} ${adapter.architecture}`.trim();
+  const settings = DEFAULT_SETTINGS;
+  const d = settings.decode;
+  const texts = new TokenTexts();
+
+  const { item, entry } = drawItem(d.task, d.level, d.itemSeed, d.index);
+  const prompt = buildPrompt(item.question, d.wrap);
+  const promptIds = await engine.tokenize(prompt);
+  const sides: SideResult[] = [];
+  for (const mode of ['discrete', d.preset] as DecodeMode[]) {
+    const side = await decodeSide(engine, {
+      mode,
+      settings: d,
+      promptIds,
+      eos: info.eosTokenIds,
+      item,
+      entry,
+      texts,
+    });
+    console.error(
+      `${mode}: ${side.steps.length} steps, answer ${JSON.stringify(side.answer)}, reward ${side.reward}`,
+    );
+    sides.push(side);
+  }
+
+  const evals: EvalRun[] = [];
+  for (const mode of ['discrete', d.preset] as DecodeMode[]) {
+    const s = { ...settings.eval, mode, n };
+    const t0 = performance.now();
+    const { results } = await evaluate(engine, s, { texts, eos: info.eosTokenIds });
+    evals.push({
+      id: `example-eval-${mode}`,
+      createdAt: new Date().toISOString(),
+      model: BUILTIN_MODEL_ID,
+      settings: s,
+      results,
+      status: 'done',
+      ms: performance.now() - t0,
+    });
+    console.error(
+      `eval ${mode}: ${results.map((r) => `${r.task} ${(100 * r.accuracy).toFixed(0)}%`).join(', ')}`,
+    );
+  }
+
+  const run = newRun(
+    `Example: ${BUILTIN_MODEL_ID}, ${item.task} item ${item.index}`,
+    settings,
+    `scripts/make-example-run.ts, Node, ${where}`,
+    {
+      label: BUILTIN_MODEL_ID,
+      numParameters: info.numParameters,
+      layers: info.config.numHiddenLayers,
+      hiddenSize: info.config.hiddenSize,
+      vocabSize: info.config.vocabSize,
+    },
+  );
+  run.decode = { prompt, item, promptTokens: promptIds.length, sides };
+  run.evals = evals;
+  const text = `${JSON.stringify(run)}\n`;
+  parseRunFile(text); // the page must be able to read it
+  await writeFile(out, text);
+  console.error(`wrote ${out} (${(text.length / 1024).toFixed(1)} KiB)`);
+  await engine.dispose();
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,202 @@
+// The built-in model's card (README.md) and its loss-curve figure (an SVG), from a training record.
+import type { EvalSummary } from './evaluate.ts';
+
+export interface TrainingRecord {
+  id: string;
+  seed: number;
+  command: string;
+  config: Record<string, unknown>;
+  numParameters: number;
+  weightBytes: number;
+  vocabSize: number;
+  numMerges: number;
+  tasks: { task: string; level: string; examples: number }[];
+  systemPrompt: string;
+  sample: { prompt: string; completion: string };
+  batchSize: number;
+  steps: number;
+  lr: number;
+  minLr: number;
+  warmupSteps: number;
+  weightDecay: number;
+  clipNorm: number;
+  threads: number;
+  elapsedMs: number;
+  tokensPerSecond: number;
+  /** Loss per step. */
+  losses: number[];
+  /** Evaluations during training (step → summaries). */
+  checkpoints: { step: number; minutes: number; results: EvalSummary[] }[];
+  /** Final evaluation at T = 1 (and optionally greedy). */
+  results: EvalSummary[];
+  greedy?: EvalSummary[];
+  evalSeed: number;
+  createdWith: string;
+}
+
+/** Mean of `losses` over windows of `every` steps: [(last step of window, mean)]. */
+export function smoothLosses(losses: readonly number[], every: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < losses.length; i += every) {
+    const w = losses.slice(i, i + every);
+    out.push([i + w.length, w.reduce((a, b) => a + b, 0) / w.length]);
+  }
+  return out;
+}
+
+/** A small line chart of the (smoothed) training loss on a log scale. */
+export function lossCurveSvg(losses: readonly number[], width = 640, height = 320): string {
+  const every = Math.max(1, Math.ceil(losses.length / 200));
+  const pts = smoothLosses(losses, every).filter(([, l]) => l > 0 && Number.isFinite(l));
+  const pad = { l: 56, r: 16, t: 24, b: 40 };
+  const w = width - pad.l - pad.r;
+  const h = height - pad.t - pad.b;
+  const maxStep = Math.max(1, losses.length);
+  const lo = Math.log10(Math.min(...pts.map((p) => p[1]), 1));
+  const hi = Math.log10(Math.max(...pts.map((p) => p[1]), 1));
+  const y0 = Math.floor(lo);
+  const y1 = Math.max(y0 + 1, Math.ceil(hi));
+  const x = (s: number) => pad.l + (s / maxStep) * w;
+  const y = (l: number) => pad.t + (1 - (Math.log10(l) - y0) / (y1 - y0)) * h;
+  const path = pts
+    .map(([s, l], i) => `${i === 0 ? 'M' : 'L'}${x(s).toFixed(1)},${y(l).toFixed(1)}`)
+    .join(' ');
+  const grid: string[] = [];
+  for (let e = y0; e <= y1; e++) {
+    for (const m of e < y1 ? [1, 2, 5] : [1]) {
+      const v = m * 10 ** e;
+      grid.push(
+        `<line x1="${pad.l}" x2="${pad.l + w}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/>` +
+          `<text x="${pad.l - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${v}</text>`,
+      );
+    }
+  }
+  for (let k = 0; k <= 4; k++) {
+    const s = Math.round((maxStep * k) / 4);
+    grid.push(
+      `<text x="${x(s).toFixed(1)}" y="${pad.t + h + 16}" text-anchor="middle" font-size="11">${s}</text>`,
+    );
+  }
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    ...grid,
+    `<rect x="${pad.l}" y="${pad.t}" width="${w}" height="${h}" fill="none" stroke="#888"/>`,
+    `<path d="${path}" fill="none" stroke="#2563eb" stroke-width="1.5"/>`,
+    `<text x="${pad.l + w / 2}" y="${height - 6}" text-anchor="middle" font-size="12">step</text>`,
+    `<text x="${pad.l}" y="${pad.t - 8}" font-size="12">training loss (mean NLL per completion token, log scale, mean of ${every} steps)</text>`,
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(0)}%`;
+}
+
+function minutes(ms: number): string {
+  return `${(ms / 60000).toFixed(1)} min`;
+}
+
+/** README.md of the model folder. */
+export function modelCard(r: TrainingRecord): string {
+  const cfg = r.config;
+  const lossTable = smoothLosses(r.losses, Math.max(1, Math.round(r.losses.length / 10)))
+    .map(([s, l]) => `| ${s} | ${l.toFixed(4)} |`)
+    .join('\n');
+  const evalRows = r.results
+    .map((s) => {
+      const g = r.greedy?.find((x) => x.task === s.task);
+      return `| ${s.task} | ${s.level} | ${s.n} | ${pct(s.accuracy)} | ${s.mean_score.toFixed(3)} | ${pct(s.format_rate)} | ${g ? pct(g.accuracy) : '–'} |`;
+    })
+    .join('\n');
+  const ckRows = r.checkpoints
+    .map(
+      (c) =>
+        `| ${c.step} | ${c.minutes.toFixed(1)} | ${c.results.map((s) => `${s.task} ${pct(s.accuracy)}`).join(', ')} |`,
+    )
+    .join('\n');
+  return `# ${r.id}
+
+The MoT-G Playground's built-in model: a ${(r.numParameters / 1e6).toFixed(2)} M-parameter Qwen2-architecture
+model trained from scratch, on this project's own tasks, by \`npm run train:builtin\`. It exists so the
+playground works offline with a model that can already solve a little of each training task — and
+leaves room for reinforcement learning to improve it (the target: a sampled accuracy between 20% and 70%
+on the easiest level of each training task).
+
+It is not a general language model: it only knows the prompt format and the tasks below.
+
+## Architecture
+
+| field | value |
+|---|---|
+| architecture | Qwen2ForCausalLM (tied embeddings) |
+| hidden_size | ${cfg.hidden_size} |
+| intermediate_size | ${cfg.intermediate_size} |
+| num_hidden_layers | ${cfg.num_hidden_layers} |
+| attention heads / KV heads | ${cfg.num_attention_heads} / ${cfg.num_key_value_heads} |
+| vocab_size | ${r.vocabSize} (256 bytes + ${r.numMerges} merges + 7 added tokens) |
+| parameters | ${r.numParameters.toLocaleString('en-US')} |
+| model.safetensors | ${(r.weightBytes / 1e6).toFixed(2)} MB (F32) |
+
+## Tokenizer
+
+Byte-level BPE in the Hugging Face \`tokenizer.json\` format (Qwen2's pre-tokenizer and decoder), with
+${r.numMerges} merges learned from the tasks' questions and worked traces (most frequent byte pair first,
+ties broken by order, so the same code always gives the same tokenizer). Digits are never merged.
+\`<|endoftext|>\`, \`<|im_start|>\`, \`<|im_end|>\`, \`<think>\`, \`</think>\`, \`<answer>\`, \`</answer>\` are added
+tokens (one id each). \`tokenizer_config.json\` has a Qwen2.5-style chat template that inserts the system
+prompt below when a conversation has none.
+
+## Prompt format
+
+System prompt: \`${r.systemPrompt}\`. The question is the user turn; the assistant turn is prefilled with
+\`<think>\`. Example (prompt, then the completion the model was trained to write):
+
+\`\`\`
+${r.sample.prompt}${r.sample.completion}
+\`\`\`
+
+## Training data
+
+Supervised fine-tuning on generated examples whose reasoning is a real worked trace (running sums,
+one operation per line, per-animal products), at the easiest curriculum level of each task:
+
+| task | level | examples |
+|---|---|---|
+${r.tasks.map((t) => `| ${t.task} | ${t.level} | ${t.examples} |`).join('\n')}
+
+## Recipe
+
+\`\`\`
+${r.command}
+\`\`\`
+
+- seed ${r.seed} (weights init, data, shuffling); initial weights normal(0, 0.02)
+- ${r.steps} steps of ${r.batchSize} sequences; loss = mean NLL over the completion tokens (and the prefilled \`<think>\`), prompt tokens masked
+- AdamW (β = 0.9, 0.999, weight decay ${r.weightDecay} except norms and biases), peak lr ${r.lr}, ${r.warmupSteps} warm-up steps, cosine to ${r.minLr}
+- gradient-norm clip ${r.clipNorm}
+- ${r.threads} CPU thread(s), ${minutes(r.elapsedMs)}, ${Math.round(r.tokensPerSecond)} tokens/s (${r.createdWith})
+
+## Loss
+
+![training loss](loss.svg)
+
+| step | mean loss |
+|---|---|
+${lossTable}
+
+## Evaluation
+
+Items from seed ${r.evalSeed} (not the training seed), completion sampled at temperature 1 (greedy in the
+last column). Accuracy: the task's score is 1.0; format: the completion matches
+\`</think>\\s*<answer>.*?</answer>\\s*$\`.
+
+| task | level | n | accuracy (T=1) | mean score | format | accuracy (greedy) |
+|---|---|---|---|---|---|---|
+${evalRows}
+
+${ckRows ? `During training (T = 1, smaller n):\n\n| step | minutes | accuracy |\n|---|---|---|\n${ckRows}\n` : ''}
+Reproduce: \`npm run evaluate -- --model public/models/${r.id} --task chain_sum --n 100 --seed ${r.evalSeed} --temperature 1\`.
+`;
+}

@@ -1,0 +1,124 @@
+// The input of the next step of a mixture-of-token rollout, and the hidden-state entropy of each step.
+// mixture_embed: e_b = Σ_j w_bj · wte[id_bj] over the row's recorded ids and weights (the previous step's
+// mixture_step output), plus σ · n with n_c = standard normal at draws DRAW_NOISE + 2c of the record's
+// counters when the fed record is a noisy mixture step — or wte[id] when the row feeds a given token (a
+// forced `</think>`, padding). hidden_entropy: −Σ q log q, q = softmax over the C hidden dimensions of one
+// row of the residual stream (MOTG.md §4), written to out[b · L + layer].
+import type { KernelDef } from '../pipelines.ts';
+import { WGSL_MOT_RANDOM } from './mixtureStep.wgsl.ts';
+
+/** out (B, C): the next inputs. ctrl (B, 8): [1] counter row, [3] given id (0xffffffff: the record),
+ * [4] counter step of the record being fed. meta (B, 8): [0] n, [4] mixture flag. */
+export const mixtureEmbedKernel: KernelDef = {
+  name: 'mixture_embed',
+  bindings: [
+    ['out', 'storage'],
+    ['ctrl', 'read-only-storage'],
+    ['recIds', 'read-only-storage'],
+    ['recW', 'read-only-storage'],
+    ['rowMeta', 'read-only-storage'],
+    ['wte', 'read-only-storage'],
+  ],
+  params: [
+    ['B', 'u32'],
+    ['C', 'u32'],
+    ['K', 'u32'],
+    ['V', 'u32'],
+    ['seed', 'u32'],
+    ['noiseStd', 'f32'],
+  ],
+  source: /* wgsl */ `
+struct Params { B: u32, C: u32, K: u32, V: u32, seed: u32, noiseStd: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;   // (B, C)
+@group(0) @binding(2) var<storage, read> ctrl: array<u32>;        // (B, 8)
+@group(0) @binding(3) var<storage, read> recIds: array<u32>;      // (B, K)
+@group(0) @binding(4) var<storage, read> recW: array<f32>;        // (B, K)
+@group(0) @binding(5) var<storage, read> rowMeta: array<u32>;        // (B, 8)
+@group(0) @binding(6) var<storage, read> wte: array<f32>;         // (V, C)
+${WGSL_MOT_RANDOM}
+override WG: u32 = 64;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.B * p.C) { return; }
+  let b = i / p.C;
+  let c = i % p.C;
+  let given = ctrl[b * 8u + 3u];
+  if (given != 0xffffffffu) {
+    var v = 0.0;
+    if (given < p.V) { v = wte[given * p.C + c]; }
+    out[i] = v;
+    return;
+  }
+  let n = min(rowMeta[b * 8u], p.K);
+  var acc = 0.0;
+  for (var j = 0u; j < n; j++) {
+    let id = recIds[b * p.K + j];
+    if (id < p.V) { acc += recW[b * p.K + j] * wte[id * p.C + c]; }
+  }
+  if (p.noiseStd > 0.0 && rowMeta[b * 8u + 4u] == 1u) {
+    acc += p.noiseStd * mot_normal(p.seed, ctrl[b * 8u + 1u], ctrl[b * 8u + 4u], DRAW_NOISE + 2u * c);
+  }
+  out[i] = acc;
+}
+`,
+};
+
+/** out[b · L + layer] = entropy of softmax(h[(b · stride + offset) · C ..][0..C)). One workgroup per row. */
+export const hiddenEntropyKernel: KernelDef = {
+  name: 'hidden_entropy',
+  bindings: [
+    ['out', 'storage'],
+    ['h', 'read-only-storage'],
+  ],
+  params: [
+    ['B', 'u32'],
+    ['C', 'u32'],
+    ['stride', 'u32'],
+    ['offset', 'u32'],
+    ['L', 'u32'],
+    ['layer', 'u32'],
+  ],
+  source: /* wgsl */ `
+struct Params { B: u32, C: u32, stride: u32, offset: u32, L: u32, layer: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>; // (B, L)
+@group(0) @binding(2) var<storage, read> h: array<f32>;         // (B · stride, C)
+
+override WG: u32 = 64;
+var<workgroup> red: array<vec2f, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let b = wid.x + wid.y * nwg.x;
+  if (b >= p.B) { return; }
+  let base = (b * p.stride + p.offset) * p.C;
+  var m = -3.4e38;
+  for (var c = lid; c < p.C; c += WG) { m = max(m, h[base + c]); }
+  red[lid] = vec2f(m, 0.0);
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid].x = max(red[lid].x, red[lid + s].x); }
+    workgroupBarrier();
+  }
+  let mx = red[0].x;
+  workgroupBarrier();
+  var acc = vec2f(0.0);
+  for (var c = lid; c < p.C; c += WG) {
+    let z = h[base + c] - mx;
+    let e = exp(z);
+    acc += vec2f(e, e * z);
+  }
+  red[lid] = acc;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { out[b * p.L + p.layer] = log(red[0].x) - red[0].y / red[0].x; }
+}
+`,
+};

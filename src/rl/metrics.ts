@@ -1,0 +1,162 @@
+// Per-step GRPO metrics (MOTG.md §2, §4): reward statistics, accuracy and format rate, completion length,
+// KL / clip fraction / zero-variance groups from the loss, next-token and hidden-state entropy, the
+// mixture statistics (effective mixed tokens 1/Σw², representative ≠ argmax), cost (tokens/s, wall time,
+// an estimated FLOP count). Plain data: it crosses the worker boundary and is written as JSONL.
+import type { Qwen2Config } from '../engine/config.ts';
+import type { Trajectory } from './rollout.ts';
+
+export interface StepMetrics {
+  /** 1-based number of GRPO steps completed (this one included). */
+  step: number;
+  rewardMean: number;
+  /** Unbiased std of the rewards over the whole batch. */
+  rewardStd: number;
+  /** Fraction of completions whose task score is exactly 1. */
+  accuracy: number;
+  /** Mean task score (0..1, partial credit included). */
+  scoreMean: number;
+  /** Fraction of completions whose format term is on (`</think>…<answer>…</answer>`). */
+  formatRate: number;
+  /** Mean completion length in tokens. */
+  completionLength: number;
+  /** Fraction of completions cut at max_completion_length. */
+  truncatedRate: number;
+  /** Masked mean of the k3 KL to the reference (last iteration). */
+  kl: number;
+  clipFraction: number;
+  zeroStdFraction: number;
+  /** The GRPO loss (mean over iterations and micro-batches). */
+  loss: number;
+  /** Gradient norm before clipping (last update); NaN when the step was skipped. */
+  gradNorm: number;
+  lr: number;
+  /** Mean next-token entropy (nats) over all recorded steps. */
+  entropy: number;
+  /** Per layer: hidden-state entropy (nats) averaged over the reasoning (thinking-phase) steps. */
+  hiddenEntropy: number[];
+  /** Mean 1/Σw² over mixture steps (0 without mixture steps). */
+  effectiveTokens: number;
+  /** Fraction of mixture steps whose representative is not the argmax. */
+  representativeNotArgmax: number;
+  /** Fraction of steps that were mixture steps. */
+  mixtureRate: number;
+  /** Completion positions per second in the rollout. */
+  tokensPerSecond: number;
+  rolloutMs: number;
+  trainMs: number;
+  /** Wall time of the whole step. */
+  wallMs: number;
+  /** Wall time since the run started (sums of step wall times, so it survives a resume). */
+  elapsedMs: number;
+  /** Estimated FLOPs of the step (rollout forward, reference forward, training forward + backward). */
+  flops: number;
+  /** True when the loss or a gradient was not finite and the update was not applied. */
+  skipped: boolean;
+  /** Skipped steps so far (this one included). */
+  skippedTotal: number;
+  /** Optimizer updates applied so far. */
+  updates: number;
+}
+
+/** Mean and unbiased std. */
+export function meanStd(x: ArrayLike<number>): { mean: number; std: number } {
+  const n = x.length;
+  if (n === 0) return { mean: 0, std: 0 };
+  let s = 0;
+  for (let i = 0; i < n; i++) s += x[i];
+  const mean = s / n;
+  if (n < 2) return { mean, std: 0 };
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (x[i] - mean) ** 2;
+  return { mean, std: Math.sqrt(v / (n - 1)) };
+}
+
+export interface RolloutStats {
+  completionLength: number;
+  truncatedRate: number;
+  entropy: number;
+  hiddenEntropy: number[];
+  effectiveTokens: number;
+  representativeNotArgmax: number;
+  mixtureRate: number;
+  /** Completion positions the rollout processed (records + forced tokens). */
+  positions: number;
+}
+
+/** Token-level statistics of a batch of trajectories. */
+export function rolloutStats(trajectories: readonly Trajectory[]): RolloutStats {
+  let length = 0;
+  let truncated = 0;
+  let steps = 0;
+  let entropy = 0;
+  let mixture = 0;
+  let eff = 0;
+  let notArgmax = 0;
+  let positions = 0;
+  let hidden: number[] = [];
+  let thinking = 0;
+  for (const tr of trajectories) {
+    length += tr.tokens.length;
+    if (tr.stopReason === 'length') truncated++;
+    positions += tr.records.length + tr.stats.forcedTokens;
+    for (const r of tr.records) {
+      steps++;
+      entropy += r.entropy;
+      if (r.mode === 'mixture') {
+        mixture++;
+        let s = 0;
+        for (const w of r.weights) s += w * w;
+        eff += s > 0 ? 1 / s : 0;
+        if (r.representative !== r.argmax) notArgmax++;
+      }
+      if (r.phase === 'thinking' && r.hiddenEntropy.length > 0) {
+        if (hidden.length === 0) hidden = new Array(r.hiddenEntropy.length).fill(0);
+        for (let l = 0; l < hidden.length; l++) hidden[l] += r.hiddenEntropy[l] ?? 0;
+        thinking++;
+      }
+    }
+  }
+  const n = trajectories.length;
+  return {
+    completionLength: n ? length / n : 0,
+    truncatedRate: n ? truncated / n : 0,
+    entropy: steps ? entropy / steps : 0,
+    hiddenEntropy: hidden.map((h) => (thinking ? h / thinking : 0)),
+    effectiveTokens: mixture ? eff / mixture : 0,
+    representativeNotArgmax: mixture ? notArgmax / mixture : 0,
+    mixtureRate: steps ? mixture / steps : 0,
+    positions,
+  };
+}
+
+/** Parameters that a token's matmuls touch (embedding lookups excluded; a tied head counted once). */
+export function matmulParameters(cfg: Qwen2Config): number {
+  const { hiddenSize: C, intermediateSize: I, numAttentionHeads: H, numKeyValueHeads: KVH, headDim: D } = cfg;
+  const perLayer = C * H * D + 2 * C * KVH * D + H * D * C + 3 * C * I;
+  return cfg.numHiddenLayers * perLayer + C * cfg.vocabSize;
+}
+
+/**
+ * Estimated FLOPs (2 per multiply-add of the matmuls; attention scores left out): 2·P per rollout position,
+ * 2·P per reference-forward token, 6·P per training token (forward + backward) per iteration, plus 2·P per
+ * training token for the likelihood forward of each iteration.
+ */
+export function estimateFlops(
+  cfg: Qwen2Config,
+  o: { rolloutTokens: number; trainTokens: number; iterations: number; referenceForward: boolean },
+): number {
+  const P = matmulParameters(cfg);
+  return (
+    2 * P * o.rolloutTokens +
+    (o.referenceForward ? 2 * P * o.trainTokens : 0) +
+    8 * P * o.trainTokens * o.iterations
+  );
+}
+
+/** The metrics that must agree between two runs of the same seed (wall-clock ones left out). */
+export function deterministicMetrics(
+  m: StepMetrics,
+): Omit<StepMetrics, 'tokensPerSecond' | 'rolloutMs' | 'trainMs' | 'wallMs' | 'elapsedMs'> {
+  const { tokensPerSecond, rolloutMs, trainMs, wallMs, elapsedMs, ...rest } = m;
+  return rest;
+}

@@ -1,0 +1,221 @@
+// The experiment settings: defaults (each with its reason), validation of values read from outside
+// (a link, an imported run), and the URL-hash form that makes a link reproduce the same setup.
+import { DEFAULTS, PRESET_NAMES } from '../mot/presets.ts';
+import { hasTask, TASKS } from '../tasks/registry.ts';
+import type {
+  DecodeMode,
+  DecodeSettings,
+  EvalSettings,
+  ExperimentSettings,
+  MemorySettings,
+  MixPreset,
+  ModelChoice,
+} from './types.ts';
+
+export const MIX_PRESETS = PRESET_NAMES.filter((p) => p !== 'discrete') as MixPreset[];
+export const DECODE_MODES: DecodeMode[] = ['discrete', ...MIX_PRESETS];
+
+export const DEFAULT_MEMORY: MemorySettings = {
+  group: 4, // a small GRPO group: the paper's G is 10, a browser GPU holds less
+  tokens: 256, // prompt + completion of the easy tasks fit in 256 tokens
+  loraRank: 8, // LoRA keeps the optimizer state small; 0 = full fine-tuning as in the paper
+  recompute: false, // keep every activation unless memory is short
+};
+
+export const DEFAULT_DECODE: DecodeSettings = {
+  source: 'task', // a task item has an answer to score, free text does not
+  text: 'What is 3 + 4?',
+  task: 'chain_sum', // the built-in model's first training task
+  level: 'trivial',
+  itemSeed: 1,
+  index: 0,
+  wrap: true, // the training prompt: system prompt, chat turn, <think> prefill (MOTG.md §3)
+  preset: 'dirichlet', // the paper's main method
+  temperature: DEFAULTS.temperature,
+  k: DEFAULTS.k,
+  concentration: DEFAULTS.concentration,
+  topP: DEFAULTS.topP,
+  minP: DEFAULTS.minP,
+  gumbelTau: DEFAULTS.gumbelTau,
+  moiBeta: DEFAULTS.moiBeta,
+  noiseSigma: 0.33, // only soft-tokens uses noise; its preset value
+  maxNewTokens: 48, // enough for a short trace of the easy tasks; quick on a software adapter
+  seed: 1,
+};
+
+export const DEFAULT_EVAL: EvalSettings = {
+  tasks: ['chain_sum', 'basic_arithmetic'],
+  level: 'trivial',
+  n: 10, // the paper uses 100 per task; 10 keeps a browser run short
+  samples: 1,
+  mode: 'discrete',
+  temperature: 0.9, // the paper's sampling temperature
+  seed: 90_001, // held out: the built-in model trains on small seeds
+  maxNewTokens: 96,
+};
+
+export const DEFAULT_SETTINGS: ExperimentSettings = {
+  model: { kind: 'builtin' },
+  memory: DEFAULT_MEMORY,
+  decode: DEFAULT_DECODE,
+  eval: DEFAULT_EVAL,
+};
+
+/** A level a task really has: `level` when it exists, else the task's easiest. */
+export function levelFor(task: string, level: string): string {
+  const t = TASKS[task];
+  if (!t) return level;
+  return t.levels.some((l) => l.name === level) ? level : t.levels[0].name;
+}
+
+type Kind = 'int' | 'num' | 'str' | 'bool' | 'list';
+interface Field {
+  key: string;
+  section: 'decode' | 'eval' | 'memory';
+  name: string;
+  kind: Kind;
+  min?: number;
+  max?: number;
+  oneOf?: readonly string[];
+}
+
+const F = (
+  key: string,
+  section: Field['section'],
+  name: string,
+  kind: Kind,
+  extra: Partial<Field> = {},
+): Field => ({ key, section, name, kind, ...extra });
+
+/** Every field a link carries, with its short key and what values are accepted. */
+const FIELDS: Field[] = [
+  F('src', 'decode', 'source', 'str', { oneOf: ['task', 'text'] }),
+  F('text', 'decode', 'text', 'str'),
+  F('task', 'decode', 'task', 'str'),
+  F('lvl', 'decode', 'level', 'str'),
+  F('iseed', 'decode', 'itemSeed', 'int', { min: 0, max: 2 ** 31 }),
+  F('idx', 'decode', 'index', 'int', { min: 0, max: 1e6 }),
+  F('wrap', 'decode', 'wrap', 'bool'),
+  F('preset', 'decode', 'preset', 'str', { oneOf: MIX_PRESETS }),
+  F('t', 'decode', 'temperature', 'num', { min: 0, max: 5 }),
+  F('k', 'decode', 'k', 'int', { min: 1, max: 64 }),
+  F('c', 'decode', 'concentration', 'num', { min: 1e-3, max: 1e3 }),
+  F('topp', 'decode', 'topP', 'num', { min: 1e-3, max: 1 }),
+  F('minp', 'decode', 'minP', 'num', { min: 0, max: 0.999 }),
+  F('tau', 'decode', 'gumbelTau', 'num', { min: 1e-3, max: 100 }),
+  F('beta', 'decode', 'moiBeta', 'num', { min: 0, max: 100 }),
+  F('sigma', 'decode', 'noiseSigma', 'num', { min: 0, max: 10 }),
+  F('new', 'decode', 'maxNewTokens', 'int', { min: 1, max: 2048 }),
+  F('seed', 'decode', 'seed', 'int', { min: 0, max: 2 ** 31 }),
+  F('e.tasks', 'eval', 'tasks', 'list'),
+  F('e.lvl', 'eval', 'level', 'str'),
+  F('e.n', 'eval', 'n', 'int', { min: 1, max: 1000 }),
+  F('e.s', 'eval', 'samples', 'int', { min: 1, max: 64 }),
+  F('e.mode', 'eval', 'mode', 'str', { oneOf: DECODE_MODES }),
+  F('e.t', 'eval', 'temperature', 'num', { min: 0, max: 5 }),
+  F('e.seed', 'eval', 'seed', 'int', { min: 0, max: 2 ** 31 }),
+  F('e.new', 'eval', 'maxNewTokens', 'int', { min: 1, max: 2048 }),
+  F('m.g', 'memory', 'group', 'int', { min: 1, max: 256 }),
+  F('m.n', 'memory', 'tokens', 'int', { min: 8, max: 131072 }),
+  F('m.r', 'memory', 'loraRank', 'int', { min: 0, max: 1024 }),
+  F('m.rc', 'memory', 'recompute', 'bool'),
+];
+
+function parseValue(f: Field, raw: string): unknown {
+  switch (f.kind) {
+    case 'bool':
+      return raw === '1' || raw === 'true' ? true : raw === '0' || raw === 'false' ? false : undefined;
+    case 'int':
+    case 'num': {
+      const v = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(v)) return undefined;
+      if (f.kind === 'int' && !Number.isInteger(v)) return undefined;
+      if ((f.min !== undefined && v < f.min) || (f.max !== undefined && v > f.max)) return undefined;
+      return v;
+    }
+    case 'list': {
+      const list = raw.split(',').filter((t) => hasTask(t));
+      return list.length > 0 ? list : undefined;
+    }
+    default:
+      if (f.oneOf && !f.oneOf.includes(raw)) return undefined;
+      if (f.key === 'task' && !hasTask(raw)) return undefined;
+      return raw;
+  }
+}
+
+function formatValue(f: Field, v: unknown): string {
+  if (f.kind === 'bool') return v ? '1' : '0';
+  if (f.kind === 'list') return (v as string[]).join(',');
+  return String(v);
+}
+
+function modelToParam(m: ModelChoice): string {
+  if (m.kind === 'hub') return `hf:${m.id}${m.revision !== 'main' ? `@${m.revision}` : ''}`;
+  if (m.kind === 'folder') return `folder:${m.name}`;
+  return 'builtin';
+}
+
+function modelFromParam(raw: string): ModelChoice | undefined {
+  if (raw === 'builtin') return { kind: 'builtin' };
+  if (raw.startsWith('hf:')) {
+    const [id, revision] = raw.slice(3).split('@');
+    if (/^[\w.-]+(\/[\w.-]+)?$/.test(id)) return { kind: 'hub', id, revision: revision || 'main' };
+  }
+  if (raw.startsWith('folder:')) return { kind: 'folder', name: raw.slice(7) };
+  return undefined;
+}
+
+/** The settings as a URL hash (`#m=builtin&t=0.9&…`): only what differs from the defaults. */
+export function settingsToHash(s: ExperimentSettings): string {
+  const p = new URLSearchParams();
+  if (s.model.kind !== 'builtin') p.set('m', modelToParam(s.model));
+  for (const f of FIELDS) {
+    const v = (s[f.section] as unknown as Record<string, unknown>)[f.name];
+    const d = (DEFAULT_SETTINGS[f.section] as unknown as Record<string, unknown>)[f.name];
+    const text = formatValue(f, v);
+    if (text !== formatValue(f, d)) p.set(f.key, text);
+  }
+  const out = p.toString();
+  return out === '' ? '' : `#${out}`;
+}
+
+/** Settings from a URL hash over `base`; fields that are missing or invalid keep base's value. */
+export function settingsFromHash(
+  hash: string,
+  base: ExperimentSettings = DEFAULT_SETTINGS,
+): ExperimentSettings {
+  const p = new URLSearchParams(hash.replace(/^#/, ''));
+  const out: ExperimentSettings = {
+    model: base.model,
+    memory: { ...base.memory },
+    decode: { ...base.decode },
+    eval: { ...base.eval, tasks: [...base.eval.tasks] },
+  };
+  const m = p.get('m');
+  if (m !== null) out.model = modelFromParam(m) ?? base.model;
+  for (const f of FIELDS) {
+    const raw = p.get(f.key);
+    if (raw === null) continue;
+    const v = parseValue(f, raw);
+    if (v !== undefined) (out[f.section] as unknown as Record<string, unknown>)[f.name] = v;
+  }
+  out.decode.level = levelFor(out.decode.task, out.decode.level);
+  return out;
+}
+
+/** Settings from an untrusted object (an imported run): the same checks as a link. */
+export function sanitizeSettings(raw: unknown): ExperimentSettings {
+  if (typeof raw !== 'object' || raw === null) return DEFAULT_SETTINGS;
+  const r = raw as Partial<Record<keyof ExperimentSettings, Record<string, unknown>>>;
+  const p = new URLSearchParams();
+  const model = r.model as ModelChoice | undefined;
+  if (model && typeof model === 'object' && typeof model.kind === 'string') p.set('m', modelToParam(model));
+  for (const f of FIELDS) {
+    const v = r[f.section]?.[f.name];
+    if (v === undefined || v === null) continue;
+    if (f.kind === 'list' && !Array.isArray(v)) continue;
+    p.set(f.key, formatValue(f, v));
+  }
+  return settingsFromHash(p.toString());
+}

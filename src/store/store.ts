@@ -1,0 +1,116 @@
+// The page's one zustand store, built from slices. Slices hold data only; the actions that change it
+// are plain functions in src/store/actions/ (the worker's callbacks call them too).
+import { create, type StateCreator } from 'zustand';
+import type { AdapterInfo, ModelInfo } from '../engine/api.ts';
+import type { Qwen2Config } from '../engine/config.ts';
+import type { FileProgress } from '../ui/lib/hub.ts';
+import { DEFAULT_SETTINGS } from './settings.ts';
+import type { DecodeResult, ExperimentSettings, RunFile } from './types.ts';
+
+export type EngineStatus = 'idle' | 'starting' | 'loading' | 'ready' | 'error';
+export type ErrorWhere = 'engine' | 'model' | 'decode' | 'eval' | 'run';
+
+export interface UiError {
+  code?: string;
+  message: string;
+}
+
+export interface EngineSlice {
+  status: EngineStatus;
+  adapter: AdapterInfo | null;
+  model: ModelInfo | null;
+  /** Config of the loaded model, or of the one being checked before loading. */
+  config: Qwen2Config | null;
+  /** What is being loaded (or was last tried), for labels. */
+  loadingLabel: string | null;
+  /** The loaded model's name as the user knows it (built-in id, Hub id, folder name). */
+  modelName: string | null;
+  /** Per-file download progress of the current load. */
+  progress: FileProgress[];
+  /** Models loaded so far in this page (cheap controls never add to it). */
+  loads: number;
+  /** The GPU device was lost: the engine must restart. */
+  lost: boolean;
+  /** The page itself sees navigator.gpu. */
+  webgpuInPage: boolean;
+  /** The user asked for the CPU path (?backend=cpu, or after a lost device). */
+  forceCpu: boolean;
+}
+
+export interface SettingsSlice {
+  settings: ExperimentSettings;
+}
+
+export interface DecodeSlice {
+  decodeRunning: boolean;
+  /** The engine answers rollout() (false only for an engine built without it: then generate, discrete). */
+  rollout: boolean;
+}
+
+export interface EvalSlice {
+  evalRunning: boolean;
+  evalProgress: { done: number; total: number } | null;
+}
+
+export type RunOrigin = 'example' | 'restored' | 'imported' | 'live';
+
+export interface RunSlice {
+  /** The run on screen. */
+  shown: RunFile | null;
+  origin: RunOrigin | null;
+  /** This page's own run (what decode and evaluate write to; saved for reloads). */
+  live: RunFile | null;
+  /** Streaming view of the decode in progress (replaces shown.decode while running). */
+  streaming: DecodeResult | null;
+}
+
+export interface ErrorSlice {
+  errors: Partial<Record<ErrorWhere, UiError>>;
+}
+
+export type State = EngineSlice & SettingsSlice & DecodeSlice & EvalSlice & RunSlice & ErrorSlice;
+type Slice<T> = StateCreator<State, [], [], T>;
+
+const engineSlice: Slice<EngineSlice> = () => ({
+  status: 'idle',
+  adapter: null,
+  model: null,
+  config: null,
+  loadingLabel: null,
+  modelName: null,
+  progress: [],
+  loads: 0,
+  lost: false,
+  webgpuInPage: typeof navigator !== 'undefined' && 'gpu' in navigator,
+  forceCpu: typeof location !== 'undefined' && new URLSearchParams(location.search).get('backend') === 'cpu',
+});
+
+const settingsSlice: Slice<SettingsSlice> = () => ({ settings: DEFAULT_SETTINGS });
+const decodeSlice: Slice<DecodeSlice> = () => ({ decodeRunning: false, rollout: true });
+const evalSlice: Slice<EvalSlice> = () => ({ evalRunning: false, evalProgress: null });
+const runSlice: Slice<RunSlice> = () => ({ shown: null, origin: null, live: null, streaming: null });
+const errorSlice: Slice<ErrorSlice> = () => ({ errors: {} });
+
+export const useStore = create<State>()((...a) => ({
+  ...engineSlice(...a),
+  ...settingsSlice(...a),
+  ...decodeSlice(...a),
+  ...evalSlice(...a),
+  ...runSlice(...a),
+  ...errorSlice(...a),
+}));
+
+export function setError(where: ErrorWhere, e: unknown): void {
+  const err = e as { code?: string; message?: string };
+  const error: UiError = { code: err?.code, message: err?.message ?? String(e) };
+  useStore.setState((s) => ({ errors: { ...s.errors, [where]: error } }));
+}
+
+export function clearError(where: ErrorWhere): void {
+  useStore.setState((s) => {
+    if (!s.errors[where]) return s;
+    const errors = { ...s.errors };
+    delete errors[where];
+    return { errors };
+  });
+}

@@ -1,0 +1,168 @@
+// Export a run as one .zip (run.json with the settings and every metric, steps.csv, evals.csv, and a
+// PNG of each chart on screen), and import such a file (or a bare run.json) back to view it.
+import { evalsCsv, parseRunFile, RunFileError, stepsCsv } from '../../store/lib/runFile.ts';
+import type { RunFile } from '../../store/types.ts';
+import { readZip, writeZip, type ZipEntry } from './zip.ts';
+
+export interface LegendEntry {
+  label: string;
+  color: string;
+}
+
+/**
+ * Renders an on-screen SVG to PNG bytes (2× for sharpness), on an opaque background, with an optional
+ * legend row under it (charts whose legend is HTML, as recharts draws it).
+ */
+export async function svgToPng(
+  svg: SVGSVGElement,
+  background: string,
+  legend: LegendEntry[] = [],
+  textColor = '#555',
+): Promise<Uint8Array> {
+  const box = svg.getBoundingClientRect();
+  const w = Math.max(1, Math.round(box.width));
+  const h = Math.max(1, Math.round(box.height));
+  const legendH = legend.length > 0 ? 22 : 0;
+  const clone = svg.cloneNode(true) as SVGSVGElement;
+  clone.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
+  clone.setAttribute('width', String(w));
+  clone.setAttribute('height', String(h));
+  // Inline the computed colours the page's CSS gives text and lines, so the image looks the same.
+  const src = svg.querySelectorAll<SVGElement>('*');
+  const dst = clone.querySelectorAll<SVGElement>('*');
+  src.forEach((el, i) => {
+    const cs = getComputedStyle(el);
+    const d = dst[i];
+    for (const prop of [
+      'fill',
+      'stroke',
+      'font-size',
+      'font-family',
+      'opacity',
+      'stroke-width',
+      'stroke-dasharray',
+    ]) {
+      const v = cs.getPropertyValue(prop);
+      if (v) d.style.setProperty(prop, v);
+    }
+  });
+  const text = new XMLSerializer().serializeToString(clone);
+  const url = URL.createObjectURL(new Blob([text], { type: 'image/svg+xml' }));
+  try {
+    const img = new Image();
+    img.decoding = 'sync';
+    await new Promise<void>((resolve, reject) => {
+      img.onload = () => resolve();
+      img.onerror = () => reject(new Error('the chart could not be drawn as an image'));
+      img.src = url;
+    });
+    const canvas = document.createElement('canvas');
+    canvas.width = w * 2;
+    canvas.height = (h + legendH) * 2;
+    const ctx = canvas.getContext('2d');
+    if (!ctx) throw new Error('no 2D canvas');
+    ctx.fillStyle = background;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.scale(2, 2);
+    ctx.drawImage(img, 0, 0, w, h);
+    let x = 12;
+    ctx.font = '12px system-ui, sans-serif';
+    ctx.textBaseline = 'middle';
+    for (const e of legend) {
+      ctx.fillStyle = e.color;
+      ctx.fillRect(x, h + legendH / 2 - 2, 14, 4);
+      ctx.fillStyle = textColor;
+      ctx.fillText(e.label, x + 18, h + legendH / 2);
+      x += 26 + ctx.measureText(e.label).width;
+    }
+    const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
+    if (!blob) throw new Error('the chart image could not be encoded');
+    return new Uint8Array(await blob.arrayBuffer());
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
+function slug(s: string): string {
+  return (
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'chart'
+  );
+}
+
+/** The zip's bytes: the run, its CSVs, and every chart marked `data-export-chart="name"` on the page. */
+export async function buildExport(run: RunFile, root: ParentNode = document): Promise<Uint8Array> {
+  const enc = new TextEncoder();
+  const entries: ZipEntry[] = [
+    { name: 'run.json', data: enc.encode(`${JSON.stringify(run, null, 1)}\n`) },
+    { name: 'steps.csv', data: enc.encode(stepsCsv(run)) },
+    { name: 'evals.csv', data: enc.encode(evalsCsv(run)) },
+  ];
+  const bg = getComputedStyle(document.body).backgroundColor || '#ffffff';
+  const seen = new Set<string>();
+  const fg = getComputedStyle(document.body).color || '#555';
+  for (const holder of root.querySelectorAll<HTMLElement>('[data-export-chart]')) {
+    // The chart is the largest SVG inside (legend icons are small SVGs too).
+    let svg: SVGSVGElement | null = null;
+    let area = 0;
+    for (const s of holder.querySelectorAll('svg')) {
+      const b = s.getBoundingClientRect();
+      if (b.width * b.height > area) {
+        area = b.width * b.height;
+        svg = s;
+      }
+    }
+    if (!svg) continue;
+    const legend: LegendEntry[] = (holder.dataset.exportLegend ?? '')
+      .split('|')
+      .filter(Boolean)
+      .map((part) => {
+        const [label, color] = part.split('=');
+        return { label, color };
+      });
+    let name = slug(holder.dataset.exportChart ?? 'chart');
+    while (seen.has(name)) name += '-2';
+    seen.add(name);
+    try {
+      entries.push({ name: `charts/${name}.png`, data: await svgToPng(svg, bg, legend, fg) });
+    } catch {
+      // a chart that cannot be drawn is left out; the numbers are in the CSVs
+    }
+  }
+  return writeZip(entries);
+}
+
+export function exportFileName(run: RunFile): string {
+  const stamp = (run.createdAt || new Date().toISOString()).slice(0, 19).replace(/[:T]/g, '-');
+  return `motg-run-${stamp}.zip`;
+}
+
+/** Saves bytes as a download. */
+export function download(bytes: Uint8Array, name: string, type: string): void {
+  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** A run from an exported .zip or a run.json. */
+export async function readRunFile(file: File): Promise<RunFile> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const isZip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b;
+  if (!isZip) return parseRunFile(new TextDecoder().decode(bytes));
+  let entries: ZipEntry[];
+  try {
+    entries = readZip(bytes);
+  } catch (e) {
+    throw new RunFileError(`${file.name}: ${(e as Error).message}`);
+  }
+  const json = entries.find((e) => e.name === 'run.json' || e.name.endsWith('/run.json'));
+  if (!json) throw new RunFileError(`${file.name}: no run.json inside (is it an export of this page?)`);
+  return parseRunFile(new TextDecoder().decode(json.data));
+}

@@ -1,0 +1,75 @@
+// The GRPO trainer on WebGPU (GpuPolicy: GpuTrainer on the model's buffers) with the tiny random model:
+// paper-mode target log-prob actions train (finite metrics, the weights move when rewards vary), and
+// likelihoods GpuTrainer cannot seed (exact mode; paper mode at the sampling temperature) are refused with
+// a typed error before anything runs.
+import { resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/engine.ts';
+import { DirModelSource } from '../../src/engine/model/source-node.ts';
+import { nodeGpu } from '../../src/node/webgpu.ts';
+import { TrainingError } from '../../src/rl/trainer.ts';
+
+const MODEL = resolve(import.meta.dirname, '../../public/models/motg-tiny-random');
+let engine: Engine | null = null;
+afterAll(async () => {
+  await engine?.dispose();
+});
+
+describe('GRPO trainer (WebGPU)', () => {
+  it('trains paper-mode actions on the GPU and refuses the rest', async () => {
+    engine = new Engine({
+      gpu: await nodeGpu(),
+      resolveSource: (loc) => new DirModelSource((loc as { baseUrl: string }).baseUrl),
+    });
+    const info = await engine.init({ backend: 'webgpu' });
+    expect(info.backend).toBe('webgpu');
+    await engine.loadModel({ kind: 'url', baseUrl: MODEL });
+    const grpo = {
+      num_generations: 4,
+      per_device_train_batch_size: 4,
+      gradient_accumulation_steps: 1,
+      max_completion_length: 6,
+      learning_rate: 1e-2,
+      optim: 'sgd' as const,
+      max_grad_norm: 10,
+      beta: 0.1,
+      max_steps: 2,
+      seed: 5,
+    };
+    for (const mot of [{ likelihood: 'exact' as const }, {}]) {
+      const err = await engine.createTrainer({ preset: 'dirichlet', mot, grpo }).catch((e) => e);
+      expect(err).toBeInstanceOf(TrainingError);
+      expect((err as TrainingError).code).toBe('unsupported-on-gpu');
+    }
+    const t = await engine.createTrainer({ preset: 'dirichlet', mot: { paperTemperature: 'one' }, grpo });
+    t.host.reward = (c) => {
+      const d = [...c].filter((x) => x >= '0' && x <= '9').length / Math.max(1, c.length);
+      return {
+        total: d,
+        answer: null,
+        score: 0,
+        correctness: d,
+        format: 0,
+        wordCount: 0,
+        words: 0,
+        thinkClose: 0,
+        answerOpen: 0,
+        answerClose: 0,
+        trailing: 0,
+        trailingChars: 0,
+      };
+    };
+    const before = (await t.host.policy.exportState()).params;
+    const ms = [];
+    for (let i = 0; i < 2; i++) ms.push((await t.trainStep()).metrics);
+    for (const m of ms) {
+      expect(Number.isFinite(m.loss)).toBe(true);
+      expect(m.skipped).toBe(false);
+      expect(m.hiddenEntropy.length).toBe(2);
+    }
+    const after = (await t.host.policy.exportState()).params;
+    const moved = Object.keys(before).some((k) => after[k].some((x, i) => x !== before[k][i]));
+    expect(moved).toBe(ms.some((m) => m.gradNorm > 0));
+    expect(ms.some((m) => m.rewardStd > 0)).toBe(true);
+  }, 300_000);
+});

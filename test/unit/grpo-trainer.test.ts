@@ -1,0 +1,239 @@
+// The GRPO trainer (src/rl/trainer.ts) on the CPU reference with the tiny random model: the backward seeded
+// from the likelihood's GradTerms matches finite differences (exact mode, different-tokens), an injected
+// non-finite step is skipped and leaves the weights alone, 2 steps + checkpoint + resume + 2 equals 4 steps,
+// the session refuses a second run and stop keeps the last completed step's weights, the experiment runner
+// is reproducible, and the GPU path refuses what it cannot train.
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runExperiment } from '../../scripts/experiment.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { DirModelSource } from '../../src/engine/model/source-node.ts';
+import { makeSettings } from '../../src/mot/presets.ts';
+import {
+  decodeCheckpoint,
+  encodeCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+} from '../../src/rl/checkpoint.ts';
+import { deterministicMetrics, type StepMetrics } from '../../src/rl/metrics.ts';
+import { buildTrainingBatch, runRollout } from '../../src/rl/rollout.ts';
+import { TrainingSession } from '../../src/rl/session.ts';
+import {
+  CpuPolicy,
+  type GrpoTrainer,
+  gpuUnsupportedReason,
+  type TrainerConfigInput,
+  TrainingError,
+} from '../../src/rl/trainer.ts';
+import type { RewardBreakdown } from '../../src/tasks/reward.ts';
+
+const MODEL = resolve(import.meta.dirname, '../../public/models/motg-tiny-random');
+
+/** A reward with variance on a random model: the fraction of digits in the completion. */
+function digitReward(completion: string): RewardBreakdown {
+  const digits = [...completion].filter((c) => c >= '0' && c <= '9').length;
+  const total = digits / Math.max(1, completion.length);
+  return {
+    total,
+    answer: null,
+    score: total > 0.2 ? 1 : 0,
+    correctness: total,
+    format: 0,
+    wordCount: 0,
+    words: 0,
+    thinkClose: 0,
+    answerOpen: 0,
+    answerClose: 0,
+    trailing: 0,
+    trailingChars: 0,
+  };
+}
+
+async function engine(): Promise<Engine> {
+  const e = new Engine({
+    gpu: null,
+    resolveSource: (loc) => new DirModelSource((loc as { baseUrl: string }).baseUrl),
+  });
+  await e.init({ backend: 'cpu' });
+  await e.loadModel({ kind: 'url', baseUrl: MODEL });
+  return e;
+}
+
+function tiny(over: TrainerConfigInput = {}): TrainerConfigInput {
+  return {
+    preset: 'dirichlet',
+    tasks: [{ task: 'chain_sum', level: 'trivial' }],
+    ...over,
+    grpo: {
+      num_generations: 4,
+      per_device_train_batch_size: 4,
+      gradient_accumulation_steps: 1,
+      max_completion_length: 8,
+      learning_rate: 3e-3,
+      optim: 'adamw',
+      beta: 0.1,
+      max_steps: 20,
+      seed: 7,
+      ...over.grpo,
+    },
+  };
+}
+
+async function trainer(over: TrainerConfigInput = {}): Promise<{ e: Engine; t: GrpoTrainer }> {
+  const e = await engine();
+  const t = await e.createTrainer(tiny(over));
+  t.host.reward = (c) => digitReward(c);
+  return { e, t };
+}
+
+async function params(t: GrpoTrainer): Promise<Record<string, Float32Array>> {
+  return (await t.host.policy.exportState()).params;
+}
+
+describe('GRPO trainer (CPU)', () => {
+  it('backward from GradTerms equals finite differences (exact, different-tokens)', async () => {
+    const { t } = await trainer({ preset: 'different-tokens', mot: { likelihood: 'exact' } });
+    const policy = t.host.policy as CpuPolicy;
+    expect(policy).toBeInstanceOf(CpuPolicy);
+    const prompt = t.host.encodePrompt('1 + 2 = ?');
+    const run = await runRollout((c) => policy.makeStepper(c), [prompt], {
+      settings: t.settings,
+      stop: t.stop,
+      maxNewTokens: 6,
+      seed: 3,
+      G: 2,
+      padId: t.host.padId,
+      hiddenEntropy: false,
+    });
+    const batch = buildTrainingBatch(run.trajectories, { padId: t.host.padId });
+    expect(batch.actions.some((a) => a.record.mode === 'mixture' && a.record.ids.length === 2)).toBe(true);
+    const c = Float64Array.from(batch.actions, (_, i) => Math.sin(i + 1));
+    const f = async () => {
+      const l = await policy.accumulate(batch, t.settings, () => new Float64Array(batch.actions.length));
+      policy.discardGrads();
+      return l.reduce((s, x, i) => s + c[i] * x, 0);
+    };
+    await policy.accumulate(batch, t.settings, () => c);
+    const grads = policy.peekGrads();
+    const name = 'model.layers.1.mlp.down_proj.weight';
+    const g = grads.get(name)?.slice() as Float32Array;
+    policy.discardGrads();
+    const w = (await params(t))[name];
+    const live = (policy as unknown as { params: Map<string, Float32Array> }).params.get(
+      name,
+    ) as Float32Array;
+    expect(live.length).toBe(w.length);
+    let checked = 0;
+    for (const idx of [0, 17, 333, 2048]) {
+      const h = 1e-2;
+      const x0 = live[idx];
+      live[idx] = x0 + h;
+      const fp = await f();
+      live[idx] = x0 - h;
+      const fm = await f();
+      live[idx] = x0;
+      const fd = (fp - fm) / (2 * h);
+      expect(Math.abs(fd - g[idx])).toBeLessThan(2e-3 + 2e-2 * Math.abs(fd));
+      if (Math.abs(g[idx]) > 1e-4) checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('skips a step whose loss is not finite and leaves the weights alone', async () => {
+    const { t } = await trainer({ injectNonFiniteAtStep: 2 });
+    const m1 = (await t.trainStep()).metrics;
+    const after1 = await params(t);
+    const m2 = (await t.trainStep()).metrics;
+    const after2 = await params(t);
+    const m3 = (await t.trainStep()).metrics;
+    expect(m1.skipped).toBe(false);
+    expect(m2.skipped).toBe(true);
+    expect(m2.skippedTotal).toBe(1);
+    expect(m3.skipped).toBe(false);
+    expect(m3.updates).toBe(2);
+    for (const k of Object.keys(after1)) expect(after2[k]).toEqual(after1[k]);
+    const after3 = await params(t);
+    expect(Object.keys(after3).some((k) => after3[k].some((x, i) => x !== after2[k][i]))).toBe(true);
+  }, 60_000);
+
+  it('resumes exactly: 4 steps = 2 + checkpoint + resume + 2', async () => {
+    const a = await trainer();
+    const full: StepMetrics[] = [];
+    for (let i = 0; i < 4; i++) full.push((await a.t.trainStep()).metrics);
+    expect(full.some((m) => m.rewardStd > 0 && m.gradNorm > 0)).toBe(true);
+
+    const b = await trainer();
+    const part: StepMetrics[] = [];
+    for (let i = 0; i < 2; i++) part.push((await b.t.trainStep()).metrics);
+    const bytes = encodeCheckpoint(await saveCheckpoint(b.t));
+    const c = await trainer();
+    await loadCheckpoint(c.t, decodeCheckpoint(bytes));
+    expect(c.t.step).toBe(2);
+    for (let i = 0; i < 2; i++) part.push((await c.t.trainStep()).metrics);
+    expect(part.map(deterministicMetrics)).toEqual(full.map(deterministicMetrics));
+    const pa = await params(a.t);
+    const pc = await params(c.t);
+    for (const k of Object.keys(pa)) expect(pc[k]).toEqual(pa[k]);
+  }, 120_000);
+
+  it('session: a second run is refused, stop keeps the last completed step', async () => {
+    const { t } = await trainer();
+    const seen: Record<string, Float32Array>[] = [];
+    const s = new TrainingSession(t, {
+      onStep: async () => {
+        seen.push(await params(t));
+      },
+    });
+    const running = s.start();
+    expect(() => s.start()).toThrow(TrainingError);
+    try {
+      s.start();
+    } catch (e) {
+      expect((e as TrainingError).code).toBe('already-running');
+    }
+    while (seen.length < 1) await new Promise((r) => setTimeout(r, 20));
+    await s.stop();
+    await running;
+    const st = s.state();
+    expect(st.status).toBe('stopped');
+    expect(st.history.length).toBe(t.step);
+    const now = await params(t);
+    const last = seen[t.step - 1];
+    for (const k of Object.keys(now)) expect(now[k]).toEqual(last[k]);
+    expect(() => s.start()).toThrow(TrainingError);
+  }, 60_000);
+
+  it('refuses on the GPU what GpuTrainer cannot train', () => {
+    expect(gpuUnsupportedReason(makeSettings('dirichlet', { paperTemperature: 'one' }))).toBeNull();
+    expect(gpuUnsupportedReason(makeSettings('discrete', { temperature: 1 }))).toBeNull();
+    expect(gpuUnsupportedReason(makeSettings('dirichlet'))).toMatch(/temperature/);
+    expect(gpuUnsupportedReason(makeSettings('dirichlet', { likelihood: 'exact' }))).toMatch(/exact/);
+    expect(
+      gpuUnsupportedReason(
+        makeSettings('different-tokens', { paperTemperature: 'one', paperRule: 'weighted-ids' }),
+      ),
+    ).toMatch(/weighted-ids/);
+  });
+
+  it('experiment: 20 tiny dirichlet steps with G=4 complete and a seed reproduces the metrics', async () => {
+    const cfg = {
+      cpu: true,
+      model: MODEL,
+      evalItems: 2,
+      evalN: 2,
+      trainer: tiny({ grpo: { max_steps: 20, max_completion_length: 6, seed: 11 } }),
+    };
+    const a = await runExperiment(cfg);
+    const b = await runExperiment(cfg);
+    expect(a.backend).toBe('cpu');
+    expect(a.metrics.length).toBe(20);
+    for (const m of a.metrics) {
+      expect(Number.isFinite(m.loss)).toBe(true);
+      expect(m.hiddenEntropy.length).toBe(2);
+      expect(m.effectiveTokens).toBeGreaterThanOrEqual(1);
+      expect(m.flops).toBeGreaterThan(0);
+    }
+    expect(b.metrics.map(deterministicMetrics)).toEqual(a.metrics.map(deterministicMetrics));
+    expect(b.evals).toEqual(a.evals);
+  }, 180_000);
+});
