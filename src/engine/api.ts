@@ -8,6 +8,7 @@ import type { TrainingState } from '../rl/session.ts';
 import type { ScoredTrajectory, TrainerConfigInput } from '../rl/trainer.ts';
 import type { Qwen2Config } from './config.ts';
 import type { EngineErrorCode } from './errors.ts';
+import type { SftOptions, SftProgress, SftResult, SftSequence } from './train/sft.ts';
 
 export type BackendKind = 'webgpu' | 'cpu';
 
@@ -157,6 +158,12 @@ export interface EngineApi {
     opts: GenerateOptions,
     onToken?: (ev: TokenEvent) => void | Promise<void>,
   ): Promise<GenerateResult>;
+  /** Supervised fine-tuning of the loaded model (teacher forcing, loss on each sequence's span). */
+  trainSupervised(
+    data: SftSequence[],
+    options: Omit<SftOptions, 'onStep' | 'now' | 'padId'> & { padId?: number },
+    onStep?: (p: SftProgress) => void | Promise<void>,
+  ): Promise<SftResult>;
   /** Mixture-of-token rollouts; onStep (awaited) sees each step's new records and tokens. */
   rollout(
     request: RolloutRequest,

@@ -54,6 +54,7 @@ import { EngineError } from './errors.ts';
 import { type EngineDevice, requestEngineDevice } from './gpu/device.ts';
 import { GpuMixtureStepper } from './gpu/mixture.ts';
 import { GpuBackend } from './gpuBackend.ts';
+import { GpuSftBackend } from './gpuSft.ts';
 import { type LoraAdapter, loadLoraAdapter, writeLoraAdapter } from './model/lora.ts';
 import { FileListModelSource, type ModelSource, subSource, UrlModelSource } from './model/source.ts';
 import { Tokenizer } from './model/tokenizer.ts';
@@ -61,6 +62,14 @@ import { loadModel } from './model/weights.ts';
 import { loraGradName } from './ref/backward.ts';
 import { entropyForward, gatherLogprobsForward } from './ref/logits.ts';
 import type { WeightMap } from './tensor.ts';
+import {
+  CpuSftBackend,
+  type SftOptions,
+  type SftProgress,
+  type SftResult,
+  type SftSequence,
+  trainSft,
+} from './train/sft.ts';
 
 export interface EngineOptions {
   /** The WebGPU entry point (`navigator.gpu` in a browser, `create([])` from npm `webgpu` in Node). */
@@ -172,6 +181,40 @@ export class Engine implements EngineApi {
       info,
     };
     return info;
+  }
+
+  /**
+   * Supervised fine-tuning of the loaded model (full fine-tuning, teacher forcing, loss on each sequence's
+   * [lossStart, lossEnd) span) with train/sft.ts: forward/backward on WebGPU when the model runs there,
+   * else the CPU reference. The trained weights replace the model's (the next generate uses them).
+   */
+  async trainSupervised(
+    data: SftSequence[],
+    options: Omit<SftOptions, 'onStep' | 'now' | 'padId'> & { padId?: number },
+    onStep?: (p: SftProgress) => void | Promise<void>,
+  ): Promise<SftResult> {
+    const m = this.requireModel();
+    this.throwIfLost();
+    if (this.training?.running || this.trainingStarting)
+      throw new EngineError(
+        'invalid-argument',
+        'a GRPO run is in progress: stop it before supervised training',
+      );
+    const padId = options.padId ?? m.config.padTokenId ?? 0;
+    const backend =
+      m.backend.kind === 'webgpu' && this.gpuDevice
+        ? await GpuSftBackend.create(this.gpuDevice, m.config, m.weights)
+        : new CpuSftBackend(m.config, m.weights);
+    try {
+      const result = await trainSft(backend, data, { ...options, padId, onStep });
+      // Both SFT backends update `m.weights` in place (AdamW on the host); rebuild the inference backend.
+      const fresh = await this.createBackend(m.config, m.weights, m.adapter);
+      m.backend.dispose();
+      m.backend = fresh;
+      return result;
+    } finally {
+      if (backend instanceof GpuSftBackend) backend.dispose();
+    }
   }
 
   async unloadModel(): Promise<void> {

@@ -115,6 +115,27 @@ describe('Engine over comlink (CPU backend)', () => {
     },
   );
 
+  it('supervised training in the worker lowers the loss and the trained weights are used afterwards', async () => {
+    await engine.loadModel({ kind: 'url', baseUrl: BUILTIN });
+    const ids = await engine.tokenize('abcabcabcabc');
+    const data = Array.from({ length: 8 }, () => ({ ids, lossStart: 1 }));
+    const before = await engine.score(ids);
+    const steps: number[] = [];
+    const result = await engine.trainSupervised(
+      data,
+      { batchSize: 4, steps: 30, lr: 1e-2, seed: 1 },
+      proxy((p: { loss: number }) => {
+        steps.push(p.loss);
+      }),
+    );
+    expect(result.losses).toHaveLength(30);
+    expect(steps).toHaveLength(30);
+    expect(result.losses[29]).toBeLessThan(0.5 * result.losses[0]);
+    const after = await engine.score(ids);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean(after.logprobs)).toBeGreaterThan(mean(before.logprobs));
+  });
+
   it('rejects bad arguments with typed errors', async () => {
     const err = await engine.generate('x', { maxNewTokens: 2, temperature: -1 }).catch((e: unknown) => e);
     expect((err as EngineError).code).toBe('invalid-argument');
