@@ -3,8 +3,12 @@
 import { create, type StateCreator } from 'zustand';
 import type { AdapterInfo, ModelInfo } from '../engine/api.ts';
 import type { Qwen2Config } from '../engine/config.ts';
+import type { StepMetrics } from '../rl/metrics.ts';
+import type { SessionStatus } from '../rl/session.ts';
+import type { ScoredTrajectory } from '../rl/trainer.ts';
 import type { FileProgress } from '../ui/lib/hub.ts';
 import { DEFAULT_SETTINGS } from './settings.ts';
+import { DEFAULT_TRAIN_FORM, type TrainForm } from './trainForm.ts';
 import type { DecodeResult, ExperimentSettings, RunFile } from './types.ts';
 
 export type EngineStatus = 'idle' | 'starting' | 'loading' | 'ready' | 'error';
@@ -64,11 +68,45 @@ export interface RunSlice {
   streaming: DecodeResult | null;
 }
 
+/** One GRPO run of this page: its settings and every step's metrics (finished runs stay for overlays). */
+export interface TrainRun {
+  id: string;
+  label: string;
+  form: TrainForm;
+  backend: string;
+  status: SessionStatus;
+  maxSteps: number;
+  history: StepMetrics[];
+}
+
+export interface TrainSlice {
+  trainForm: TrainForm;
+  /** Runs of this page, oldest first; the last is the current one while `trainActive`. */
+  trainRuns: TrainRun[];
+  /** A run is starting, running or paused in the worker. */
+  trainActive: boolean;
+  /** A control (start, pause, step, stop) is waiting for the worker's answer. */
+  trainBusy: boolean;
+  /** The latest step's rollouts (prompt · G + g). */
+  trainLatest: ScoredTrajectory[];
+  trainLatestG: number;
+  /** The latest training failure (kept apart from the page's notices: it comes with its own remedies). */
+  trainError: UiError | null;
+  /** A refusal that is not a failure (a second start while a run runs). */
+  trainNotice: string | null;
+}
+
 export interface ErrorSlice {
   errors: Partial<Record<ErrorWhere, UiError>>;
 }
 
-export type State = EngineSlice & SettingsSlice & DecodeSlice & EvalSlice & RunSlice & ErrorSlice;
+export type State = EngineSlice &
+  SettingsSlice &
+  DecodeSlice &
+  EvalSlice &
+  RunSlice &
+  TrainSlice &
+  ErrorSlice;
 type Slice<T> = StateCreator<State, [], [], T>;
 
 const engineSlice: Slice<EngineSlice> = () => ({
@@ -89,6 +127,16 @@ const settingsSlice: Slice<SettingsSlice> = () => ({ settings: DEFAULT_SETTINGS 
 const decodeSlice: Slice<DecodeSlice> = () => ({ decodeRunning: false, rollout: true });
 const evalSlice: Slice<EvalSlice> = () => ({ evalRunning: false, evalProgress: null });
 const runSlice: Slice<RunSlice> = () => ({ shown: null, origin: null, live: null, streaming: null });
+const trainSlice: Slice<TrainSlice> = () => ({
+  trainForm: DEFAULT_TRAIN_FORM,
+  trainRuns: [],
+  trainActive: false,
+  trainBusy: false,
+  trainLatest: [],
+  trainLatestG: 2,
+  trainError: null,
+  trainNotice: null,
+});
 const errorSlice: Slice<ErrorSlice> = () => ({ errors: {} });
 
 export const useStore = create<State>()((...a) => ({
@@ -97,6 +145,7 @@ export const useStore = create<State>()((...a) => ({
   ...decodeSlice(...a),
   ...evalSlice(...a),
   ...runSlice(...a),
+  ...trainSlice(...a),
   ...errorSlice(...a),
 }));
 

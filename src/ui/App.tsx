@@ -94,11 +94,11 @@ export function App() {
         <div className="layout">
           <div className="col-side">
             <ModelPanel />
-            <TrainPanel />
           </div>
           <div className="col-main">
             <DecodePanel />
             <EvaluatePanel />
+            <TrainPanel />
           </div>
         </div>
       </main>

@@ -137,7 +137,11 @@ test('a stopped decode and a stopped evaluation are kept as interrupted and surv
   const errors = watchErrors(page);
   await page.goto('/');
   await modelReady(page);
-  // Greedy on the random built-in model runs to the length limit: long enough to stop by hand.
+  // The trained built-in model answers in ~20 tokens; a random model (loaded as a local folder) runs
+  // to the length limit: long enough to stop by hand.
+  await page.getByLabel('Local folder').check();
+  await page.locator('#folder-input').setInputFiles(MODEL_DIR);
+  await expect(page.getByTestId('model')).toContainText('motg-tiny-random');
   await setNumber(page, 'Temperature', 0);
   await setNumber(page, 'New tokens', 300);
   await page.getByTestId('generate').click();

@@ -1,0 +1,169 @@
+// GRPO training from the Train panel: start / pause / resume / single step / stop a run in the engine
+// worker. Metrics arrive per step through a comlink proxy callback and are appended to the run's history
+// (one small setState per step, so the page stays responsive); a light poll of trainingState() notices
+// the end of a run, a pause and errors. Finished runs stay in the store so their charts overlay.
+import { proxy } from 'comlink';
+import type { StepMetrics } from '../../rl/metrics.ts';
+import type { TrainingState } from '../../rl/session.ts';
+import type { ScoredTrajectory } from '../../rl/trainer.ts';
+import { engineClient } from '../../ui/engineClient.ts';
+import { type TrainRun, useStore } from '../store.ts';
+import { runLabel, type TrainForm, trainingSettingsOf } from '../trainForm.ts';
+
+const POLL_MS = 1000;
+let poll: ReturnType<typeof setInterval> | null = null;
+let seq = 0;
+
+export function setTrainForm(patch: Partial<TrainForm>): void {
+  useStore.setState((s) => ({ trainForm: { ...s.trainForm, ...patch } }));
+}
+
+function errorOf(e: unknown): { code?: string; message: string } {
+  const err = e as { code?: string; message?: string };
+  return { code: err?.code, message: err?.message ?? String(e) };
+}
+
+function patchRun(id: string, fn: (r: TrainRun) => TrainRun): void {
+  useStore.setState((s) => ({ trainRuns: s.trainRuns.map((r) => (r.id === id ? fn(r) : r)) }));
+}
+
+function currentRun(): TrainRun | null {
+  const s = useStore.getState();
+  return s.trainActive ? (s.trainRuns[s.trainRuns.length - 1] ?? null) : null;
+}
+
+const ENDED = new Set(['stopped', 'finished', 'error']);
+
+/** Takes the worker's state into the current run; ends the run when the worker says it ended. */
+function applyState(id: string, st: TrainingState | null): void {
+  if (!st) return;
+  patchRun(id, (r) => ({
+    ...r,
+    status: st.status,
+    maxSteps: st.maxSteps,
+    // The worker's history is authoritative (a step whose callback was missed still shows).
+    history: st.history.length >= r.history.length ? st.history : r.history,
+  }));
+  if (st.error) useStore.setState({ trainError: { code: st.error.code, message: st.error.message } });
+  if (ENDED.has(st.status)) endRun();
+}
+
+function endRun(): void {
+  if (poll) clearInterval(poll);
+  poll = null;
+  // A refusal of a second start no longer applies once the run has ended.
+  useStore.setState({ trainActive: false, trainBusy: false, trainNotice: null });
+}
+
+function startPolling(id: string): void {
+  if (poll) clearInterval(poll);
+  let inFlight = false;
+  poll = setInterval(() => {
+    if (inFlight) return;
+    inFlight = true;
+    engineClient()
+      .trainingState()
+      .then((st) => applyState(id, st))
+      .catch(() => {})
+      .finally(() => {
+        inFlight = false;
+      });
+  }, POLL_MS);
+}
+
+export async function startTraining(): Promise<void> {
+  const s0 = useStore.getState();
+  if (s0.trainActive || s0.trainBusy) {
+    useStore.setState({
+      trainNotice: 'A run is already in progress: pause or stop it before starting another.',
+    });
+    return;
+  }
+  if (s0.status !== 'ready' || !s0.model) return;
+  const form: TrainForm = { ...s0.trainForm, tasks: s0.trainForm.tasks.map((t) => ({ ...t })) };
+  const id = `train-${Date.now().toString(36)}-${++seq}`;
+  const run: TrainRun = {
+    id,
+    label: runLabel(form, s0.trainRuns.length + 1),
+    form,
+    backend: s0.adapter?.backend ?? 'cpu',
+    status: 'idle',
+    maxSteps: form.steps,
+    history: [],
+  };
+  useStore.setState((s) => ({
+    trainRuns: [...s.trainRuns, run],
+    trainActive: true,
+    trainBusy: true,
+    trainError: null,
+    trainNotice: null,
+    trainLatest: [],
+    trainLatestG: form.G,
+  }));
+  const onStep = proxy((metrics: StepMetrics, rollouts: ScoredTrajectory[]) => {
+    patchRun(id, (r) =>
+      r.history.some((m) => m.step === metrics.step) ? r : { ...r, history: [...r.history, metrics] },
+    );
+    useStore.setState({ trainLatest: rollouts });
+  });
+  try {
+    const st = await engineClient().startTraining(trainingSettingsOf(form), onStep);
+    useStore.setState({ trainBusy: false });
+    applyState(id, st);
+    if (useStore.getState().trainActive) startPolling(id);
+  } catch (e) {
+    const err = errorOf(e);
+    if (err.code === 'already-running') {
+      // The worker runs a run this page does not know about (e.g. after a reload): refuse clearly.
+      useStore.setState((s) => ({
+        trainRuns: s.trainRuns.filter((r) => r.id !== id),
+        trainActive: false,
+        trainBusy: false,
+        trainNotice: 'A run is already in progress in the engine: stop it before starting another.',
+      }));
+      return;
+    }
+    patchRun(id, (r) => ({ ...r, status: 'error' }));
+    // A run that never started leaves no series behind.
+    useStore.setState((s) => ({
+      trainRuns: s.trainRuns.filter((r) => r.id !== id || r.history.length > 0),
+      trainError: err,
+    }));
+    endRun();
+  }
+}
+
+async function control(fn: 'pauseTraining' | 'resumeTraining' | 'stepTraining' | 'stopTraining') {
+  const run = currentRun();
+  if (!run || useStore.getState().trainBusy) return;
+  useStore.setState({ trainBusy: true, trainNotice: null });
+  try {
+    const st = await engineClient()[fn]();
+    useStore.setState({ trainBusy: false });
+    applyState(run.id, st);
+  } catch (e) {
+    useStore.setState({ trainBusy: false, trainError: errorOf(e) });
+  }
+}
+
+export const pauseTraining = () => control('pauseTraining');
+export const resumeTraining = () => control('resumeTraining');
+export const stepTraining = () => control('stepTraining');
+export const stopTraining = () => control('stopTraining');
+
+/** Drops finished runs from the charts (the current one stays). */
+export function clearFinishedRuns(): void {
+  useStore.setState((s) => ({
+    trainRuns: s.trainActive ? s.trainRuns.slice(-1) : [],
+  }));
+}
+
+export function dismissTrainError(): void {
+  useStore.setState({ trainError: null, trainNotice: null });
+}
+
+/** The compatible setting for the WebGPU trainer: paper likelihood scored at temperature 1. */
+export function applyGpuCompatibleSetting(): void {
+  setTrainForm({ likelihood: 'paper-one' });
+  dismissTrainError();
+}

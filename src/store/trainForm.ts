@@ -1,0 +1,87 @@
+// The Train panel's form (plain data) and its translation into the engine's TrainingSettings
+// (src/rl/trainer.ts TrainerConfigInput with TRL's GRPO names). Defaults are tiny: the built-in model is
+// small and SwiftShader is slow.
+import type { TrainingSettings } from '../engine/api.ts';
+import type { MotSettings, PresetName } from '../mot/settings.ts';
+
+/** How the policy log-likelihood of a step is scored (MOTG.md §2). Only `paper-one` trains on WebGPU. */
+export type LikelihoodChoice = 'paper-one' | 'paper-sampling' | 'exact';
+
+export const LIKELIHOOD_CHOICES: { value: LikelihoodChoice; label: string }[] = [
+  { value: 'paper-one', label: 'paper, log-probs at T = 1 (GPU + CPU)' },
+  { value: 'paper-sampling', label: 'paper, at the sampling T (CPU)' },
+  { value: 'exact', label: 'exact mixture likelihood (CPU)' },
+];
+
+export interface TrainTaskEntry {
+  task: string;
+  /** Curriculum level name of the task. */
+  level: string;
+  weight: number;
+}
+
+export interface TrainForm {
+  tasks: TrainTaskEntry[];
+  preset: PresetName;
+  likelihood: LikelihoodChoice;
+  /** G: completions per prompt. */
+  G: number;
+  /** Prompts (groups) per step. */
+  prompts: number;
+  maxCompletion: number;
+  temperature: number;
+  learningRate: number;
+  beta: number;
+  epsilon: number;
+  steps: number;
+  seed: number;
+  mode: 'full' | 'lora';
+}
+
+export const DEFAULT_TRAIN_FORM: TrainForm = {
+  tasks: [{ task: 'chain_sum', level: 'trivial', weight: 1 }],
+  preset: 'dirichlet',
+  likelihood: 'paper-one',
+  G: 4,
+  prompts: 1,
+  maxCompletion: 24,
+  temperature: 0.9,
+  learningRate: 1e-5,
+  beta: 0.1,
+  epsilon: 0.2,
+  steps: 20,
+  seed: 42,
+  mode: 'full',
+};
+
+export function likelihoodOverrides(l: LikelihoodChoice): Partial<MotSettings> {
+  if (l === 'exact') return { likelihood: 'exact' };
+  return { likelihood: 'paper', paperTemperature: l === 'paper-one' ? 'one' : 'sampling' };
+}
+
+export function trainingSettingsOf(f: TrainForm): TrainingSettings {
+  return {
+    preset: f.preset,
+    mot: likelihoodOverrides(f.likelihood),
+    tasks: f.tasks.map((t) => ({ task: t.task, level: t.level, weight: t.weight })),
+    mode: f.mode,
+    grpo: {
+      num_generations: f.G,
+      per_device_train_batch_size: f.G,
+      gradient_accumulation_steps: f.prompts,
+      generation_batch_size: null,
+      max_completion_length: f.maxCompletion,
+      temperature: f.temperature,
+      learning_rate: f.learningRate,
+      beta: f.beta,
+      epsilon: f.epsilon,
+      max_steps: f.steps,
+      seed: f.seed,
+    },
+  };
+}
+
+/** A short name for a run in legends: preset, likelihood, G, lr. */
+export function runLabel(f: TrainForm, n: number): string {
+  return `#${n} ${f.preset} G=${f.G}${f.likelihood === 'paper-one' ? '' : ` ${f.likelihood}`}`;
+}

@@ -1,0 +1,194 @@
+// Charts of GRPO runs: one small line chart per metric, every run of the page drawn as its own series
+// (so a discrete run and a mixture run overlay), reward with a ± std band, and the hidden-state entropy
+// per layer (line style = layer). SVG, as the decode charts.
+import {
+  Area,
+  CartesianGrid,
+  ComposedChart,
+  Legend,
+  Line,
+  ResponsiveContainer,
+  Tooltip,
+  XAxis,
+  YAxis,
+} from 'recharts';
+import type { StepMetrics } from '../../rl/metrics.ts';
+import type { TrainRun } from '../../store/store.ts';
+
+export const RUN_COLORS = ['#2b7bb9', '#d9480f', '#2f9e44', '#7048e8', '#c2255c', '#e67700'];
+const LAYER_DASH = ['', '5 3', '2 2', '8 3 2 3'];
+
+export const runColor = (i: number) => RUN_COLORS[i % RUN_COLORS.length];
+
+interface Series {
+  key: string;
+  name: string;
+  color: string;
+  dash?: string;
+}
+
+type Row = Record<string, number | null | [number, number]>;
+
+const fin = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(5)) : null);
+
+/** Rows by step; `values(m)` gives [suffix, value] pairs per step of each run. */
+function rowsOf(runs: TrainRun[], values: (m: StepMetrics) => [string, number | [number, number]][]): Row[] {
+  const rows = new Map<number, Row>();
+  runs.forEach((r, i) => {
+    for (const m of r.history) {
+      const row = rows.get(m.step) ?? { step: m.step };
+      rows.set(m.step, row);
+      for (const [suffix, v] of values(m)) {
+        row[`r${i}${suffix}`] = Array.isArray(v) ? (v.every(Number.isFinite) ? v : null) : fin(v);
+      }
+    }
+  });
+  return [...rows.values()].sort((a, b) => (a.step as number) - (b.step as number));
+}
+
+function MetricChart({
+  id,
+  title,
+  runs,
+  values,
+  series,
+  bands,
+  percent,
+}: {
+  id: string;
+  title: string;
+  runs: TrainRun[];
+  values: (m: StepMetrics) => [string, number | [number, number]][];
+  series: Series[];
+  bands?: Series[];
+  percent?: boolean;
+}) {
+  const data = rowsOf(runs, values);
+  return (
+    <figure
+      className="chart train-chart"
+      data-testid={`train-chart-${id}`}
+      data-points={data.length}
+      data-export-chart={`train-${id}`}
+    >
+      <figcaption>{title}</figcaption>
+      <div
+        className="chart-box"
+        role="img"
+        aria-label={`Line chart of ${title} over ${data.length} steps for ${runs.length} run(s)`}
+      >
+        <ResponsiveContainer width="100%" height={150}>
+          <ComposedChart data={data} margin={{ top: 6, right: 10, bottom: 2, left: 0 }}>
+            <CartesianGrid strokeDasharray="3 3" className="grid-line" />
+            <XAxis
+              dataKey="step"
+              type="number"
+              domain={['dataMin', 'dataMax']}
+              allowDecimals={false}
+              tick={{ fontSize: 10 }}
+            />
+            <YAxis
+              tick={{ fontSize: 10 }}
+              width={46}
+              domain={percent ? [0, 1] : ['auto', 'auto']}
+              tickFormatter={(v: number) =>
+                percent ? `${Math.round(v * 100)}%` : String(Number(v.toPrecision(3)))
+              }
+            />
+            <Tooltip contentStyle={{ fontSize: 11 }} />
+            {bands?.map((b) => (
+              <Area
+                key={b.key}
+                dataKey={b.key}
+                name={b.name}
+                stroke="none"
+                fill={b.color}
+                fillOpacity={0.15}
+                isAnimationActive={false}
+                legendType="none"
+                connectNulls
+              />
+            ))}
+            {series.map((s) => (
+              <Line
+                key={s.key}
+                dataKey={s.key}
+                name={s.name}
+                stroke={s.color}
+                strokeDasharray={s.dash}
+                strokeWidth={1.8}
+                dot={data.length <= 30 ? { r: 2.5 } : false}
+                isAnimationActive={false}
+                connectNulls
+              />
+            ))}
+            {series.length > 1 && <Legend wrapperStyle={{ fontSize: 11 }} />}
+          </ComposedChart>
+        </ResponsiveContainer>
+      </div>
+    </figure>
+  );
+}
+
+type Scalar = Exclude<
+  {
+    [K in keyof StepMetrics]: StepMetrics[K] extends number ? K : never;
+  }[keyof StepMetrics],
+  undefined
+>;
+
+const SCALARS: { id: string; title: string; key: Scalar; percent?: boolean }[] = [
+  { id: 'accuracy', title: 'Accuracy (score = 1)', key: 'accuracy', percent: true },
+  { id: 'kl', title: 'KL to the reference', key: 'kl' },
+  { id: 'loss', title: 'GRPO loss', key: 'loss' },
+  { id: 'clip', title: 'Clip fraction', key: 'clipFraction', percent: true },
+  { id: 'zero-std', title: 'Zero-variance groups', key: 'zeroStdFraction', percent: true },
+  { id: 'tps', title: 'Rollout tokens / s', key: 'tokensPerSecond' },
+];
+
+export function TrainCharts({ runs }: { runs: TrainRun[] }) {
+  const perRun = (suffix = '') =>
+    runs.map((r, i) => ({ key: `r${i}${suffix}`, name: r.label, color: runColor(i) }));
+  const layers = Math.max(0, ...runs.flatMap((r) => r.history.map((m) => m.hiddenEntropy.length)));
+  const hiddenSeries: Series[] = runs.flatMap((r, i) =>
+    Array.from({ length: layers }, (_, l) => ({
+      key: `r${i}h${l}`,
+      name: runs.length > 1 ? `${r.label} · L${l}` : `layer ${l}`,
+      color: runs.length > 1 ? runColor(i) : runColor(l),
+      dash: runs.length > 1 ? LAYER_DASH[l % LAYER_DASH.length] : undefined,
+    })),
+  );
+  return (
+    <div className="train-charts" data-testid="train-charts">
+      <MetricChart
+        id="reward"
+        title="Reward mean ± std"
+        runs={runs}
+        values={(m) => [
+          ['', m.rewardMean],
+          ['b', [m.rewardMean - m.rewardStd, m.rewardMean + m.rewardStd]],
+        ]}
+        series={perRun()}
+        bands={perRun('b')}
+      />
+      {SCALARS.map((c) => (
+        <MetricChart
+          key={c.id}
+          id={c.id}
+          title={c.title}
+          runs={runs}
+          values={(m) => [['', m[c.key]]]}
+          series={perRun()}
+          percent={c.percent}
+        />
+      ))}
+      <MetricChart
+        id="hidden-entropy"
+        title="Hidden-state entropy by layer (nats)"
+        runs={runs}
+        values={(m) => m.hiddenEntropy.map((h, l) => [`h${l}`, h] as [string, number])}
+        series={hiddenSeries}
+      />
+    </div>
+  );
+}
