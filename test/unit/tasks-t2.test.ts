@@ -1,8 +1,6 @@
 // Tasks base_conversion, number_sorting, word_sorting, spell_backward, letter_counting, leg_counting,
 // prime_factorization, number_sequence: golden scores from reasoning-gym, then independent checks of
 // our generators across seeds and levels.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { task as baseConversion } from '../../src/tasks/base_conversion.ts';
 import { ANIMAL_LEGS } from '../../src/tasks/data/animals.ts';
@@ -15,7 +13,7 @@ import { task as primeFactorization } from '../../src/tasks/prime_factorization.
 import { task as spellBackward } from '../../src/tasks/spell_backward.ts';
 import type { TaskConfig, TaskDefinition, TaskEntry } from '../../src/tasks/types.ts';
 import { task as wordSorting } from '../../src/tasks/word_sorting.ts';
-import { RG_DIR } from '../helpers/fixtures.ts';
+import { loadGolden, toEntry } from '../helpers/rgGolden.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: tasks have different config types
 type AnyTask = TaskDefinition<any>;
@@ -30,34 +28,6 @@ const TASKS: AnyTask[] = [
   primeFactorization,
   numberSequence,
 ];
-
-interface GoldenScore {
-  candidate: string | null;
-  score: number | null;
-  kind: string;
-  error?: string;
-}
-interface GoldenLine {
-  index: number;
-  question: string;
-  answer: string | null;
-  metadata: Record<string, unknown>;
-  scores: GoldenScore[];
-}
-
-function loadGolden(name: string): GoldenLine[] {
-  const text = readFileSync(resolve(RG_DIR, `${name}.jsonl`), 'utf8');
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as GoldenLine);
-}
-
-const toEntry = (g: GoldenLine): TaskEntry => ({
-  question: g.question,
-  answer: g.answer,
-  metadata: g.metadata,
-});
 
 describe('golden scores (reasoning-gym score_answer)', () => {
   for (const t of TASKS) {

@@ -1,8 +1,6 @@
 // Tasks simple_integration, countdown, puzzle24, graph_color, mini_sudoku, tower_of_hanoi,
 // color_cube_rotation (and the expression parser behind three of them): golden scores from
 // reasoning-gym, then independent checks of our generators across seeds and levels.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { task as colorCube, rotateToTop, SIDES, type Side } from '../../src/tasks/color_cube_rotation.ts';
 import { task as countdown } from '../../src/tasks/countdown.ts';
@@ -20,39 +18,12 @@ import { task as puzzle24 } from '../../src/tasks/puzzle24.ts';
 import { type Poly, printPoly, task as simpleIntegration } from '../../src/tasks/simple_integration.ts';
 import { task as hanoi, solveHanoi } from '../../src/tasks/tower_of_hanoi.ts';
 import type { TaskConfig, TaskDefinition, TaskEntry } from '../../src/tasks/types.ts';
-import { RG_DIR } from '../helpers/fixtures.ts';
+import { loadGolden, toEntry } from '../helpers/rgGolden.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: tasks have different config types
 type AnyTask = TaskDefinition<any>;
 
 const TASKS: AnyTask[] = [simpleIntegration, countdown, puzzle24, graphColor, miniSudoku, hanoi, colorCube];
-
-interface GoldenScore {
-  candidate: string | null;
-  score: number | null;
-  kind: string;
-  error?: string;
-}
-interface GoldenLine {
-  index: number;
-  question: string;
-  answer: string | null;
-  metadata: Record<string, unknown>;
-  scores: GoldenScore[];
-}
-
-function loadGolden(name: string): GoldenLine[] {
-  return readFileSync(resolve(RG_DIR, `${name}.jsonl`), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as GoldenLine);
-}
-
-const toEntry = (g: GoldenLine): TaskEntry => ({
-  question: g.question,
-  answer: g.answer,
-  metadata: g.metadata,
-});
 
 const SEEDS = [1, 7, 42, 1234, 4242, 99991];
 const ITEMS = 15;

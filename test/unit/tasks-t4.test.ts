@@ -1,8 +1,6 @@
 // Logic tasks acre, family_relationships, zebra_puzzles, circuit_logic, syllogism, self_reference,
 // propositional_logic, knights_knaves: golden scores from reasoning-gym, then checks of our generators
 // across seeds and levels by solvers written here, independent of the generators.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { task as acre } from '../../src/tasks/acre.ts';
 import { task as circuitLogic, circuitQuestion } from '../../src/tasks/circuit_logic.ts';
@@ -14,7 +12,7 @@ import { task as selfReference } from '../../src/tasks/self_reference.ts';
 import { task as syllogism } from '../../src/tasks/syllogism.ts';
 import type { TaskDefinition, TaskEntry } from '../../src/tasks/types.ts';
 import { CATEGORIES, NAME_CATEGORY, task as zebraPuzzles } from '../../src/tasks/zebra_puzzles.ts';
-import { RG_DIR } from '../helpers/fixtures.ts';
+import { loadGolden, toEntry } from '../helpers/rgGolden.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: tasks have different config types
 type AnyTask = TaskDefinition<any>;
@@ -30,32 +28,6 @@ const TASKS: AnyTask[] = [
   knightsKnaves,
 ];
 
-interface GoldenScore {
-  candidate: string | null;
-  score: number | null;
-  kind: string;
-  error?: string;
-}
-interface GoldenLine {
-  index: number;
-  question: string;
-  answer: string | null;
-  metadata: Record<string, unknown>;
-  scores: GoldenScore[];
-}
-
-function loadGolden(name: string): GoldenLine[] {
-  return readFileSync(resolve(RG_DIR, `${name}.jsonl`), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as GoldenLine);
-}
-
-const toEntry = (g: GoldenLine): TaskEntry => ({
-  question: g.question,
-  answer: g.answer,
-  metadata: g.metadata,
-});
 const oracleOf = (t: AnyTask, e: TaskEntry): string =>
   t.oracleAnswer ? t.oracleAnswer(e) : String(e.answer);
 
