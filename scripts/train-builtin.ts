@@ -18,7 +18,6 @@ import { join, resolve } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { lossCurveSvg, modelCard, type TrainingRecord } from '../src/builtin/card.ts';
 import {
-  BUILTIN_TASKS,
   buildExamples,
   easiestLevel,
   SYSTEM_PROMPT,
