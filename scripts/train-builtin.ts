@@ -17,12 +17,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { lossCurveSvg, modelCard, type TrainingRecord } from '../src/builtin/card.ts';
-import {
-  buildExamples,
-  easiestLevel,
-  SYSTEM_PROMPT,
-  tokenizeExample,
-} from '../src/builtin/data.ts';
+import { buildExamples, easiestLevel, SYSTEM_PROMPT, tokenizeExample } from '../src/builtin/data.ts';
 import { backendGenerator, type EvalSummary, evaluateTask } from '../src/builtin/evaluate.ts';
 import {
   type BuiltinArch,
