@@ -13,28 +13,11 @@ export function ropeForward(
   D: number,
   theta: number,
 ): void {
-  const half = D / 2;
-  const invFreq = new Float64Array(half);
-  for (let i = 0; i < half; i++) invFreq[i] = 1 / theta ** ((2 * i) / D);
-  for (let n = 0; n < N; n++) {
-    const pos = positions[n];
-    for (let h = 0; h < nHeads; h++) {
-      const base = (n * nHeads + h) * D;
-      for (let i = 0; i < half; i++) {
-        const f = pos * invFreq[i];
-        const cos = Math.cos(f);
-        const sin = Math.sin(f);
-        const x1 = inp[base + i];
-        const x2 = inp[base + i + half];
-        out[base + i] = x1 * cos - x2 * sin;
-        out[base + i + half] = x2 * cos + x1 * sin;
-      }
-    }
-  }
+  rotate(out, inp, positions, N, nHeads, D, theta, 1);
 }
 
 /**
- * Backward of ropeForward: the inverse (transposed) rotation, for i < D/2:
+ * Backward of ropeForward: the inverse (transposed) rotation, i.e. the rotation by −f, for i < D/2:
  *   dinp[i]       =  dout[i] cos f + dout[i + D/2] sin f
  *   dinp[i + D/2] = −dout[i] sin f + dout[i + D/2] cos f
  * dinp, dout (N, nHeads, D) — may be the same array (activation gradient, overwritten).
@@ -48,6 +31,20 @@ export function ropeBackward(
   D: number,
   theta: number,
 ): void {
+  rotate(dinp, dout, positions, N, nHeads, D, theta, -1);
+}
+
+/** Rotate each (i, i + D/2) pair by the angle sign · pos · θ^(−2i/D). */
+function rotate(
+  out: Float32Array,
+  inp: Float32Array,
+  positions: ArrayLike<number>,
+  N: number,
+  nHeads: number,
+  D: number,
+  theta: number,
+  sign: 1 | -1,
+): void {
   const half = D / 2;
   const invFreq = new Float64Array(half);
   for (let i = 0; i < half; i++) invFreq[i] = 1 / theta ** ((2 * i) / D);
@@ -58,11 +55,11 @@ export function ropeBackward(
       for (let i = 0; i < half; i++) {
         const f = pos * invFreq[i];
         const cos = Math.cos(f);
-        const sin = Math.sin(f);
-        const d1 = dout[base + i];
-        const d2 = dout[base + i + half];
-        dinp[base + i] = d1 * cos + d2 * sin;
-        dinp[base + i + half] = d2 * cos - d1 * sin;
+        const sin = sign * Math.sin(f);
+        const x1 = inp[base + i];
+        const x2 = inp[base + i + half];
+        out[base + i] = x1 * cos - x2 * sin;
+        out[base + i + half] = x2 * cos + x1 * sin;
       }
     }
   }
