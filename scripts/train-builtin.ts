@@ -5,8 +5,14 @@
 //          [--batch 16] [--lr 5e-3] [--min-lr lr/10] [--warmup 50] [--hidden 64] [--layers 2] [--heads 4]
 //          [--kv-heads 2] [--intermediate 176] [--merges 256] [--tasks chain_sum:0.4,basic_arithmetic:1.2,...]
 //          [--threads 2] [--log-every 10] [--eval-every 0] [--ck-eval-n 40] [--save-every 0]
-//          [--eval-n 100] [--eval-seed 12345] [--no-write] [--gpu]
+//          [--eval-n 100] [--eval-seed 12345] [--select-from 1000] [--select-every 100] [--select-n 60]
+//          [--select-seed 4242] [--select-target 0.45] [--no-write] [--gpu]
 // `--steps` is reproducible bit for bit; `--minutes` fits the step count to the machine after 20 steps.
+// Checkpoint selection: from step `--select-from` on, every `--select-every` steps (and at the end), the
+// model samples `--select-n` validation items per task (seed `--select-seed`, T = 1); the written model is
+// the checkpoint whose worst task is nearest `--select-target` accuracy (format rate ≥ 90%). The model
+// must be half-good (room for RL), and at this size the last step is not reliably so; `--select-from 0`
+// writes the last step.
 // `--eval-every K` samples `--ck-eval-n` items per task every K steps; `--save-every K` writes
 // <out>/step-K/ checkpoints.
 //
@@ -16,7 +22,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { lossCurveSvg, modelCard, type TrainingRecord } from '../src/builtin/card.ts';
+import {
+  lossCurveSvg,
+  modelCard,
+  type SelectionCandidate,
+  selectionDistance,
+  type TrainingRecord,
+} from '../src/builtin/card.ts';
 import { buildExamples, easiestLevel, SYSTEM_PROMPT, tokenizeExample } from '../src/builtin/data.ts';
 import { backendGenerator, type EvalSummary, evaluateTask } from '../src/builtin/evaluate.ts';
 import {
@@ -232,6 +244,11 @@ const KNOWN = new Set([
   'no-write',
   'save-every',
   'gpu',
+  'select-from',
+  'select-every',
+  'select-n',
+  'select-seed',
+  'select-target',
 ]);
 
 /** Task weights of the committed model (leg_counting learns slowest, chain_sum fastest). */
@@ -263,6 +280,13 @@ async function main(): Promise<void> {
   const ckEvalN = num('ck-eval-n', 40);
   const initStd = num('init-std', 0.02);
   const bucket = num('bucket', 8);
+  const selectFrom = num('select-from', 1000);
+  const selectEvery = num('select-every', 100);
+  const selectN = num('select-n', 60);
+  const selectSeed = num('select-seed', 4242);
+  const selectTarget = num('select-target', 0.45);
+  if (selectFrom > 0 && [evalSeed, seed].includes(selectSeed))
+    throw new Error('--select-seed must differ from the training seed and --eval-seed');
   const arch: BuiltinArch = {
     ...DEFAULT_ARCH,
     hiddenSize: num('hidden', DEFAULT_ARCH.hiddenSize),
@@ -316,7 +340,7 @@ async function main(): Promise<void> {
   if (useGpu) console.log('training on WebGPU (Node + Dawn)');
   const weights: WeightMap = threaded ? threaded.weights : init;
 
-  const evalAll = async (n: number, temperature: number): Promise<EvalSummary[]> => {
+  const evalAll = async (n: number, temperature: number, itemsSeed = evalSeed): Promise<EvalSummary[]> => {
     const gen = backendGenerator(
       new CpuBackend(config, weights),
       tok.eosTokenIds,
@@ -324,7 +348,7 @@ async function main(): Promise<void> {
     );
     const out: EvalSummary[] = [];
     for (const task of tasks) {
-      out.push((await evaluateTask(gen, tok, { task, n, seed: evalSeed, temperature })).summary);
+      out.push((await evaluateTask(gen, tok, { task, n, seed: itemsSeed, temperature })).summary);
     }
     return out;
   };
@@ -334,6 +358,22 @@ async function main(): Promise<void> {
       .join('  ');
 
   const checkpoints: TrainingRecord['checkpoints'] = [];
+  const candidates: SelectionCandidate[] = [];
+  let best: { step: number; distance: number; weights: Map<string, Float32Array> } | null = null;
+  const select = async (step: number): Promise<void> => {
+    const te = performance.now();
+    const results = await evalAll(selectN, 1, selectSeed);
+    evalMs += performance.now() - te;
+    const distance = selectionDistance(results, selectTarget);
+    candidates.push({ step, results, distance });
+    if (isTty) process.stdout.write('\n');
+    console.log(
+      `  validation @${step} (T=1, n=${selectN}): ${fmtEval(results)}  distance ${distance.toFixed(3)}`,
+    );
+    if (best === null || distance < best.distance) {
+      best = { step, distance, weights: new Map([...weights].map(([n, t]) => [n, t.data.slice()])) };
+    }
+  };
   const isTty = process.stdout.isTTY === true;
   let evalMs = 0;
   const result = await trainSft(backend, data, {
@@ -362,6 +402,9 @@ async function main(): Promise<void> {
       if (saveEvery > 0 && p.step % saveEvery === 0 && p.step < p.steps) {
         writeModelFiles(join(outDir, `step-${p.step}`), rawConfig, built, weights, seed, p.step);
       }
+      if (selectFrom > 0 && p.step >= selectFrom && (p.step % selectEvery === 0 || p.step === p.steps)) {
+        await select(p.step);
+      }
       if (evalEvery > 0 && p.step % evalEvery === 0 && p.step < p.steps) {
         const te = performance.now();
         const results = await evalAll(ckEvalN, 1);
@@ -374,6 +417,16 @@ async function main(): Promise<void> {
   });
   if (isTty) process.stdout.write('\n');
   const trainMs = result.elapsedMs - evalMs;
+  const chosen = best as { step: number; distance: number; weights: Map<string, Float32Array> } | null;
+  if (chosen !== null) {
+    for (const [name, data] of chosen.weights) {
+      const target = weights.get(name);
+      if (target === undefined) throw new Error(`selection: no parameter ${name}`);
+      target.data.set(data);
+    }
+    console.log(`selected the checkpoint of step ${chosen.step} (distance ${chosen.distance.toFixed(3)})`);
+  }
+  const writtenStep = chosen?.step ?? result.steps;
   console.log(
     `trained ${result.steps} steps in ${fmtTime(trainMs)} (${Math.round((result.tokens * 1000) / trainMs)} tok/s); evaluating…`,
   );
@@ -408,12 +461,16 @@ async function main(): Promise<void> {
     tokensPerSecond: (result.tokens * 1000) / trainMs,
     losses: result.losses,
     checkpoints,
+    selection:
+      chosen === null
+        ? undefined
+        : { seed: selectSeed, n: selectN, target: selectTarget, chosenStep: chosen.step, candidates },
     results,
     greedy,
     evalSeed,
     createdWith: `Node ${process.version}, ${useGpu ? 'WebGPU backend (Node + Dawn)' : 'CPU reference backend'}`,
   };
-  writeModelFiles(outDir, rawConfig, built, weights, seed, result.steps);
+  writeModelFiles(outDir, rawConfig, built, weights, seed, writtenStep);
   const write = (name: string, text: string) => writeFileSync(join(outDir, name), text);
   write('loss.svg', lossCurveSvg(result.losses));
   write('README.md', modelCard(record));

@@ -1,6 +1,27 @@
 // The built-in model's card (README.md) and its loss-curve figure (an SVG), from a training record.
 import type { EvalSummary } from './evaluate.ts';
 
+/** One checkpoint considered by the selection: its validation results and distance from the target. */
+export interface SelectionCandidate {
+  step: number;
+  results: EvalSummary[];
+  distance: number;
+}
+
+/**
+ * How far a checkpoint is from "half-good": the largest distance of any task's sampled accuracy from
+ * `target`, plus 1 when any task's format rate is below 90% (such a checkpoint is never preferred).
+ */
+export function selectionDistance(results: readonly EvalSummary[], target: number): number {
+  let worst = 0;
+  let badFormat = false;
+  for (const r of results) {
+    worst = Math.max(worst, Math.abs(r.accuracy - target));
+    if (r.format_rate < 0.9) badFormat = true;
+  }
+  return worst + (badFormat ? 1 : 0);
+}
+
 export interface TrainingRecord {
   id: string;
   seed: number;
@@ -27,6 +48,14 @@ export interface TrainingRecord {
   losses: number[];
   /** Evaluations during training (step → summaries). */
   checkpoints: { step: number; minutes: number; results: EvalSummary[] }[];
+  /** Checkpoint selection on validation items (absent: the last step was written). */
+  selection?: {
+    seed: number;
+    n: number;
+    target: number;
+    chosenStep: number;
+    candidates: SelectionCandidate[];
+  };
   /** Final evaluation at T = 1 (and optionally greedy). */
   results: EvalSummary[];
   greedy?: EvalSummary[];
@@ -96,6 +125,29 @@ function pct(x: number): string {
 
 function minutes(ms: number): string {
   return `${(ms / 60000).toFixed(1)} min`;
+}
+
+function selectionSection(r: TrainingRecord): string {
+  const sel = r.selection;
+  if (!sel) return '';
+  const rows = sel.candidates
+    .map(
+      (c) =>
+        `| ${c.step === sel.chosenStep ? `**${c.step}**` : c.step} | ${c.results.map((s) => `${s.task} ${pct(s.accuracy)}`).join(', ')} | ${c.distance.toFixed(3)} |`,
+    )
+    .join('\n');
+  return `
+### Checkpoint selection
+
+The playground needs a *half-good* model, and at this size the accuracy at the last step is not reliably
+in the 20–70% band. So the recipe samples ${sel.n} validation items per task (seed ${sel.seed}, used for nothing
+else; T = 1) at the checkpoints below and writes the one whose worst task is nearest ${pct(sel.target)}
+(a checkpoint with any format rate under 90% is never preferred). Written: step **${sel.chosenStep}**.
+
+| step | validation accuracy (T=1, n=${sel.n}) | worst distance from ${pct(sel.target)} |
+|---|---|---|
+${rows}
+`;
 }
 
 /** README.md of the model folder. */
@@ -177,7 +229,7 @@ ${r.command}
 - AdamW (β = 0.9, 0.999, weight decay ${r.weightDecay} except norms and biases), peak lr ${r.lr}, ${r.warmupSteps} warm-up steps, cosine to ${r.minLr}
 - gradient-norm clip ${r.clipNorm}
 - ${r.threads} CPU thread(s), ${minutes(r.elapsedMs)}, ${Math.round(r.tokensPerSecond)} tokens/s (${r.createdWith})
-
+${selectionSection(r)}
 ## Loss
 
 ![training loss](loss.svg)
