@@ -100,7 +100,8 @@ export interface RolloutRequest {
   seed?: number;
   /** Chat-format string prompts (default: when the tokenizer has a chat template). */
   chat?: boolean;
-  /** System prompt of chat prompts (default rl/rollout.ts ROLLOUT_SYSTEM_PROMPT; null: none). */
+  /** System prompt of chat prompts (default: the model's own format prompt, else rl/rollout.ts
+   * ROLLOUT_SYSTEM_PROMPT; null: none). */
   systemPrompt?: string | null;
   /** Text that opens the assistant turn (default `<think>`). */
   prefill?: string;

@@ -50,10 +50,22 @@ export interface ChatFormatter {
 export interface PromptFormat {
   /** Use the chat template (default: when the tokenizer has one). */
   chat?: boolean;
-  /** System message (default ROLLOUT_SYSTEM_PROMPT; null: none, the template may insert its own). */
+  /** System message (default: the template's own when it asks for `<answer>`, else ROLLOUT_SYSTEM_PROMPT;
+   * null: none, the template may insert its own). */
   systemPrompt?: string | null;
   /** Text that opens the assistant turn (default `<think>`). */
   prefill?: string;
+}
+
+/**
+ * Whether the chat template, given no system message, inserts one that asks for `<answer>` — a model trained on
+ * its own prompt format (the built-in model) — so the rollout prompt keeps that prompt instead of ours.
+ */
+export function templateAsksForAnswer(tok: ChatFormatter): boolean {
+  if (!tok.hasChatTemplate) return false;
+  const probe = tok.applyChatTemplate([{ role: 'user', content: '\u0000' }], { addGenerationPrompt: false });
+  const beforeUser = probe.slice(0, probe.indexOf('\u0000'));
+  return /system/.test(beforeUser) && beforeUser.includes('<answer>');
 }
 
 /**
@@ -64,7 +76,8 @@ export interface PromptFormat {
 export function rolloutPromptText(question: string, tok: ChatFormatter, f: PromptFormat = {}): string {
   const prefill = f.prefill ?? THINK_PREFILL;
   if (!(f.chat ?? tok.hasChatTemplate)) return question + prefill;
-  const system = f.systemPrompt === undefined ? ROLLOUT_SYSTEM_PROMPT : f.systemPrompt;
+  const system =
+    f.systemPrompt !== undefined ? f.systemPrompt : templateAsksForAnswer(tok) ? null : ROLLOUT_SYSTEM_PROMPT;
   const messages = [
     ...(system === null ? [] : [{ role: 'system', content: system }]),
     { role: 'user', content: question },

