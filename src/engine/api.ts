@@ -136,6 +136,12 @@ export interface RolloutResult {
 }
 
 /** A GRPO run's settings (src/rl/trainer.ts TrainerConfigInput) plus a checkpoint interval (0: none). */
+/** A trained model to take away: a peft adapter folder, or a whole Hugging Face model folder. */
+export interface TrainedExport {
+  kind: 'adapter' | 'weights';
+  files: { name: string; data: Uint8Array }[];
+}
+
 export type TrainingSettings = TrainerConfigInput & { checkpointEvery?: number };
 
 /** Errors cross the worker boundary as data. */
@@ -181,6 +187,7 @@ export interface EngineApi {
   stopTraining(): Promise<TrainingState>;
   trainingState(): Promise<TrainingState | null>;
   exportAdapter(): Promise<{ configJson: string; safetensors: Uint8Array } | null>;
+  exportTrainedModel(): Promise<TrainedExport>;
   trainingCheckpoint(): Promise<Uint8Array>;
   cancel(): Promise<void>;
   dispose(): Promise<void>;

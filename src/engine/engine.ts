@@ -45,6 +45,7 @@ import type {
   RolloutResult,
   ScoreResult,
   TokenEvent,
+  TrainedExport,
   TrainingSettings,
 } from './api.ts';
 import type { Backend } from './backend.ts';
@@ -55,7 +56,8 @@ import { type EngineDevice, requestEngineDevice } from './gpu/device.ts';
 import { GpuMixtureStepper } from './gpu/mixture.ts';
 import { GpuBackend } from './gpuBackend.ts';
 import { GpuSftBackend } from './gpuSft.ts';
-import { type LoraAdapter, loadLoraAdapter, writeLoraAdapter } from './model/lora.ts';
+import { createLoraAdapter, type LoraAdapter, loadLoraAdapter, writeLoraAdapter } from './model/lora.ts';
+import { writeSafetensors } from './model/safetensors.ts';
 import { FileListModelSource, type ModelSource, subSource, UrlModelSource } from './model/source.ts';
 import { Tokenizer } from './model/tokenizer.ts';
 import { loadModel } from './model/weights.ts';
@@ -86,7 +88,17 @@ interface LoadedState {
   adapter: LoraAdapter | null;
   backend: Backend;
   info: ModelInfo;
+  /** The folder's small text files (config, generation config, tokenizer), kept for exports. */
+  texts: Map<string, string>;
 }
+
+/** Files of a model folder an export of full fine-tuned weights carries beside model.safetensors. */
+const FOLDER_TEXT_FILES = [
+  'config.json',
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+];
 
 export class Engine implements EngineApi {
   private gpuDevice: EngineDevice | null = null;
@@ -146,8 +158,13 @@ export class Engine implements EngineApi {
     const source = this.sourceFor(location);
     // Load everything before touching the current model, so a bad file leaves the old one working.
     const loaded = await loadModel(source, { weightsFile: opts.weightsFile });
+    const texts = new Map<string, string>();
+    for (const name of FOLDER_TEXT_FILES) {
+      const text = await source.readText(name);
+      if (text !== null) texts.set(name, text);
+    }
     let tokenizer: Tokenizer | null = null;
-    if ((await source.readText('tokenizer.json')) !== null) tokenizer = await Tokenizer.fromSource(source);
+    if (texts.has('tokenizer.json')) tokenizer = await Tokenizer.fromSource(source);
     let adapter: LoraAdapter | null = null;
     if (opts.adapter !== undefined) {
       const adapterSource =
@@ -179,6 +196,7 @@ export class Engine implements EngineApi {
       adapter,
       backend,
       info,
+      texts,
     };
     return info;
   }
@@ -469,8 +487,6 @@ export class Engine implements EngineApi {
     const cfgT = makeTrainerConfig(input, V);
     const tok = m.tokenizer;
     if (!tok) throw new TrainingError('no-tokenizer', 'training needs a tokenizer (tokenizer.json)');
-    if (cfgT.mode === 'lora' && !m.adapter)
-      throw new TrainingError('no-adapter', "mode 'lora' needs a loaded LoRA adapter");
     const backend = m.backend;
     if (backend instanceof GpuBackend) {
       const why = gpuUnsupportedReason(motSettingsOf(cfgT, V));
@@ -494,21 +510,34 @@ export class Engine implements EngineApi {
       );
     }
     await this.releaseTrainer();
+    if (cfgT.mode === 'lora' && (cfgT.lora || !m.adapter)) {
+      // A fresh adapter (B = 0: the run starts at the base model) replaces any loaded one for this model.
+      const adapter = createLoraAdapter(m.weights, { ...(cfgT.lora ?? { r: 8 }), seed: cfgT.grpo.seed });
+      const fresh = await this.createBackend(cfg, startWeights, adapter);
+      m.backend.dispose();
+      m.backend = fresh;
+      m.adapter = adapter;
+      m.info = {
+        ...m.info,
+        adapter: { r: adapter.r, alpha: adapter.alpha, targetModules: adapter.targetModules },
+      };
+    }
+    const active = m.backend;
     let policy: GrpoPolicy;
-    if (backend instanceof GpuBackend) {
+    if (active instanceof GpuBackend) {
       const device = this.gpuDevice;
       if (!device) throw new EngineError('webgpu-unavailable', 'the WebGPU device is gone');
       // Full fine-tuning trains the model's buffers: the reference is a second model of the starting weights.
       const reference =
         cfgT.mode === 'full' ? await GpuBackend.create(device, cfg, startWeights, null) : null;
       try {
-        policy = await GpuPolicy.create(cfg, E, backend, {
+        policy = await GpuPolicy.create(cfg, E, active, {
           mode: cfgT.mode,
           optim,
           trainEmbeddings: true,
           clipNorm: cfgT.grpo.max_grad_norm,
           reference,
-          makeStepper: (c) => new GpuMixtureStepper(backend.model, shape, c),
+          makeStepper: (c) => new GpuMixtureStepper(active.model, shape, c),
         });
       } catch (e) {
         reference?.dispose();
@@ -619,6 +648,43 @@ export class Engine implements EngineApi {
       }),
     );
     return writeLoraAdapter({ ...a, layers }, a.baseModelName ?? null);
+  }
+
+  /**
+   * The trained policy to take away: LoRA → adapter_config.json + adapter_model.safetensors (peft); full
+   * fine-tuning → the model folder (config, tokenizer, generation config, model.safetensors), loadable as a
+   * local folder. Refused while a step runs (pause first) and before any training.
+   */
+  async exportTrainedModel(): Promise<TrainedExport> {
+    const m = this.requireModel();
+    const t = this.trainer;
+    if (!t) throw new TrainingError('not-running', 'nothing trained yet: run at least one GRPO step first');
+    if (this.training?.running)
+      throw new TrainingError('already-running', 'a step is running: pause or stop the run, then export');
+    if (t.config.mode === 'lora') {
+      const a = await this.exportAdapter();
+      if (!a) throw new TrainingError('no-adapter', 'the LoRA run has no adapter to export');
+      return {
+        kind: 'adapter',
+        files: [
+          { name: 'adapter_config.json', data: new TextEncoder().encode(a.configJson) },
+          { name: 'adapter_model.safetensors', data: a.safetensors },
+        ],
+      };
+    }
+    const trained = (await t.host.policy.exportState()).params;
+    const tensors: WeightMap = new Map();
+    for (const [name, base] of m.weights) {
+      const data = trained[name];
+      tensors.set(name, { shape: base.shape, data: data?.length === base.data.length ? data : base.data });
+    }
+    const enc = new TextEncoder();
+    const files: TrainedExport['files'] = [...m.texts].map(([name, text]) => ({
+      name,
+      data: enc.encode(text),
+    }));
+    files.push({ name: 'model.safetensors', data: writeSafetensors(tensors, { format: 'pt' }) });
+    return { kind: 'weights', files };
   }
 
   /** The run's checkpoint as one safetensors file: taken now when no step runs, else the latest periodic one. */

@@ -109,6 +109,9 @@ export interface TrainerConfig {
   reward: RewardPresetName | Partial<RewardSettings>;
   /** 'lora' trains the loaded adapter (reference: adapter off); 'full' every parameter (reference: a copy). */
   mode: 'full' | 'lora';
+  /** mode 'lora': train a fresh adapter of this rank (B = 0, so it starts at the base model); absent: the
+   * loaded adapter, or a fresh rank-8 one when none is loaded. */
+  lora?: { r: number; alpha?: number; targetModules?: string[] };
   /** Seed of the task items (default grpo.seed). */
   dataSeed?: number;
   /** Record the hidden-state entropy per layer in the rollouts (default true). */
@@ -130,12 +133,23 @@ export function makeTrainerConfig(input: TrainerConfigInput, V?: number): Traine
     tasks: input.tasks ?? [{ task: 'chain_sum' }],
     reward: input.reward ?? 'tiny',
     mode: input.mode ?? 'full',
+    lora: input.lora,
     dataSeed: input.dataSeed,
     hiddenEntropy: input.hiddenEntropy ?? true,
     injectNonFiniteAtStep: input.injectNonFiniteAtStep,
   };
   if (cfg.mode !== 'full' && cfg.mode !== 'lora')
     throw new SettingsError('unknown-value', 'mode', `"${cfg.mode}" is not full or lora`);
+  if (cfg.lora !== undefined) {
+    if (!Number.isInteger(cfg.lora.r) || cfg.lora.r < 1)
+      throw new SettingsError(
+        'not-an-integer',
+        'lora.r',
+        `LoRA rank must be an integer ≥ 1, got ${cfg.lora.r}`,
+      );
+    if (cfg.lora.alpha !== undefined && !(cfg.lora.alpha > 0))
+      throw new SettingsError('non-positive', 'lora.alpha', `must be > 0, got ${cfg.lora.alpha}`);
+  }
   if (cfg.tasks.length === 0) throw new SettingsError('shape-mismatch', 'tasks', 'no tasks');
   for (const t of cfg.tasks) {
     if (!hasTask(t.task)) throw new TrainingError('unknown-task', `unknown task "${t.task}"`);

@@ -4,6 +4,7 @@
 // The adapted weight is W + scale · B · A with scale = alpha / r (alpha / sqrt(r) with use_rslora).
 import { expectedParameters, type Qwen2Config } from '../config.ts';
 import { EngineError } from '../errors.ts';
+import { counterUniform } from '../rng.ts';
 import type { HostTensor, WeightMap } from '../tensor.ts';
 import { parseSafetensors, writeSafetensors } from './safetensors.ts';
 import { type ModelSource, readJson } from './source.ts';
@@ -338,4 +339,57 @@ export function writeLoraAdapter(
     use_rslora: adapter.useRslora,
   };
   return { configJson: `${JSON.stringify(config, null, 2)}\n`, safetensors };
+}
+
+export interface NewLoraOptions {
+  r: number;
+  /** Default 2r (scale 2). */
+  alpha?: number;
+  /** Short module names; default the attention and MLP projections. */
+  targetModules?: string[];
+  seed?: number;
+}
+
+export const DEFAULT_LORA_TARGETS = [
+  'q_proj',
+  'k_proj',
+  'v_proj',
+  'o_proj',
+  'gate_proj',
+  'up_proj',
+  'down_proj',
+];
+
+/**
+ * A fresh adapter as peft's `init_lora_weights=True` makes one: A uniform in ±1/√in (kaiming-uniform with
+ * a = √5), B zero — so the adapted model starts equal to the base model. Seeded (same seed → same A).
+ */
+export function createLoraAdapter(weights: WeightMap, options: NewLoraOptions): LoraAdapter {
+  const r = options.r;
+  if (!Number.isInteger(r) || r < 1)
+    throw new EngineError('invalid-argument', `LoRA rank must be a positive integer, got ${r}`);
+  const alpha = options.alpha ?? 2 * r;
+  const targets = options.targetModules ?? DEFAULT_LORA_TARGETS;
+  const seed = options.seed ?? 0;
+  const layers = new Map<string, LoraPair>();
+  let stream = 0;
+  for (const [name, t] of weights) {
+    const m = /\.([a-z_]+)\.weight$/.exec(name);
+    if (!m || !targets.includes(m[1]) || t.shape.length !== 2) continue;
+    const [out, inDim] = t.shape;
+    const bound = 1 / Math.sqrt(inDim);
+    const A = new Float32Array(r * inDim);
+    const id = stream++;
+    for (let i = 0; i < A.length; i++) A[i] = bound * (2 * counterUniform(seed, id, i) - 1);
+    layers.set(name, {
+      A: { shape: [r, inDim], data: A },
+      B: { shape: [out, r], data: new Float32Array(out * r) },
+    });
+  }
+  if (layers.size === 0)
+    throw new EngineError(
+      'invalid-argument',
+      `LoRA: no weights match the target modules ${targets.join(', ')}`,
+    );
+  return { r, alpha, scale: loraScale(r, alpha), useRslora: false, targetModules: targets.slice(), layers };
 }
