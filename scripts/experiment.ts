@@ -3,9 +3,12 @@
 // and the trained adapter / weights into --out (one sub-folder per run of a matrix).
 //
 //   npx tsx scripts/experiment.ts [config.json] [--model <folder>] [--task a,b] [--preset p] [--group G]
-//     [--steps N] [--seed S] [--out dir] [--eval-every K] [--eval-n N] [--cpu]
+//     [--steps N] [--seed S] [--out dir] [--eval-every K] [--eval-n N] [--lr X] [--prompts N]
+//     [--likelihood paper|exact] [--cpu]
 //
-// A config file holds the fields of ExperimentConfig; `matrix` expands into runs (preset × G × seed).
+// A config file holds the fields of ExperimentConfig; `matrix` expands into runs (task × preset × G × seed).
+// --prompts N: prompts (groups) per step (gradient_accumulation_steps, one group per micro-batch).
+// --likelihood exact: the exact mixture likelihood (MOTG.md §2; CPU path only).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -33,7 +36,7 @@ export interface ExperimentConfig {
   cpu?: boolean;
   out?: string;
   /** Runs = every combination; each overrides trainer.preset / grpo.num_generations / grpo.seed. */
-  matrix?: { preset?: PresetName[]; num_generations?: number[]; seed?: number[] };
+  matrix?: { task?: string[]; preset?: PresetName[]; num_generations?: number[]; seed?: number[] };
 }
 
 export interface ExperimentResult {
@@ -170,10 +173,27 @@ function engineShape(c: { hiddenSize: number; vocabSize: number }, name: string,
   return [n / c.hiddenSize, c.hiddenSize];
 }
 
-/** The runs of a config: one, or the matrix expanded (sub-folders preset-G<g>-s<seed>). */
+/** `name` or `name:level` → a task entry. */
+function taskSpec(t: string): { task: string; level?: string } {
+  const [task, level] = t.split(':');
+  return level ? { task, level } : { task };
+}
+
+/** The runs of a config: one, or the matrix expanded (sub-folders [task-]preset-G<g>-s<seed>). */
 export function expandRuns(cfg: ExperimentConfig): ExperimentConfig[] {
   const mx = cfg.matrix;
   if (!mx) return [cfg];
+  if (mx.task) {
+    // One run per task: the task dimension is outermost, its name prefixes the sub-folders.
+    return mx.task.flatMap((t) =>
+      expandRuns({
+        ...cfg,
+        matrix: { ...mx, task: undefined },
+        out: join(cfg.out ?? 'runs', taskSpec(t).task),
+        trainer: { ...cfg.trainer, tasks: [taskSpec(t)] },
+      }).map((r) => ({ ...r, name: `${taskSpec(t).task}-${r.name}` })),
+    );
+  }
   const presets = mx.preset ?? [cfg.trainer.preset ?? 'dirichlet'];
   const gs = mx.num_generations ?? [cfg.trainer.grpo?.num_generations ?? 10];
   const seeds = mx.seed ?? [cfg.trainer.grpo?.seed ?? 42];
@@ -239,13 +259,7 @@ export function parseArgs(argv: string[]): ExperimentConfig {
       return n;
     };
     if (a === '--model') cfg.model = v();
-    else if (a === '--task')
-      cfg.trainer.tasks = v()
-        .split(',')
-        .map((t) => {
-          const [task, level] = t.split(':');
-          return level ? { task, level } : { task };
-        });
+    else if (a === '--task') cfg.trainer.tasks = v().split(',').map(taskSpec);
     else if (a === '--preset') cfg.trainer.preset = v() as PresetName;
     else if (a === '--group') {
       grpo.num_generations = int(v());
@@ -255,7 +269,15 @@ export function parseArgs(argv: string[]): ExperimentConfig {
     else if (a === '--out') cfg.out = v();
     else if (a === '--eval-every') cfg.evalEvery = int(v());
     else if (a === '--eval-n') cfg.evalN = int(v());
-    else if (a === '--cpu') cfg.cpu = true;
+    else if (a === '--lr') {
+      grpo.learning_rate = Number(v());
+      if (!(grpo.learning_rate > 0)) throw new Error(`--lr: must be > 0`);
+    } else if (a === '--prompts') grpo.gradient_accumulation_steps = int(v());
+    else if (a === '--likelihood') {
+      const l = v();
+      if (l !== 'paper' && l !== 'exact') throw new Error(`--likelihood: ${l} is not paper or exact`);
+      cfg.trainer.mot = { ...cfg.trainer.mot, likelihood: l };
+    } else if (a === '--cpu') cfg.cpu = true;
     else throw new Error(`unknown argument ${a}`);
   }
   cfg.trainer = { ...cfg.trainer, grpo };

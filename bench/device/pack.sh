@@ -18,7 +18,7 @@ for m in qwen2-tiny-a qwen2-tiny-c; do
   mkdir -p "$KIT/fixtures/hf-golden/$m" && cp "$FIX/hf-golden/$m"/{config.json,model.safetensors} "$KIT/fixtures/hf-golden/$m/"
 done
 cp -r public/models/* "$KIT/models/"
-for b in train decode; do
+for b in train decode grpo; do
   npx esbuild "bench/$b.bench.ts" --bundle --platform=node --format=esm --external:webgpu \
     --banner:js="import { createRequire } from 'module'; const require = createRequire(import.meta.url);" \
     --outfile="$KIT/$b.bench.mjs" --log-level=warning
@@ -26,5 +26,9 @@ done
 npx esbuild scripts/train-builtin.ts --bundle --platform=node --format=esm --external:webgpu \
   --banner:js="import { createRequire } from 'module'; const require = createRequire(import.meta.url);" \
   --outfile="$KIT/train-builtin.mjs" --log-level=warning
-cp bench/device/run.sh "$KIT/"
+npx esbuild scripts/experiment.ts --bundle --platform=node --format=esm --external:webgpu \
+  --banner:js="import { createRequire } from 'module'; const require = createRequire(import.meta.url);" \
+  --outfile="$KIT/experiment.mjs" --log-level=warning
+cp -r experiments "$KIT/"
+cp bench/device/run.sh bench/device/experiments.sh "$KIT/"
 du -sh "$KIT"

@@ -34,6 +34,9 @@ export interface StepMetrics {
   entropy: number;
   /** Per layer: hidden-state entropy (nats) averaged over the reasoning (thinking-phase) steps. */
   hiddenEntropy: number[];
+  /** Along the reasoning: at completion step t (t < 128, thinking phase), the hidden-state entropy averaged
+   * over layers and over the trajectories still thinking at t. */
+  hiddenEntropyByPosition: number[];
   /** Mean 1/Σw² over mixture steps (0 without mixture steps). */
   effectiveTokens: number;
   /** Fraction of mixture steps whose representative is not the argmax. */
@@ -76,12 +79,16 @@ export interface RolloutStats {
   truncatedRate: number;
   entropy: number;
   hiddenEntropy: number[];
+  hiddenEntropyByPosition: number[];
   effectiveTokens: number;
   representativeNotArgmax: number;
   mixtureRate: number;
   /** Completion positions the rollout processed (records + forced tokens). */
   positions: number;
 }
+
+/** How far along the reasoning hiddenEntropyByPosition goes. */
+export const MAX_ENTROPY_POSITIONS = 128;
 
 /** Token-level statistics of a batch of trajectories. */
 export function rolloutStats(trajectories: readonly Trajectory[]): RolloutStats {
@@ -95,6 +102,8 @@ export function rolloutStats(trajectories: readonly Trajectory[]): RolloutStats 
   let positions = 0;
   let hidden: number[] = [];
   let thinking = 0;
+  const byPosSum: number[] = [];
+  const byPosCount: number[] = [];
   for (const tr of trajectories) {
     length += tr.tokens.length;
     if (tr.stopReason === 'length') truncated++;
@@ -115,6 +124,13 @@ export function rolloutStats(trajectories: readonly Trajectory[]): RolloutStats 
         thinking++;
       }
     }
+    tr.records.forEach((r, t) => {
+      if (t >= MAX_ENTROPY_POSITIONS || r.phase !== 'thinking' || r.hiddenEntropy.length === 0) return;
+      let mean = 0;
+      for (const h of r.hiddenEntropy) mean += h;
+      byPosSum[t] = (byPosSum[t] ?? 0) + mean / r.hiddenEntropy.length;
+      byPosCount[t] = (byPosCount[t] ?? 0) + 1;
+    });
   }
   const n = trajectories.length;
   return {
@@ -122,6 +138,9 @@ export function rolloutStats(trajectories: readonly Trajectory[]): RolloutStats 
     truncatedRate: n ? truncated / n : 0,
     entropy: steps ? entropy / steps : 0,
     hiddenEntropy: hidden.map((h) => (thinking ? h / thinking : 0)),
+    hiddenEntropyByPosition: Array.from(byPosSum, (v, t) =>
+      byPosCount[t] ? (v as number) / byPosCount[t] : 0,
+    ),
     effectiveTokens: mixture ? eff / mixture : 0,
     representativeNotArgmax: mixture ? notArgmax / mixture : 0,
     mixtureRate: steps ? mixture / steps : 0,

@@ -230,6 +230,9 @@ describe('GRPO trainer (CPU)', () => {
     for (const m of a.metrics) {
       expect(Number.isFinite(m.loss)).toBe(true);
       expect(m.hiddenEntropy.length).toBe(2);
+      // Along the reasoning: one mean over layers per completion step.
+      expect(m.hiddenEntropyByPosition.length).toBeGreaterThan(0);
+      expect(m.hiddenEntropyByPosition.every((h) => Number.isFinite(h) && h > 0)).toBe(true);
       expect(m.effectiveTokens).toBeGreaterThanOrEqual(1);
       expect(m.flops).toBeGreaterThan(0);
     }
