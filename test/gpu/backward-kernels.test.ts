@@ -9,12 +9,19 @@ import * as gpu from '../../src/engine/gpu/ops.ts';
 import { attentionBackward, attentionForward } from '../../src/engine/ref/attention.ts';
 import { denseMixtureBackward, embeddingBackward, mixtureBackward } from '../../src/engine/ref/embedding.ts';
 import { linearBackward, linearLoraBackward } from '../../src/engine/ref/linear.ts';
-import { logprobLossBackward, logprobLossForward } from '../../src/engine/ref/loss.ts';
+import {
+  logprobLossBackward,
+  logprobLossForward,
+  type WeightedTargets,
+  weightedLogprobLoss,
+} from '../../src/engine/ref/loss.ts';
 import { swigluBackward } from '../../src/engine/ref/mlp.ts';
 import { residualBackward } from '../../src/engine/ref/residual.ts';
 import { rmsnormBackward, rmsnormForward } from '../../src/engine/ref/rmsnorm.ts';
 import { ropeBackward } from '../../src/engine/ref/rope.ts';
 import { adamwUpdate, clipGradNorm, globalGradNorm, sgdUpdate } from '../../src/engine/train/optim.ts';
+import { actionLogLikelihood, type StepRecord } from '../../src/mot/likelihood.ts';
+import { makeSettings } from '../../src/mot/presets.ts';
 import {
   expectClose,
   poisoned,
@@ -378,6 +385,113 @@ describe('log-prob loss, fused forward + backward in place', () => {
       expect(gotD.subarray(V, 2 * V).every((x) => x === 0)).toBe(true);
     });
   }
+});
+
+describe('log-prob loss over K weighted targets per position', () => {
+  const [N, V, K, dloss] = [7, 101, 3, 0.75];
+  const logits = randomFloats(N * V, 80, 6);
+  const targets = randomInts(N * K, 81, V);
+  targets[1 * K + 2] = targets[1 * K]; // a repeated id
+  targets[4 * K + 1] = targets[4 * K + 2] = targets[4 * K]; // one id three times
+  const coef = randomFloats(N, 82);
+  coef[3] = 0; // a masked position: zero gradient row
+  // Weights in [0, 1.5): no row sums to 1; entry 2 of rows 0 and 5 pads (weight 0).
+  const weights = Float32Array.from(randomFloats(N * K, 83), (x) => 0.75 * (x + 1));
+  weights[0 * K + 2] = weights[5 * K + 2] = 0;
+
+  async function gpuLoss(
+    t: Uint32Array,
+    multi: { K: number; weights: Float32Array | null; renormalise?: boolean } | null,
+  ): Promise<{ logp: Float32Array; dlogits: Float32Array }> {
+    const d = upload(ctx, 'logits', logits);
+    const logp = poisoned(ctx, 'logp', N);
+    const w = multi?.weights ? upload(ctx, 'w', multi.weights) : null;
+    await run((r) =>
+      gpu.logprobLossBackward(
+        r,
+        d,
+        logp,
+        upload(ctx, 't', t),
+        upload(ctx, 'c', coef),
+        N,
+        V,
+        dloss,
+        multi ? { K: multi.K, weights: w, renormalise: multi.renormalise } : null,
+      ),
+    );
+    return { logp: await readF32(ctx, logp), dlogits: await readF32(ctx, d) };
+  }
+
+  function check(got: { logp: Float32Array; dlogits: Float32Array }, multi: WeightedTargets): void {
+    const want = weightedLogprobLoss(logits, targets, coef, N, V, multi, dloss);
+    expectClose('logp', got.logp, want.logp);
+    let loss = 0;
+    for (let n = 0; n < N; n++) loss -= coef[n] * got.logp[n];
+    expectClose('loss', [loss], [want.loss]);
+    expectClose('dlogits', got.dlogits, want.dlogits);
+    expect(got.dlogits.subarray(3 * V, 4 * V).every((x) => x === 0)).toBe(true);
+  }
+
+  it('fixed weights: ℓ = Σ w log p(target), repeated ids add up, weight 0 pads', async () => {
+    const multi = { K, weights };
+    check(await gpuLoss(targets, multi), multi);
+  });
+
+  it('renormalised weights: the weighted-ids rule of mot/likelihood.ts', async () => {
+    const multi = { K, weights, renormalise: true };
+    const got = await gpuLoss(targets, multi);
+    check(got, multi);
+    // Unit weights on the step's ids: ℓ and dℓ/dlogits are those of actionLogLikelihood (paper, weighted-ids).
+    const ones = new Float32Array(N * K).fill(1);
+    const unit = await gpuLoss(targets, { K, weights: ones, renormalise: true });
+    const settings = makeSettings('different-tokens', { paperTemperature: 'one' }, V);
+    expect(settings.paperRule).toBe('weighted-ids');
+    const wantLogp = new Float32Array(N);
+    const wantD = new Float32Array(N * V);
+    for (let n = 0; n < N; n++) {
+      const ids = Array.from(targets.subarray(n * K, (n + 1) * K));
+      const record: StepRecord = {
+        mode: 'mixture',
+        ids,
+        weights: ids.map(() => 1 / K),
+        representative: ids[0],
+        temperature: 0.7, // paperTemperature 'one' scores at T = 1 whatever the sampling temperature
+        logLikelihood: 0,
+        entropy: 0,
+        argmax: 0,
+        sampled: null,
+        noise: null,
+        counters: { seed: 0, row: 0, step: 0 },
+      };
+      const ll = actionLogLikelihood(logits.subarray(n * V, (n + 1) * V), V, record, settings);
+      wantLogp[n] = ll.value;
+      const c = dloss * coef[n];
+      for (let v = 0; v < V; v++) wantD[n * V + v] = c === 0 ? 0 : -c * ll.grad[v];
+    }
+    expectClose('logp (likelihood.ts)', unit.logp, wantLogp);
+    expectClose('dlogits (likelihood.ts)', unit.dlogits, wantD);
+  });
+
+  it('K = 1 is the one-target loss, bit for bit; zero-weight padding to K = 3 changes nothing', async () => {
+    const one = Uint32Array.from({ length: N }, (_, n) => targets[n * K]);
+    const plain = await gpuLoss(one, null);
+    const wantLogp = new Float32Array(N);
+    logprobLossForward(wantLogp, logits, one, coef, N, V);
+    const wantD = new Float32Array(N * V);
+    logprobLossBackward(wantD, logits, one, coef, N, V, dloss);
+    expectClose('logp', plain.logp, wantLogp);
+    expectClose('dlogits', plain.dlogits, wantD);
+    const pad = new Float32Array(N * K);
+    for (let n = 0; n < N; n++) pad[n * K] = 1;
+    for (const renormalise of [false, true]) {
+      const padded = await gpuLoss(targets, { K, weights: pad, renormalise });
+      expect(padded.logp).toEqual(plain.logp);
+      expect(padded.dlogits).toEqual(plain.dlogits);
+    }
+    const unit = await gpuLoss(one, { K: 1, weights: new Float32Array(N).fill(1) });
+    expect(unit.logp).toEqual(plain.logp);
+    expect(unit.dlogits).toEqual(plain.dlogits);
+  });
 });
 
 describe('optimizer kernels vs train/optim.ts over several steps', () => {

@@ -731,10 +731,21 @@ export function residualBackward(
   });
 }
 
+/** Several weighted targets per position for logprobLossBackward (ref/loss.ts weightedLogprobLoss). */
+export interface LossTargets {
+  /** Targets per position: `targets` (and `weights`) hold K entries per position. */
+  K: number;
+  /** (N, K) the weights; null: all 1. Weight 0 pads a position's list to K. */
+  weights: GpuTensor | null;
+  /** The weights are renormalised by the current softmax, not detached (the `weighted-ids` rule). */
+  renormalise?: boolean;
+}
+
 /**
  * The log-prob loss, fused forward and backward (ref/loss.ts): `dlogits` holds the logits (N, V) on
- * entry and dloss · coef[n] · (softmax − onehot(target)) on exit; logp (N) = log_softmax[target].
- * The loss is −Σ coef · logp, summed on the CPU from the read-back logp.
+ * entry and dloss · coef[n] · (s · softmax − Σ_k a_k onehot(target_k)) on exit; logp (N) = ℓ =
+ * Σ_k a_k log_softmax[target_k] (one target, weight 1: log_softmax[target]). The loss is −Σ coef · ℓ,
+ * summed on the CPU from the read-back ℓ. Without `multi`, one target per position.
  */
 export function logprobLossBackward(
   rec: CommandRecorder,
@@ -745,10 +756,15 @@ export function logprobLossBackward(
   N: number,
   V: number,
   dloss = 1,
+  multi: LossTargets | null = null,
 ): void {
+  const K = multi?.K ?? 1;
+  if (!(Number.isInteger(K) && K >= 1)) throw new Error(`logprobLossBackward: K = ${K}`);
+  const weights = multi?.weights ?? null;
   rec.dispatch(logprobLossBackwardKernel, {
+    constants: { K, HAS_W: weights !== null, RENORM: multi?.renormalise === true },
     params: { N, V, dloss },
-    bind: { dlogits, logp, targets, coef },
+    bind: { dlogits, logp, targets, coef, weights: weights ?? rec.ctx.scratchTensor(1) },
     workgroups: N,
   });
 }

@@ -1,13 +1,20 @@
 // The per-token log-probability loss (ref/loss.ts), forward and backward fused, written inline like
-// llm.c's fused classifier:  loss = −Σ_n coef[n] · log_softmax(logits[n])[target[n]]
-//   logp[n] = log_softmax(logits[n])[target[n]]
-//   dlogits[n, v] = dloss · coef[n] · (softmax(logits[n])[v] − [v = target[n]])
+// llm.c's fused classifier, over K weighted targets per position (K = 1: one target, weight 1):
+//   ℓ[n] = Σ_k a[n,k] · log_softmax(logits[n])[target[n,k]]      loss = −Σ_n coef[n] · ℓ[n]
+//   dlogits[n, v] = dloss · coef[n] · (s[n] · softmax(logits[n])[v] − Σ_k a[n,k] [v = target[n,k]])
+// with s = Σ_k a. The weights a are either given (fixed, `HAS_W`; absent: 1), or, with `RENORM`, the
+// current policy's renormalised probabilities of the targets, not detached (the paper's `weighted-ids` rule,
+// MOTG.md §2): q_k ∝ w_k · p(target_k), ℓ = Σ_k q_k log p(target_k), whose gradient has the same form with
+// a_k = q_k (1 + log p(target_k) − ℓ) and s = Σ_k a_k = 1. Weight 0 pads a position's list to K.
 // The softmax is never stored: each row's log-sum-exp is computed in the workgroup, then the row of
 // logits is overwritten by its gradient in place (one (N, V) buffer, as the training memory plan has).
-// The loss itself is −Σ coef · logp over the N read-back log-probs (ops.ts logprobLossBackward).
+// The loss itself is −Σ coef · ℓ over the N read-back ℓ (ops.ts logprobLossBackward).
 import type { KernelDef } from '../pipelines.ts';
 
-/** dlogits (N, V): logits on entry, d loss / d logits on exit; logp (N); targets (N) u32; coef (N). */
+/**
+ * dlogits (N, V): logits on entry, d loss / d logits on exit; logp (N) = ℓ; targets (N, K) u32;
+ * coef (N); weights (N, K) (read only with HAS_W). Overrides: K, HAS_W, RENORM (needs weights ≥ 0).
+ */
 export const logprobLossBackwardKernel: KernelDef = {
   name: 'logprob_loss_backward',
   bindings: [
@@ -15,6 +22,7 @@ export const logprobLossBackwardKernel: KernelDef = {
     ['logp', 'storage'],
     ['targets', 'read-only-storage'],
     ['coef', 'read-only-storage'],
+    ['weights', 'read-only-storage'],
   ],
   params: [
     ['N', 'u32'],
@@ -25,13 +33,25 @@ export const logprobLossBackwardKernel: KernelDef = {
 struct Params { N: u32, V: u32, dloss: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> dlogits: array<f32>; // (N, V) logits in, gradient out
-@group(0) @binding(2) var<storage, read_write> logp: array<f32>;    // (N)
-@group(0) @binding(3) var<storage, read> targets: array<u32>;       // (N)
+@group(0) @binding(2) var<storage, read_write> logp: array<f32>;    // (N) ℓ
+@group(0) @binding(3) var<storage, read> targets: array<u32>;       // (N, K)
 @group(0) @binding(4) var<storage, read> coef: array<f32>;          // (N)
+@group(0) @binding(5) var<storage, read> weights: array<f32>;       // (N, K) with HAS_W
 
 override WG: u32 = 256;
+override K: u32 = 1u;
+override HAS_W: bool = false;
+override RENORM: bool = false;
 const NEG = -3.0e38;
 var<workgroup> red: array<f32, WG>;
+var<workgroup> eid: array<u32, K>; // the row's targets
+var<workgroup> ea: array<f32, K>;  // their gradient weights a_k
+var<workgroup> es: f32;            // s = Σ a_k
+
+fn weight(row: u32, k: u32) -> f32 {
+  if (HAS_W) { return weights[row * K + k]; }
+  return 1.0;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -59,14 +79,63 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     workgroupBarrier();
   }
   let lse = mx + log(red[0]);
-  let t = min(targets[row], p.V - 1u);
-  if (lid == 0u) { logp[row] = dlogits[base + t] - lse; }
-  // The target's logit (owned by invocation t % WG) is read above before anyone overwrites it.
+  if (lid == 0u) {
+    // The targets' logits are read here, before anyone overwrites them (the barriers below).
+    var ell = 0.0;
+    var sa = 0.0;
+    if (RENORM) {
+      // ea holds log p(target) first, then a_k; the renormaliser in the log domain.
+      var lm = NEG;
+      for (var k = 0u; k < K; k++) {
+        let t = min(targets[row * K + k], p.V - 1u);
+        eid[k] = t;
+        ea[k] = dlogits[base + t] - lse;
+        if (weight(row, k) > 0.0) { lm = max(lm, ea[k]); }
+      }
+      var z = 0.0;
+      for (var k = 0u; k < K; k++) {
+        let w = weight(row, k);
+        if (w > 0.0) { z += w * exp(ea[k] - lm); }
+      }
+      if (z > 0.0) {
+        for (var k = 0u; k < K; k++) {
+          let w = weight(row, k);
+          if (w > 0.0) { ell += w * exp(ea[k] - lm) / z * ea[k]; }
+        }
+        for (var k = 0u; k < K; k++) {
+          let w = weight(row, k);
+          var a = 0.0;
+          if (w > 0.0) { a = w * exp(ea[k] - lm) / z * (1.0 + (ea[k] - ell)); }
+          ea[k] = a;
+        }
+        sa = 1.0;
+      } else {
+        for (var k = 0u; k < K; k++) { ea[k] = 0.0; }
+      }
+    } else {
+      for (var k = 0u; k < K; k++) {
+        let t = min(targets[row * K + k], p.V - 1u);
+        let w = weight(row, k);
+        eid[k] = t;
+        ea[k] = w;
+        ell += w * (dlogits[base + t] - lse);
+        sa += w;
+      }
+    }
+    es = sa;
+    logp[row] = ell;
+  }
+  workgroupBarrier();
   storageBarrier();
   let c = p.dloss * coef[row];
+  let sc = es;
   for (var i = lid; i < p.V; i += WG) {
     var g = 0.0;
-    if (c != 0.0) { g = c * (exp(dlogits[base + i] - lse) - select(0.0, 1.0, i == t)); }
+    if (c != 0.0) {
+      var hit = 0.0;
+      for (var k = 0u; k < K; k++) { hit += select(0.0, ea[k], i == eid[k]); }
+      g = c * (sc * exp(dlogits[base + i] - lse) - hit);
+    }
     dlogits[base + i] = g;
   }
 }
