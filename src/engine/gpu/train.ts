@@ -70,15 +70,26 @@ export interface GpuTrainerOptions {
   schedule?: LrSchedule;
 }
 
-/** One micro-batch: B rows of T positions, a target and a loss coefficient per position. */
+/**
+ * One micro-batch: B rows of T positions, a loss coefficient and k targets per position (usually one).
+ * Each position's log-likelihood is ℓ = log p(target), or over k weighted targets ℓ = Σ_j w_j log p(target_j),
+ * or with `renormalise` ℓ = Σ_j q_j log p(target_j), q_j ∝ w_j p(target_j) under the current policy.
+ */
 export interface TrainBatch {
   input: ModelInput;
   B: number;
   T: number;
-  /** (B, T) the token each position's loss scores. */
+  /** (B, T, k) the tokens each position's loss scores. */
   targets: ArrayLike<number>;
-  /** (B, T) loss = −Σ coef · log p(target); 0 = no loss (prompt, padding). */
+  /** (B, T) loss = −Σ coef · ℓ; 0 = no loss (prompt, padding). */
   coef: ArrayLike<number>;
+  /** Targets per position (default 1). */
+  k?: number;
+  /** (B, T, k) the targets' weights (default all 1); weight 0 pads a position's list to k. */
+  weights?: ArrayLike<number>;
+  /** The weights are renormalised by the current policy, not detached (MOTG.md §2 `weighted-ids`):
+   * q_j = w_j p(target_j) / Σ_l w_l p(target_l); weights must be ≥ 0. */
+  renormalise?: boolean;
   /** (B, T) 1 = real token, 0 = padding; default all ones. */
   attentionMask?: ArrayLike<number>;
   /** (B, T) positions; default 0..T−1 in every row. */
@@ -95,7 +106,7 @@ export interface GpuBackwardOptions {
 export interface GpuBackwardResult {
   /** −Σ coef · logp (f64 sum of the read-back log-probs). */
   loss: number;
-  /** (B, T) log_softmax(logits)[target]. */
+  /** (B, T) ℓ of each position: log_softmax(logits)[target], or the (renormalised) weighted sum over k targets. */
   logp: Float32Array;
   dembeds?: Float32Array;
   dmixWeights?: Float32Array;
@@ -459,8 +470,15 @@ export class GpuTrainer {
     const { vocabSize: V, hiddenSize: C } = this.config;
     if (!(Number.isInteger(B) && B >= 1 && Number.isInteger(T) && T >= 1))
       throw new EngineError('invalid-argument', `backward: B = ${B}, T = ${T}`);
-    if (batch.targets.length !== N || batch.coef.length !== N)
-      throw new EngineError('invalid-argument', `backward: targets and coef need B·T = ${N} entries`);
+    const K = batch.k ?? 1;
+    if (!(Number.isInteger(K) && K >= 1)) throw new EngineError('invalid-argument', `backward: k = ${K}`);
+    if (batch.targets.length !== N * K || batch.coef.length !== N)
+      throw new EngineError(
+        'invalid-argument',
+        `backward: targets need B·T·k = ${N * K} entries and coef B·T = ${N}`,
+      );
+    if (batch.weights && batch.weights.length !== N * K)
+      throw new EngineError('invalid-argument', `backward: weights need B·T·k = ${N * K} entries`);
     const acts = this.activations(B, T);
     const rec = this.ctx.recorder('train backward');
     const reads = { logp: -1, dembeds: -1, dmix: -1, dprobs: -1 };
@@ -469,9 +487,16 @@ export class GpuTrainer {
       if (this.zeroPending) for (const t of this.trainables) rec.clear(t.grad);
       const useLora = this.options.mode === 'lora';
       const input = this.recordForward(rec, batch, acts, useLora);
-      const targets = this.uploadIds('targets', batch.targets, N, V);
+      const targets = this.uploadIds('targets', batch.targets, N * K, V);
       const coef = this.uploadInput('loss coef', Float32Array.from(batch.coef));
-      logprobLossBackward(rec, acts.logits, acts.logp, targets, coef, N, V, opts.dloss ?? 1);
+      const weights = batch.weights
+        ? this.uploadInput('target weights', Float32Array.from(batch.weights))
+        : null;
+      const multi =
+        K > 1 || weights || batch.renormalise
+          ? { K, weights, renormalise: batch.renormalise === true }
+          : null;
+      logprobLossBackward(rec, acts.logits, acts.logp, targets, coef, N, V, opts.dloss ?? 1, multi);
       reads.logp = rec.read(acts.logp, N * 4);
       const inGrads = this.recordBackward(rec, batch, acts, useLora, input, opts.inputGrads === true);
       if (opts.inputGrads) {
