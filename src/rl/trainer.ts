@@ -7,11 +7,12 @@
 // Two policies implement the model side:
 // - CpuPolicy (any likelihood mode): qwen2ForwardTrain → ℓ and dℓ/dlogits of every action from its GradTerms
 //   → qwen2Backward with that dense dlogits; a serialisable SGD / AdamW on the host.
-// - GpuPolicy (policy.ts is not split out: see GpuPolicy below): GpuTrainer's backward takes one target and
-//   coefficient per position, i.e. dℓ/dlogits of log softmax(z)[target] at temperature 1, so it serves only
-//   actions whose ℓ is a target log-probability at T = 1 (paper mode with the representative rule, or
-//   discrete steps, at `paperTemperature: 'one'` or T = 1, no noise); anything else is refused up front
-//   with TrainingError('unsupported-on-gpu').
+// - GpuPolicy (policy.ts is not split out: see GpuPolicy below): GpuTrainer's backward takes a coefficient
+//   and k weighted targets per position, i.e. dℓ/dlogits of log softmax(z)[target] at temperature 1, or of
+//   Σ_j q_j log softmax(z)[x_j] with q the current softmax renormalised over the ids, so it serves only
+//   paper-mode actions at T = 1 (the representative or weighted-ids rule, and discrete steps, at
+//   `paperTemperature: 'one'` or T = 1, no noise); anything else is refused up front with
+//   TrainingError('unsupported-on-gpu').
 //
 // Determinism: every random choice is counter-based on (seed, step): prompts, task items, rollout draws. So
 // the trainer's RNG state is its step count, and a checkpoint (weights, optimizer state, step) resumes
@@ -36,6 +37,7 @@ import {
   denseFromTerms,
   type EmbeddingContext,
   type GradTerm,
+  type StepRecord,
 } from '../mot/likelihood.ts';
 import type { MotSettings, PresetName } from '../mot/settings.ts';
 import { SettingsError } from '../mot/settings.ts';
@@ -172,9 +174,8 @@ export function motSettingsOf(
 
 /** Why the GPU trainer cannot train these settings, or null when it can. */
 export function gpuUnsupportedReason(s: MotSettings): string | null {
-  if (s.likelihood !== 'paper') return `likelihood "${s.likelihood}" needs dℓ/dlogits beyond one target`;
-  if (s.mixture && s.paperRule !== 'representative')
-    return `paperRule "${s.paperRule}" needs dℓ/dlogits over several ids`;
+  if (s.likelihood !== 'paper')
+    return `likelihood "${s.likelihood}" needs dℓ/dlogits beyond target log-probs`;
   const temps = [s.temperature, s.mixtureTemperature ?? s.temperature];
   if (s.paperTemperature !== 'one' && temps.some((t) => t !== 1 && t !== 0))
     return "the GPU backward scores log-probs at temperature 1: set paperTemperature 'one' or temperature 1";
@@ -440,7 +441,24 @@ export interface GpuPolicyOptions {
   makeStepper: (cfg: StepperConfig) => RolloutStepper;
 }
 
-/** The GPU policy: GpuTrainer on the backend's own parameter buffers (target log-prob actions only). */
+/**
+ * The ids whose log-probs make up ℓ of each action in paper mode (gpuUnsupportedReason null): the recorded
+ * ids of a mixture step under the weighted-ids rule, else the one target (y, or the representative r);
+ * K = the most ids of any action of the batch (1 when every action has one).
+ */
+function lossTargets(
+  batch: TrainingBatch,
+  s: MotSettings,
+): { K: number; ids: (r: StepRecord) => readonly number[] } {
+  const weighted = s.mixture && s.paperRule === 'weighted-ids';
+  const ids = (r: StepRecord): readonly number[] =>
+    r.mode === 'discrete' ? [r.ids[0]] : weighted ? r.ids : [r.representative];
+  let K = 1;
+  for (const a of batch.actions) K = Math.max(K, ids(a.record).length);
+  return { K, ids };
+}
+
+/** The GPU policy: GpuTrainer on the backend's own parameter buffers (paper-mode actions at T = 1 only). */
 export class GpuPolicy implements GrpoPolicy {
   readonly kind = 'webgpu' as const;
   private pendingFinite = true;
@@ -500,13 +518,21 @@ export class GpuPolicy implements GrpoPolicy {
     const { values } = actionTerms(logits, this.config.vocabSize, batch, s, {}, false);
     const coef = coefOf(values);
     const N = batch.B * batch.T;
-    const targets = new Int32Array(N);
+    const { K, ids } = lossTargets(batch, s);
+    const targets = new Int32Array(N * K);
+    // The weighted-ids rule: weight 1 on each recorded id, renormalised by the current policy on the GPU
+    // (q_j = π(x_j)/Σ_l π(x_l), not detached); weight 0 pads. One target per position needs no weights.
+    const weights = K > 1 ? new Float32Array(N * K) : null;
     const c = new Float32Array(N);
     batch.actions.forEach((a, i) => {
       const at = a.row * batch.T + a.position;
-      targets[at] = a.record.mode === 'discrete' ? a.record.ids[0] : a.record.representative;
+      const own = ids(a.record);
+      for (let j = 0; j < own.length; j++) {
+        targets[at * K + j] = own[j];
+        if (weights) weights[at * K + j] = 1;
+      }
       if (a.record.temperature === 0) return; // a greedy step: ℓ = 0, no gradient
-      c[at] = -coef[i]; // GpuTrainer: loss = −Σ coef · log p(target)
+      c[at] = -coef[i]; // GpuTrainer: loss = −Σ coef · ℓ
       if (!Number.isFinite(coef[i])) this.pendingFinite = false;
     });
     if (this.pendingFinite)
@@ -516,10 +542,17 @@ export class GpuPolicy implements GrpoPolicy {
         T: batch.T,
         targets,
         coef: c,
+        k: K,
+        ...(weights ? { weights, renormalise: true } : {}),
         attentionMask: batch.attentionMask,
         positionIds: batch.positionIds,
       });
     return values;
+  }
+
+  /** The accumulated gradients by name (tests). */
+  readGrads(): Promise<Map<string, Float32Array>> {
+    return this.trainer.readGrads();
   }
 
   async update(lr: number, maxGradNorm: number): Promise<{ gradNorm: number; applied: boolean }> {
@@ -850,6 +883,7 @@ export class GrpoTrainer {
       lr,
       entropy: stats.entropy,
       hiddenEntropy: stats.hiddenEntropy,
+      hiddenEntropyByPosition: stats.hiddenEntropyByPosition,
       effectiveTokens: stats.effectiveTokens,
       representativeNotArgmax: stats.representativeNotArgmax,
       mixtureRate: stats.mixtureRate,

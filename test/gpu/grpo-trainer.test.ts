@@ -1,7 +1,7 @@
 // The GRPO trainer on WebGPU (GpuPolicy: GpuTrainer on the model's buffers) with the tiny random model:
-// paper-mode target log-prob actions train (finite metrics, the weights move when rewards vary), and
-// likelihoods GpuTrainer cannot seed (exact mode; paper mode at the sampling temperature) are refused with
-// a typed error before anything runs.
+// paper-mode actions train (the representative and the weighted-ids rules; finite metrics, the weights
+// move when rewards vary), and likelihoods GpuTrainer cannot seed (exact mode; paper mode at the sampling
+// temperature) are refused with a typed error before anything runs.
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.ts';
@@ -41,6 +41,18 @@ describe('GRPO trainer (WebGPU)', () => {
       expect(err).toBeInstanceOf(TrainingError);
       expect((err as TrainingError).code).toBe('unsupported-on-gpu');
     }
+    // The weighted-ids rule (different-tokens) trains too: one step end to end, GPU rollouts included
+    // (its parity with the CPU policy: grpo-parity.test.ts).
+    const dt = await engine.createTrainer({
+      preset: 'different-tokens',
+      mot: { paperTemperature: 'one' },
+      grpo,
+    });
+    expect(dt.host.policy.kind).toBe('webgpu');
+    const dm = (await dt.trainStep()).metrics;
+    expect(dm.mixtureRate).toBeGreaterThan(0);
+    expect(dm.skipped).toBe(false);
+    expect(Number.isFinite(dm.loss) && Number.isFinite(dm.gradNorm)).toBe(true);
     const t = await engine.createTrainer({ preset: 'dirichlet', mot: { paperTemperature: 'one' }, grpo });
     t.host.reward = (c) => {
       const d = [...c].filter((x) => x >= '0' && x <= '9').length / Math.max(1, c.length);

@@ -2,7 +2,7 @@
 // from the likelihood's GradTerms matches finite differences (exact mode, different-tokens), an injected
 // non-finite step is skipped and leaves the weights alone, 2 steps + checkpoint + resume + 2 equals 4 steps,
 // the session refuses a second run and stop keeps the last completed step's weights, the experiment runner
-// is reproducible, and the GPU path refuses what it cannot train.
+// is reproducible, and the GPU path refuses what it cannot train (and accepts the weighted-ids rule).
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runExperiment } from '../../scripts/experiment.ts';
@@ -208,11 +208,15 @@ describe('GRPO trainer (CPU)', () => {
     expect(gpuUnsupportedReason(makeSettings('discrete', { temperature: 1 }))).toBeNull();
     expect(gpuUnsupportedReason(makeSettings('dirichlet'))).toMatch(/temperature/);
     expect(gpuUnsupportedReason(makeSettings('dirichlet', { likelihood: 'exact' }))).toMatch(/exact/);
+    // The weighted-ids rule trains on the GPU (K weighted targets per position), at T = 1 only.
+    expect(gpuUnsupportedReason(makeSettings('different-tokens', { paperTemperature: 'one' }))).toBeNull();
+    expect(gpuUnsupportedReason(makeSettings('different-tokens'))).toMatch(/temperature/);
     expect(
       gpuUnsupportedReason(
-        makeSettings('different-tokens', { paperTemperature: 'one', paperRule: 'weighted-ids' }),
+        makeSettings('different-tokens', { paperTemperature: 'one', likelihood: 'exact' }),
       ),
-    ).toMatch(/weighted-ids/);
+    ).toMatch(/exact/);
+    expect(gpuUnsupportedReason(makeSettings('soft-tokens', { paperTemperature: 'one' }))).toMatch(/noise/);
   });
 
   it('experiment: 20 tiny dirichlet steps with G=4 complete and a seed reproduces the metrics', async () => {

@@ -1,0 +1,186 @@
+// The GRPO trainer's WebGPU policy against the CPU reference policy on one `different-tokens` step (paper
+// likelihood, weighted-ids rule Σ_j q_j log π(x_j), paperTemperature 'one'): the same rollouts (both
+// trainers sample with the CPU reference stepper of the starting weights) must give the same ℓ of every
+// action (also as the GPU loss kernel reads it back), the same accumulated gradients, the same loss / KL / gradient norm over two GRPO iterations (so
+// ρ ≠ 1 on the second) and micro-batch accumulation, and the same updated parameters, within float32
+// tolerance. The preset is no longer refused on the GPU.
+import { resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/engine.ts';
+import type { GpuTrainer } from '../../src/engine/gpu/train.ts';
+import { GpuBackend } from '../../src/engine/gpuBackend.ts';
+import { DirModelSource } from '../../src/engine/model/source-node.ts';
+import { loadModel } from '../../src/engine/model/weights.ts';
+import { buildTrainingBatch, runRollout } from '../../src/rl/rollout.ts';
+import {
+  CpuPolicy,
+  GpuPolicy,
+  GrpoTrainer,
+  gpuUnsupportedReason,
+  type TrainerConfigInput,
+} from '../../src/rl/trainer.ts';
+import type { RewardBreakdown } from '../../src/tasks/reward.ts';
+import { expectClose, testDevice } from '../helpers/gpu.ts';
+
+const MODEL = resolve(import.meta.dirname, '../../public/models/motg-tiny-random');
+
+/** A reward with variance on a random model: the fraction of digits in the completion. */
+function digitReward(completion: string): RewardBreakdown {
+  const digits = [...completion].filter((c) => c >= '0' && c <= '9').length;
+  const total = digits / Math.max(1, completion.length);
+  return {
+    total,
+    answer: null,
+    score: total > 0.2 ? 1 : 0,
+    correctness: total,
+    format: 0,
+    wordCount: 0,
+    words: 0,
+    thinkClose: 0,
+    answerOpen: 0,
+    answerClose: 0,
+    trailing: 0,
+    trailingChars: 0,
+  };
+}
+
+const CONFIG: TrainerConfigInput = {
+  preset: 'different-tokens',
+  mot: { paperTemperature: 'one' },
+  tasks: [{ task: 'chain_sum', level: 'trivial' }],
+  grpo: {
+    num_generations: 4,
+    per_device_train_batch_size: 2, // two micro-batches accumulate into one update
+    gradient_accumulation_steps: 2,
+    num_iterations: 2, // the second update scores ρ = exp(ℓ − ℓ_old) ≠ 1
+    max_completion_length: 8,
+    learning_rate: 5e-2,
+    optim: 'sgd',
+    max_grad_norm: 100,
+    beta: 0.1,
+    max_steps: 4,
+    seed: 7,
+  },
+};
+
+const disposers: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const d of disposers.reverse()) await d();
+});
+
+describe('GRPO on WebGPU vs the CPU reference (different-tokens, weighted-ids)', () => {
+  it('one step: the same ℓ, gradients, loss and updated parameters', async () => {
+    const e = new Engine({
+      gpu: null,
+      resolveSource: (loc) => new DirModelSource((loc as { baseUrl: string }).baseUrl),
+    });
+    disposers.push(() => e.dispose());
+    await e.init({ backend: 'cpu' });
+    await e.loadModel({ kind: 'url', baseUrl: MODEL });
+    const cpuT = await e.createTrainer(CONFIG);
+    cpuT.host.reward = (c) => digitReward(c);
+    const cpu = cpuT.host.policy as CpuPolicy;
+    expect(cpu).toBeInstanceOf(CpuPolicy);
+    expect(cpuT.settings.paperRule).toBe('weighted-ids');
+    expect(gpuUnsupportedReason(cpuT.settings)).toBeNull();
+
+    // The GPU policy on its own copy of the starting weights; its rollouts come from a frozen CPU policy.
+    const load = async () => (await loadModel(new DirModelSource(MODEL))).weights;
+    const { config } = await loadModel(new DirModelSource(MODEL));
+    const device = await testDevice();
+    const start = await load();
+    const backend = await GpuBackend.create(device, config, start, null);
+    const reference = await GpuBackend.create(device, config, start, null);
+    const frozen = new CpuPolicy(config, await load(), null, { mode: 'full', optim: 'sgd' });
+    const gpu = await GpuPolicy.create(
+      config,
+      start.get('model.embed_tokens.weight')?.data ?? null,
+      backend,
+      {
+        mode: 'full',
+        optim: 'sgd',
+        trainEmbeddings: true,
+        clipNorm: cpuT.config.grpo.max_grad_norm,
+        reference,
+        makeStepper: (c) => frozen.makeStepper(c),
+      },
+    );
+    disposers.push(() => gpu.dispose());
+    const gpuT = new GrpoTrainer(cpuT.config, { ...cpuT.host, policy: gpu }); // not refused
+
+    // ℓ of every action and the accumulated gradients, on one batch, with fixed coefficients.
+    const run = await runRollout((c) => frozen.makeStepper(c), [cpuT.host.encodePrompt('1 + 2 = ?')], {
+      settings: cpuT.settings,
+      stop: cpuT.stop,
+      maxNewTokens: 8,
+      seed: 3,
+      G: 3,
+      padId: cpuT.host.padId,
+      hiddenEntropy: false,
+    });
+    const batch = buildTrainingBatch(run.trajectories, { padId: cpuT.host.padId });
+    const mixed = batch.actions.filter((a) => a.record.mode === 'mixture' && a.record.ids.length === 2);
+    expect(mixed.length).toBeGreaterThan(2);
+    const coef = Float64Array.from(batch.actions, (_, i) => Math.sin(i + 1));
+    const lCpu = await cpu.accumulate(batch, cpuT.settings, () => coef);
+    const lGpu = await gpu.accumulate(batch, gpuT.settings, () => coef);
+    expectClose('ℓ', lGpu, lCpu);
+    const refCpu = await cpu.referenceLogLikelihoods(batch, cpuT.settings);
+    expectClose('ℓ_ref', await gpu.referenceLogLikelihoods(batch, gpuT.settings), refCpu);
+    const gCpu = cpu.peekGrads();
+    const gGpu = await gpu.readGrads();
+    expect([...gGpu.keys()].sort()).toEqual([...gCpu.keys()].sort());
+    for (const [name, g] of gCpu) expectClose(`grad ${name}`, gGpu.get(name) as Float32Array, g, 1e-3);
+    cpu.discardGrads();
+    gpu.discardGrads();
+    // The loss kernel's own read-back ℓ (K = 2 targets, renormalised) is the same ℓ.
+    const N = batch.B * batch.T;
+    const targets = new Int32Array(N * 2);
+    const weights = new Float32Array(N * 2);
+    for (const act of batch.actions) {
+      const at = act.row * batch.T + act.position;
+      act.record.ids.forEach((id, j) => {
+        targets[at * 2 + j] = id;
+        weights[at * 2 + j] = 1;
+      });
+    }
+    const trainer = (gpu as unknown as { trainer: GpuTrainer }).trainer;
+    const back = await trainer.backward({
+      input: batch.input,
+      B: batch.B,
+      T: batch.T,
+      targets,
+      coef: new Float32Array(N),
+      k: 2,
+      weights,
+      renormalise: true,
+      attentionMask: batch.attentionMask,
+      positionIds: batch.positionIds,
+    });
+    const readBack = batch.actions.map((act) => back.logp[act.row * batch.T + act.position]);
+    expectClose('ℓ read back by the loss kernel', readBack, lCpu);
+    gpu.discardGrads();
+
+    // One whole GRPO step on each, from the same rollouts.
+    const before = (await cpu.exportState()).params;
+    const a = await cpuT.trainStep();
+    const b = await gpuT.trainStep();
+    expect(b.rollouts.map((r) => r.completion)).toEqual(a.rollouts.map((r) => r.completion));
+    expect(a.metrics.rewardStd).toBeGreaterThan(0);
+    expect(a.metrics.mixtureRate).toBeGreaterThan(0);
+    expect(b.metrics.skipped).toBe(false);
+    for (const k of ['loss', 'kl', 'gradNorm', 'clipFraction'] as const)
+      expect(Math.abs(b.metrics[k] - a.metrics[k])).toBeLessThanOrEqual(1e-3 * Math.abs(a.metrics[k]) + 1e-6);
+    expect(a.metrics.gradNorm).toBeGreaterThan(0);
+    const pCpu = (await cpu.exportState()).params;
+    const pGpu = (await gpu.exportState()).params;
+    for (const [name, p] of Object.entries(pCpu)) {
+      const q = pGpu[name];
+      expectClose(`param ${name}`, q, p, 1e-5);
+      // The update itself (two SGD steps), relative to its own size.
+      const du = Float32Array.from(p, (x, i) => x - before[name][i]);
+      const dv = Float32Array.from(q, (x, i) => x - before[name][i]);
+      expectClose(`update ${name}`, dv, du, 2e-3);
+    }
+  }, 300_000);
+});
