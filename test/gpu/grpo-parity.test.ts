@@ -1,9 +1,9 @@
 // The GRPO trainer's WebGPU policy against the CPU reference policy on one `different-tokens` step (paper
 // likelihood, weighted-ids rule Σ_j q_j log π(x_j), paperTemperature 'one'): the same rollouts (both
 // trainers sample with the CPU reference stepper of the starting weights) must give the same ℓ of every
-// action (also as the GPU loss kernel reads it back), the same accumulated gradients, the same loss / KL / gradient norm over two GRPO iterations (so
-// ρ ≠ 1 on the second) and micro-batch accumulation, and the same updated parameters, within float32
-// tolerance. The preset is no longer refused on the GPU.
+// action (also as the GPU loss kernel reads it back), the same accumulated gradients, the same loss / KL /
+// gradient norm over two GRPO iterations (so ρ ≠ 1 on the second) and micro-batch accumulation, and the
+// same updated parameters, within float32 tolerance. The preset is no longer refused on the GPU.
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.ts';
