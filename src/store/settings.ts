@@ -2,6 +2,7 @@
 // (a link, an imported run), and the URL-hash form that makes a link reproduce the same setup.
 import { DEFAULTS, PRESET_NAMES } from '../mot/presets.ts';
 import { hasTask, TASKS } from '../tasks/registry.ts';
+import { DEFAULT_TRAIN_FORM, LIKELIHOOD_CHOICES, type TrainForm, type TrainTaskEntry } from './trainForm.ts';
 import type {
   DecodeMode,
   DecodeSettings,
@@ -14,6 +15,8 @@ import type {
 
 export const MIX_PRESETS = PRESET_NAMES.filter((p) => p !== 'discrete') as MixPreset[];
 export const DECODE_MODES: DecodeMode[] = ['discrete', ...MIX_PRESETS];
+/** Presets a GRPO run can train with (discrete is plain GRPO). */
+export const TRAIN_PRESETS = ['discrete', ...MIX_PRESETS] as const;
 
 export const DEFAULT_MEMORY: MemorySettings = {
   group: 4, // a small GRPO group: the paper's G is 10, a browser GPU holds less
@@ -59,6 +62,7 @@ export const DEFAULT_SETTINGS: ExperimentSettings = {
   memory: DEFAULT_MEMORY,
   decode: DEFAULT_DECODE,
   eval: DEFAULT_EVAL,
+  train: DEFAULT_TRAIN_FORM,
 };
 
 /** A level a task really has: `level` when it exists, else the task's easiest. */
@@ -68,10 +72,10 @@ export function levelFor(task: string, level: string): string {
   return t.levels.some((l) => l.name === level) ? level : t.levels[0].name;
 }
 
-type Kind = 'int' | 'num' | 'str' | 'bool' | 'list';
+type Kind = 'int' | 'num' | 'str' | 'bool' | 'list' | 'mix';
 interface Field {
   key: string;
-  section: 'decode' | 'eval' | 'memory';
+  section: 'decode' | 'eval' | 'memory' | 'train';
   name: string;
   kind: Kind;
   min?: number;
@@ -119,7 +123,54 @@ const FIELDS: Field[] = [
   F('m.n', 'memory', 'tokens', 'int', { min: 8, max: 131072 }),
   F('m.r', 'memory', 'loraRank', 'int', { min: 0, max: 1024 }),
   F('m.rc', 'memory', 'recompute', 'bool'),
+  // The Train panel's GRPO form; the ranges are the form's own.
+  F('g.tasks', 'train', 'tasks', 'mix'),
+  F('g.preset', 'train', 'preset', 'str', { oneOf: TRAIN_PRESETS }),
+  F('g.lik', 'train', 'likelihood', 'str', { oneOf: LIKELIHOOD_CHOICES.map((c) => c.value) }),
+  F('g.G', 'train', 'G', 'int', { min: 2, max: 64 }),
+  F('g.p', 'train', 'prompts', 'int', { min: 1, max: 32 }),
+  F('g.new', 'train', 'maxCompletion', 'int', { min: 1, max: 2048 }),
+  F('g.t', 'train', 'temperature', 'num', { min: 0, max: 2 }),
+  F('g.lr', 'train', 'learningRate', 'num', { min: 1e-9, max: 1 }),
+  F('g.beta', 'train', 'beta', 'num', { min: 0, max: 10 }),
+  F('g.eps', 'train', 'epsilon', 'num', { min: 0, max: 0.99 }),
+  F('g.steps', 'train', 'steps', 'int', { min: 1, max: 100_000 }),
+  F('g.seed', 'train', 'seed', 'int', { min: 0, max: 2 ** 31 }),
+  F('g.mode', 'train', 'mode', 'str', { oneOf: ['full', 'lora'] }),
+  F('g.r', 'train', 'loraRank', 'int', { min: 1, max: 1024 }),
 ];
+
+/** Largest weight of a task in the mix (the form's bound). */
+const MAX_TASK_WEIGHT = 100;
+
+/**
+ * A task mix from `task:level:weight,…`: entries whose task or level does not exist, whose weight is not
+ * a number in (0, 100], or whose task is already in the mix are dropped.
+ */
+function parseMix(raw: string): TrainTaskEntry[] | undefined {
+  const out: TrainTaskEntry[] = [];
+  for (const part of raw.split(',')) {
+    const [task, level, weightText, ...rest] = part.split(':');
+    if (rest.length > 0 || !task || !hasTask(task)) continue;
+    if (!TASKS[task].levels.some((l) => l.name === level)) continue;
+    const weight = Number(weightText);
+    if (weightText === undefined || weightText.trim() === '' || !Number.isFinite(weight)) continue;
+    if (weight <= 0 || weight > MAX_TASK_WEIGHT) continue;
+    if (out.some((e) => e.task === task)) continue;
+    out.push({ task, level, weight });
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+function formatMix(v: unknown): string {
+  if (!Array.isArray(v)) return '';
+  return v
+    .map((e) => {
+      const x = (typeof e === 'object' && e !== null ? e : {}) as Record<string, unknown>;
+      return `${String(x.task)}:${String(x.level)}:${String(x.weight)}`;
+    })
+    .join(',');
+}
 
 function parseValue(f: Field, raw: string): unknown {
   switch (f.kind) {
@@ -137,6 +188,8 @@ function parseValue(f: Field, raw: string): unknown {
       const list = raw.split(',').filter((t) => hasTask(t));
       return list.length > 0 ? list : undefined;
     }
+    case 'mix':
+      return parseMix(raw);
     default:
       if (f.oneOf && !f.oneOf.includes(raw)) return undefined;
       if (f.key === 'task' && !hasTask(raw)) return undefined;
@@ -147,6 +200,7 @@ function parseValue(f: Field, raw: string): unknown {
 function formatValue(f: Field, v: unknown): string {
   if (f.kind === 'bool') return v ? '1' : '0';
   if (f.kind === 'list') return (v as string[]).join(',');
+  if (f.kind === 'mix') return formatMix(v);
   return String(v);
 }
 
@@ -191,6 +245,7 @@ export function settingsFromHash(
     memory: { ...base.memory },
     decode: { ...base.decode },
     eval: { ...base.eval, tasks: [...base.eval.tasks] },
+    train: { ...base.train, tasks: base.train.tasks.map((t) => ({ ...t })) },
   };
   const m = p.get('m');
   if (m !== null) out.model = modelFromParam(m) ?? base.model;
@@ -214,8 +269,13 @@ export function sanitizeSettings(raw: unknown): ExperimentSettings {
   for (const f of FIELDS) {
     const v = r[f.section]?.[f.name];
     if (v === undefined || v === null) continue;
-    if (f.kind === 'list' && !Array.isArray(v)) continue;
+    if ((f.kind === 'list' || f.kind === 'mix') && !Array.isArray(v)) continue;
     p.set(f.key, formatValue(f, v));
   }
   return settingsFromHash(p.toString());
+}
+
+/** A GRPO form from an untrusted object (a training run of an imported file): the checks of a link. */
+export function sanitizeTrainForm(raw: unknown): TrainForm {
+  return sanitizeSettings({ train: raw }).train;
 }

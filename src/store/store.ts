@@ -3,13 +3,9 @@
 import { create, type StateCreator } from 'zustand';
 import type { AdapterInfo, ModelInfo } from '../engine/api.ts';
 import type { Qwen2Config } from '../engine/config.ts';
-import type { StepMetrics } from '../rl/metrics.ts';
-import type { SessionStatus } from '../rl/session.ts';
-import type { ScoredTrajectory } from '../rl/trainer.ts';
 import type { FileProgress } from '../ui/lib/hub.ts';
 import { DEFAULT_SETTINGS } from './settings.ts';
-import { DEFAULT_TRAIN_FORM, type TrainForm } from './trainForm.ts';
-import type { DecodeResult, ExperimentSettings, RunFile } from './types.ts';
+import type { DecodeResult, ExperimentSettings, RunFile, TrainRunRecord } from './types.ts';
 
 export type EngineStatus = 'idle' | 'starting' | 'loading' | 'ready' | 'error';
 export type ErrorWhere = 'engine' | 'model' | 'decode' | 'eval' | 'run';
@@ -17,6 +13,11 @@ export type ErrorWhere = 'engine' | 'model' | 'decode' | 'eval' | 'run';
 export interface UiError {
   code?: string;
   message: string;
+}
+
+/** A training panel failure: of the run itself, or of exporting the trained model. */
+export interface TrainUiError extends UiError {
+  during?: 'run' | 'export';
 }
 
 export interface EngineSlice {
@@ -68,30 +69,24 @@ export interface RunSlice {
   streaming: DecodeResult | null;
 }
 
-/** One GRPO run of this page: its settings and every step's metrics (finished runs stay for overlays). */
-export interface TrainRun {
-  id: string;
-  label: string;
-  form: TrainForm;
-  backend: string;
-  status: SessionStatus;
-  maxSteps: number;
-  history: StepMetrics[];
-}
+/** One GRPO run of the live run: its settings and every step's metrics (finished runs stay for overlays). */
+export type TrainRun = TrainRunRecord;
 
 export interface TrainSlice {
-  trainForm: TrainForm;
-  /** Runs of this page, oldest first; the last is the current one while `trainActive`. */
+  /** Runs of the live run (restored ones included), oldest first; the last is the current one while
+   * `trainActive`. The form is `settings.train`. */
   trainRuns: TrainRun[];
+  /** The latest run started in this tab, and the model load it trained (`loads` then): while no other
+   * model has loaded since, the engine holds its trained weights (for export). */
+  trainTabRun: { id: string; load: number } | null;
+  /** The trained model is being exported. */
+  trainExporting: boolean;
   /** A run is starting, running or paused in the worker. */
   trainActive: boolean;
   /** A control (start, pause, step, stop) is waiting for the worker's answer. */
   trainBusy: boolean;
-  /** The latest step's rollouts (prompt · G + g). */
-  trainLatest: ScoredTrajectory[];
-  trainLatestG: number;
   /** The latest training failure (kept apart from the page's notices: it comes with its own remedies). */
-  trainError: UiError | null;
+  trainError: TrainUiError | null;
   /** A refusal that is not a failure (a second start while a run runs). */
   trainNotice: string | null;
 }
@@ -128,12 +123,11 @@ const decodeSlice: Slice<DecodeSlice> = () => ({ decodeRunning: false, rollout: 
 const evalSlice: Slice<EvalSlice> = () => ({ evalRunning: false, evalProgress: null });
 const runSlice: Slice<RunSlice> = () => ({ shown: null, origin: null, live: null, streaming: null });
 const trainSlice: Slice<TrainSlice> = () => ({
-  trainForm: DEFAULT_TRAIN_FORM,
   trainRuns: [],
+  trainTabRun: null,
+  trainExporting: false,
   trainActive: false,
   trainBusy: false,
-  trainLatest: [],
-  trainLatestG: 2,
   trainError: null,
   trainNotice: null,
 });

@@ -36,6 +36,8 @@ export interface TrainForm {
   steps: number;
   seed: number;
   mode: 'full' | 'lora';
+  /** Rank of the fresh LoRA adapter a 'lora' run trains. */
+  loraRank: number;
 }
 
 export const DEFAULT_TRAIN_FORM: TrainForm = {
@@ -52,6 +54,7 @@ export const DEFAULT_TRAIN_FORM: TrainForm = {
   steps: 20,
   seed: 42,
   mode: 'full',
+  loraRank: 8, // the memory estimate's default rank; small enough for a browser GPU
 };
 
 export function likelihoodOverrides(l: LikelihoodChoice): Partial<MotSettings> {
@@ -65,6 +68,7 @@ export function trainingSettingsOf(f: TrainForm): TrainingSettings {
     mot: likelihoodOverrides(f.likelihood),
     tasks: f.tasks.map((t) => ({ task: t.task, level: t.level, weight: t.weight })),
     mode: f.mode,
+    ...(f.mode === 'lora' ? { lora: { r: f.loraRank } } : {}),
     grpo: {
       num_generations: f.G,
       per_device_train_batch_size: f.G,
@@ -81,7 +85,8 @@ export function trainingSettingsOf(f: TrainForm): TrainingSettings {
   };
 }
 
-/** A short name for a run in legends: preset, likelihood, G, lr. */
+/** A short name for a run in legends: preset, G, the likelihood and LoRA rank when not the defaults. */
 export function runLabel(f: TrainForm, n: number): string {
-  return `#${n} ${f.preset} G=${f.G}${f.likelihood === 'paper-one' ? '' : ` ${f.likelihood}`}`;
+  const lik = f.likelihood === 'paper-one' ? '' : ` ${f.likelihood}`;
+  return `#${n} ${f.preset} G=${f.G}${lik}${f.mode === 'lora' ? ` LoRA r=${f.loraRank}` : ''}`;
 }

@@ -2,6 +2,9 @@
 // hash), decode results of one side (discrete or a MoT-G preset), evaluation runs, and the run file that
 // export/import and the bundled example use. Nothing here holds a class or a function.
 import type { PresetName } from '../mot/settings.ts';
+import type { StepMetrics } from '../rl/metrics.ts';
+import type { SessionStatus } from '../rl/session.ts';
+import type { TrainForm } from './trainForm.ts';
 
 /** Where the model comes from. A folder cannot be restored from a link (the browser must ask again). */
 export type ModelChoice =
@@ -72,6 +75,8 @@ export interface ExperimentSettings {
   memory: MemorySettings;
   decode: DecodeSettings;
   eval: EvalSettings;
+  /** The Train panel's GRPO form. */
+  train: TrainForm;
 }
 
 /** One decoding step as the page shows it. */
@@ -170,6 +175,40 @@ export interface ModelSummary {
   vocabSize: number;
 }
 
+/** One completion of a GRPO step as the Train panel's table shows it (and a run file keeps it). */
+export interface RolloutRecord {
+  task: string;
+  question: string;
+  completion: string;
+  /** Reward total. */
+  reward: number;
+  /** The extracted answer, or null. */
+  answer: string | null;
+  /** Task score 0..1. */
+  score: number;
+  advantage: number;
+  /** Completion length in tokens. */
+  length: number;
+  stopReason: string;
+}
+
+/** A GRPO run's state; 'interrupted': it was not over when its page went away. */
+export type TrainRunStatus = SessionStatus | 'interrupted';
+
+/** One GRPO run: its form, every step's metrics and (when small) its latest step's rollouts. */
+export interface TrainRunRecord {
+  id: string;
+  label: string;
+  form: TrainForm;
+  /** Engine backend it ran on ('webgpu' or 'cpu'). */
+  backend: string;
+  status: TrainRunStatus;
+  maxSteps: number;
+  history: StepMetrics[];
+  /** The latest step's completions (prompt · G + g), absent when there were too many to keep. */
+  latest?: { G: number; rollouts: RolloutRecord[] };
+}
+
 /** What export writes, import reads, reload restores and the example ships. */
 export interface RunFile {
   format: 'motg-run';
@@ -182,4 +221,6 @@ export interface RunFile {
   settings: ExperimentSettings;
   decode: DecodeResult | null;
   evals: EvalRun[];
+  /** GRPO runs of the Train panel, oldest first (absent in files written before training was kept). */
+  train: TrainRunRecord[];
 }

@@ -51,13 +51,14 @@ export function updateLive(patch: (r: RunFile) => RunFile, opts: { flush?: boole
     producedWith: producedWith(),
   });
   useStore.setState({ live, shown: live, origin: 'live' });
-  if (saveTimer) clearTimeout(saveTimer);
   const save = () => {
+    if (saveTimer) clearTimeout(saveTimer);
     saveTimer = null;
     void saveLiveRun(useStore.getState().live ?? live);
   };
+  // A throttle, not a debounce: a steady stream of updates (training steps) is still saved.
   if (opts.flush) save();
-  else saveTimer = setTimeout(save, 300);
+  else if (!saveTimer) saveTimer = setTimeout(save, 300);
 }
 
 /**
@@ -70,18 +71,30 @@ export async function initRuns(): Promise<void> {
   try {
     const text = await loadLiveRun();
     if (text) restored = parseRunFile(text);
-    // An evaluation still running when the page went away was interrupted.
-    if (restored)
+    // An evaluation or a training run still going when the page went away was interrupted (the engine
+    // that ran it is gone with the page).
+    if (restored) {
       restored.evals = restored.evals.map((e) =>
         e.status === 'running' ? { ...e, status: 'interrupted' } : e,
       );
+      restored.train = restored.train.map((t) =>
+        t.status === 'idle' || t.status === 'paused' ? { ...t, status: 'interrupted' } : t,
+      );
+    }
   } catch {
     restored = null;
   }
   if (restored) {
     // A link describes the whole setup; without one the restored run's settings come back.
     const settings = hash.length > 1 ? settingsFromHash(hash) : restored.settings;
-    useStore.setState({ live: restored, shown: restored, origin: 'restored', settings });
+    useStore.setState({
+      live: restored,
+      shown: restored,
+      origin: 'restored',
+      settings,
+      // The restored training runs are the live run's: new runs of this tab join them on the charts.
+      trainRuns: restored.train,
+    });
     return;
   }
   useStore.setState({ settings: settingsFromHash(hash) });

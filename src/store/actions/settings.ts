@@ -3,6 +3,7 @@
 import { makeSettings } from '../../mot/presets.ts';
 import { levelFor, settingsFromHash, settingsToHash } from '../settings.ts';
 import { useStore } from '../store.ts';
+import type { TrainForm } from '../trainForm.ts';
 import type {
   DecodeSettings,
   EvalSettings,
@@ -55,6 +56,12 @@ export function setEval(patch: Partial<EvalSettings>): void {
 export function setMemory(patch: Partial<MemorySettings>): void {
   const s = useStore.getState().settings;
   setSettings({ ...s, memory: { ...s.memory, ...patch } });
+}
+
+/** The GRPO form: lands in the URL like every other setting (a link reproduces the run's setup). */
+export function setTrain(patch: Partial<TrainForm>): void {
+  const s = useStore.getState().settings;
+  setSettings({ ...s, train: { ...s.train, ...patch } });
 }
 
 /** Takes over the settings of the run on screen (an example or an imported run). */

@@ -1,10 +1,13 @@
 // Train panel: a GRPO run on the loaded model (settings with tiny defaults, start / pause / single step /
-// stop), live charts of every step's metrics with earlier runs overlaid, and the latest step's rollouts.
+// stop), live charts of every step's metrics with earlier runs overlaid, the latest step's rollouts, and
+// the trained model to take away. An imported or example run shows its own training runs (view only).
 import { restartEngine } from '../../store/actions/engine.ts';
 import {
   applyGpuCompatibleSetting,
   clearFinishedRuns,
   dismissTrainError,
+  exportableRun,
+  exportTrainedModel,
   pauseTraining,
   resumeTraining,
   setTrainForm,
@@ -12,14 +15,16 @@ import {
   stepTraining,
   stopTraining,
 } from '../../store/actions/train.ts';
-import { MIX_PRESETS } from '../../store/settings.ts';
-import { useStore } from '../../store/store.ts';
+import { TRAIN_PRESETS } from '../../store/settings.ts';
+import { type TrainRun, useStore } from '../../store/store.ts';
 import { LIKELIHOOD_CHOICES, type TrainForm } from '../../store/trainForm.ts';
+import type { RolloutRecord } from '../../store/types.ts';
 import { getTask, TASK_NAMES } from '../../tasks/registry.ts';
 import { NumberField, Panel, ProgressBar, SelectField } from '../widgets/fields.tsx';
 import { TrainCharts } from '../widgets/trainCharts.tsx';
 
-const PRESETS = ['discrete', ...MIX_PRESETS] as TrainForm['preset'][];
+const PRESETS = [...TRAIN_PRESETS] as TrainForm['preset'][];
+const NO_RUNS: TrainRun[] = [];
 
 function levelsOf(task: string): string[] {
   try {
@@ -30,7 +35,7 @@ function levelsOf(task: string): string[] {
 }
 
 function TaskMix() {
-  const tasks = useStore((s) => s.trainForm.tasks);
+  const tasks = useStore((s) => s.settings.train.tasks);
   const set = (i: number, patch: Partial<TrainForm['tasks'][number]>) =>
     setTrainForm({ tasks: tasks.map((t, j) => (j === i ? { ...t, ...patch } : t)) });
   const unused = TASK_NAMES.filter((t) => !tasks.some((x) => x.task === t));
@@ -124,7 +129,7 @@ function TrainError() {
         </>
       ) : (
         <>
-          <strong>Training stopped:</strong> {err.message}
+          <strong>{err.during === 'export' ? 'Export failed:' : 'Training stopped:'}</strong> {err.message}
           {err.code ? <span className="muted"> [{err.code}]</span> : null}
         </>
       )}{' '}
@@ -140,9 +145,7 @@ function TrainError() {
   );
 }
 
-function Rollouts() {
-  const latest = useStore((s) => s.trainLatest);
-  const G = useStore((s) => s.trainLatestG);
+function Rollouts({ latest, G }: { latest: RolloutRecord[]; G: number }) {
   if (latest.length === 0) return null;
   return (
     <details className="rollouts" open>
@@ -170,10 +173,8 @@ function Rollouts() {
                   <code>{r.completion.length > 240 ? `${r.completion.slice(0, 240)}…` : r.completion}</code>
                   {r.stopReason === 'length' && <span className="badge">cut</span>}
                 </td>
-                <td title={`answer ${r.reward.answer ?? '—'} · score ${r.reward.score.toFixed(2)}`}>
-                  {r.reward.total.toFixed(2)}
-                </td>
-                <td>{Number.isFinite(r.advantage) ? r.advantage.toFixed(2) : '—'}</td>
+                <td title={`answer ${r.answer ?? '—'} · score ${fixed(r.score)}`}>{fixed(r.reward)}</td>
+                <td>{fixed(r.advantage)}</td>
               </tr>
             ))}
           </tbody>
@@ -183,15 +184,64 @@ function Rollouts() {
   );
 }
 
+const fixed = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '—');
+
+/** Every run on the charts with its state (a run the page lost mid-way reads "interrupted"). */
+function RunList({ runs }: { runs: TrainRun[] }) {
+  return (
+    <ul className="train-run-list" data-testid="train-run-list">
+      {runs.map((r) => (
+        <li key={r.id} data-status={r.status}>
+          {r.label} <span className="muted small">{r.backend}</span>{' '}
+          <span className={`badge ${r.status}`}>{r.status}</span>{' '}
+          <span className="muted small">
+            {r.history.length} / {r.maxSteps} steps
+          </span>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function ExportModelButton() {
+  const can = useStore((s) => exportableRun(s) !== null);
+  const exporting = useStore((s) => s.trainExporting);
+  const tabRun = useStore((s) => s.trainTabRun !== null);
+  return (
+    <button
+      type="button"
+      className="secondary small-button"
+      disabled={!can}
+      onClick={() => void exportTrainedModel()}
+      data-testid="train-export-model"
+      title={
+        can
+          ? 'The trained policy: a peft adapter (LoRA) or a Hugging Face model folder (full fine-tuning), zipped'
+          : tabRun
+            ? 'Pause, stop or finish the run to export its model'
+            : 'Train a run in this tab first'
+      }
+    >
+      {exporting ? 'Exporting…' : 'Export trained model'}
+    </button>
+  );
+}
+
 export function TrainPanel() {
-  const f = useStore((s) => s.trainForm);
+  const f = useStore((s) => s.settings.train);
   const status = useStore((s) => s.status);
   const model = useStore((s) => s.model);
   const active = useStore((s) => s.trainActive);
   const busy = useStore((s) => s.trainBusy);
-  const runs = useStore((s) => s.trainRuns);
+  const liveRuns = useStore((s) => s.trainRuns);
+  const origin = useStore((s) => s.origin);
+  const shownRuns = useStore((s) => s.shown?.train ?? NO_RUNS);
   const backend = useStore((s) => s.adapter?.backend);
-  const run = active ? runs[runs.length - 1] : null;
+  // The live run (or the restored one) shows this tab's runs; an example or imported run its own.
+  const viewOnly = origin === 'example' || origin === 'imported';
+  const runs = viewOnly ? shownRuns : liveRuns;
+  const run = active ? liveRuns[liveRuns.length - 1] : null;
+  const latest = runs[runs.length - 1]?.latest;
   const ready = status === 'ready' && !!model;
   const running = run?.status === 'running';
   const paused = run?.status === 'paused' || run?.status === 'idle';
@@ -350,16 +400,21 @@ export function TrainPanel() {
           value={f.mode}
           options={[
             { value: 'full', label: 'full fine-tuning' },
-            {
-              value: 'lora',
-              label: adapter
-                ? `LoRA (loaded adapter, rank ${adapter.r})`
-                : 'LoRA (load a model with an adapter)',
-              disabled: !adapter,
-            },
+            { value: 'lora', label: 'LoRA (new adapter)' },
           ]}
           onChange={(mode) => setTrainForm({ mode })}
         />
+        {f.mode === 'lora' && (
+          <NumberField
+            label="LoRA rank"
+            value={f.loraRank}
+            min={1}
+            max={1024}
+            step={1}
+            onChange={(loraRank) => setTrainForm({ loraRank })}
+            hint={adapter ? `a fresh adapter; the loaded one (rank ${adapter.r}) is not trained` : undefined}
+          />
+        )}
       </div>
       {gpuIncompatible && (
         <p className="hint warn" data-testid="train-gpu-hint">
@@ -380,23 +435,35 @@ export function TrainPanel() {
           detail={`step ${run.history.length} / ${run.maxSteps} · ${run.status}`}
         />
       )}
+      {viewOnly && runs.length > 0 && (
+        <p className="muted small" data-testid="train-view-only">
+          {origin === 'example' ? 'The example run’s' : 'The imported run’s'} training runs (view only); your
+          own runs show here once you start one.
+        </p>
+      )}
       {runs.length > 0 ? (
         <>
           <div className="train-runs">
             <span className="muted small" data-testid="train-run-count">
               {runs.length} run{runs.length === 1 ? '' : 's'} on the charts
             </span>
-            {runs.length > (active ? 1 : 0) && (
+            {!viewOnly && runs.length > (active ? 1 : 0) && (
               <button type="button" className="link" onClick={clearFinishedRuns}>
                 Clear finished runs
               </button>
             )}
+            {!viewOnly && <ExportModelButton />}
           </div>
+          <RunList runs={runs} />
           <TrainCharts runs={runs} />
-          <Rollouts />
+          {latest && <Rollouts latest={latest.rollouts} G={latest.G} />}
         </>
       ) : (
-        <p className="muted">No training runs yet. Start one to see its curves here.</p>
+        <p className="muted">
+          {viewOnly
+            ? 'No training runs in this run.'
+            : 'No training runs yet. Start one to see its curves here.'}
+        </p>
       )}
     </Panel>
   );

@@ -1,6 +1,6 @@
-// Export a run as one .zip (run.json with the settings and every metric, steps.csv, evals.csv, and a
-// PNG of each chart on screen), and import such a file (or a bare run.json) back to view it.
-import { evalsCsv, parseRunFile, RunFileError, stepsCsv } from '../../store/lib/runFile.ts';
+// Export a run as one .zip (run.json with the settings and every metric, steps.csv, evals.csv, train.csv,
+// and a PNG of each chart on screen), and import such a file (or a bare run.json) back to view it.
+import { evalsCsv, parseRunFile, RunFileError, stepsCsv, trainCsv } from '../../store/lib/runFile.ts';
 import type { RunFile } from '../../store/types.ts';
 import { readZip, writeZip, type ZipEntry } from './zip.ts';
 
@@ -99,6 +99,7 @@ export async function buildExport(run: RunFile, root: ParentNode = document): Pr
     { name: 'run.json', data: enc.encode(`${JSON.stringify(run, null, 1)}\n`) },
     { name: 'steps.csv', data: enc.encode(stepsCsv(run)) },
     { name: 'evals.csv', data: enc.encode(evalsCsv(run)) },
+    { name: 'train.csv', data: enc.encode(trainCsv(run)) },
   ];
   const bg = getComputedStyle(document.body).backgroundColor || '#ffffff';
   const seen = new Set<string>();
@@ -119,8 +120,9 @@ export async function buildExport(run: RunFile, root: ParentNode = document): Pr
       .split('|')
       .filter(Boolean)
       .map((part) => {
-        const [label, color] = part.split('=');
-        return { label, color };
+        // The colour follows the last '=' (a label may hold one: "G=4").
+        const at = part.lastIndexOf('=');
+        return { label: part.slice(0, at), color: part.slice(at + 1) };
       });
     let name = slug(holder.dataset.exportChart ?? 'chart');
     while (seen.has(name)) name += '-2';

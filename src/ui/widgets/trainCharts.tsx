@@ -13,7 +13,7 @@ import {
   YAxis,
 } from 'recharts';
 import type { StepMetrics } from '../../rl/metrics.ts';
-import type { TrainRun } from '../../store/store.ts';
+import type { TrainRunRecord as TrainRun } from '../../store/types.ts';
 
 export const RUN_COLORS = ['#2b7bb9', '#d9480f', '#2f9e44', '#7048e8', '#c2255c', '#e67700'];
 const LAYER_DASH = ['', '5 3', '2 2', '8 3 2 3'];
@@ -70,6 +70,11 @@ function MetricChart({
       data-testid={`train-chart-${id}`}
       data-points={data.length}
       data-export-chart={`train-${id}`}
+      data-export-legend={
+        series.length > 1
+          ? series.map((s) => `${s.name.replace(/\|/g, '/')}=${s.color}`).join('|')
+          : undefined
+      }
     >
       <figcaption>{title}</figcaption>
       <div
