@@ -191,4 +191,6 @@ export interface EngineApi {
   trainingCheckpoint(): Promise<Uint8Array>;
   cancel(): Promise<void>;
   dispose(): Promise<void>;
+  /** Tests only: lose the GPU device as a driver reset would (Engine.simulateDeviceLoss). */
+  simulateDeviceLoss(): Promise<void>;
 }

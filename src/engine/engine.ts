@@ -761,4 +761,17 @@ export class Engine implements EngineApi {
   private throwIfLost(): void {
     if (this.deviceLost) throw this.deviceLost;
   }
+
+  /**
+   * FOR TESTS ONLY (the page reaches it only with `?test-hooks` in its URL): loses the GPU device the way
+   * a driver reset does — GPUDevice.destroy(), reported like any other loss (dispose() is not) — and
+   * returns once the engine knows. Every later GPU call then throws EngineError('gpu-device-lost').
+   */
+  async simulateDeviceLoss(): Promise<void> {
+    const dev = this.gpuDevice;
+    if (!dev)
+      throw new EngineError('webgpu-unavailable', 'no GPU device to lose: the engine runs on the CPU');
+    dev.device.destroy();
+    await dev.lost;
+  }
 }

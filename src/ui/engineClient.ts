@@ -21,6 +21,19 @@ export function engineClient(): Remote<EngineApi> {
   return client;
 }
 
+/**
+ * Test hooks, only with `?test-hooks` in the page's URL (the e2e tests): `window.__motgTestHooks`.
+ * loseDevice(): the engine's GPU device is lost as a driver reset would lose it.
+ */
+export interface TestHooks {
+  loseDevice(): Promise<void>;
+}
+
+if (typeof location !== 'undefined' && new URLSearchParams(location.search).has('test-hooks')) {
+  const hooks: TestHooks = { loseDevice: () => engineClient().simulateDeviceLoss() };
+  (globalThis as { __motgTestHooks?: TestHooks }).__motgTestHooks = hooks;
+}
+
 /** End the worker (and its GPU device); the next engineClient() starts a new one. */
 export function resetEngineClient(): void {
   client?.[releaseProxy]();
