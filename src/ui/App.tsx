@@ -39,8 +39,10 @@ function useTheme(): [Theme, () => void] {
 function Status() {
   const status = useStore((s) => s.status);
   const adapter = useStore((s) => s.adapter);
-  const text =
-    status === 'ready'
+  const lost = useStore((s) => s.lost);
+  const text = lost
+    ? 'GPU lost'
+    : status === 'ready'
       ? adapter?.backend === 'cpu'
         ? 'ready · CPU — slower'
         : 'ready · WebGPU'
@@ -50,7 +52,7 @@ function Status() {
           ? 'starting'
           : status;
   return (
-    <span className={`status-pill ${status}`} data-testid="engine-status" aria-live="polite">
+    <span className={`status-pill ${lost ? 'error' : status}`} data-testid="engine-status" aria-live="polite">
       {text}
     </span>
   );

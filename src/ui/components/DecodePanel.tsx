@@ -286,7 +286,7 @@ function Results({
   const range = hiddenRange(done);
   return (
     <div className="results">
-      <p className="muted small">
+      <p className="muted small" data-testid="results-item">
         {result.promptTokens} prompt tokens
         {result.item
           ? ` · ${result.item.task} (${result.item.level}) item ${result.item.index}, seed ${result.item.seed}`

@@ -11,9 +11,9 @@ import { CheckField, NumberField, Panel, ProgressBar } from '../widgets/fields.t
 
 type Source = 'builtin' | 'hub' | 'folder';
 
-export function adapterText(a: ReturnType<typeof useStore.getState>['adapter']): string {
+export function adapterText(a: ReturnType<typeof useStore.getState>['adapter'], forceCpu = false): string {
   if (!a) return '—';
-  if (a.backend === 'cpu') return 'CPU — slower (no WebGPU)';
+  if (a.backend === 'cpu') return forceCpu ? 'CPU — slower (you chose the CPU)' : 'CPU — slower (no WebGPU)';
   const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unknown adapter';
   return `WebGPU · ${name}${a.isFallbackAdapter ? ' · software fallback adapter (correct but slow)' : ''}`;
 }
@@ -284,7 +284,7 @@ export function ModelPanel() {
         <dt>Compute</dt>
         <dd>
           <span data-testid="adapter">
-            {adapter ? adapterText(adapter) : status === 'starting' ? 'starting…' : '—'}
+            {adapter ? adapterText(adapter, forceCpu) : status === 'starting' ? 'starting…' : '—'}
           </span>
           {adapter && (adapter.backend === 'webgpu' || forceCpu) && (
             <button
