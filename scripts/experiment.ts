@@ -281,6 +281,16 @@ export function parseArgs(argv: string[]): ExperimentConfig {
     else throw new Error(`unknown argument ${a}`);
   }
   cfg.trainer = { ...cfg.trainer, grpo };
+  // A flag fixes its dimension of the config's matrix (flags override the config file).
+  if (cfg.matrix) {
+    const given = (flag: string) => args.includes(flag);
+    const mx = { ...cfg.matrix };
+    if (given('--task')) mx.task = undefined;
+    if (given('--preset')) mx.preset = undefined;
+    if (given('--group')) mx.num_generations = undefined;
+    if (given('--seed')) mx.seed = undefined;
+    cfg.matrix = Object.values(mx).some((v) => v !== undefined) ? mx : undefined;
+  }
   return cfg;
 }
 
