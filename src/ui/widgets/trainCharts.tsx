@@ -1,6 +1,8 @@
 // Charts of GRPO runs: one small line chart per metric, every run of the page drawn as its own series
 // (so a discrete run and a mixture run overlay), reward with a ± std band, and the hidden-state entropy
 // per layer (line style = layer). SVG, as the decode charts.
+
+import { memo, useEffect, useState } from 'react';
 import {
   Area,
   CartesianGrid,
@@ -135,6 +137,33 @@ function MetricChart({
   );
 }
 
+type ChartProps = Parameters<typeof MetricChart>[0];
+
+/**
+ * `value`, `delay` ms late (at once on mount). The train charts take a new step one after another, so
+ * each redraws in a main-thread task of its own while a run trains: one recharts chart costs 15–35 ms of
+ * CPU on a 2-core machine, all eight in one task 60–110 ms (test/e2e/responsive.spec.ts).
+ */
+function useLagged<T>(value: T, delay: number): T {
+  const [shown, setShown] = useState(value);
+  useEffect(() => {
+    if (Object.is(shown, value)) return;
+    const t = setTimeout(() => setShown(value), delay);
+    return () => clearTimeout(t);
+  }, [value, shown, delay]);
+  return shown;
+}
+
+/** Redrawn only when its runs change (the other props follow from them). */
+const MemoChart = memo(MetricChart, (a, b) => a.runs === b.runs && a.id === b.id);
+
+/** Charts are this far apart: more than a frame, as recharts batches its store updates per frame. */
+const LAG_MS = 60;
+
+function LaggedChart({ order, ...props }: ChartProps & { order: number }) {
+  return <MemoChart {...props} runs={useLagged(props.runs, 16 + LAG_MS * order)} />;
+}
+
 type Scalar = Exclude<
   {
     [K in keyof StepMetrics]: StepMetrics[K] extends number ? K : never;
@@ -151,7 +180,8 @@ const SCALARS: { id: string; title: string; key: Scalar; percent?: boolean }[] =
   { id: 'tps', title: 'Rollout tokens / s', key: 'tokensPerSecond' },
 ];
 
-export function TrainCharts({ runs }: { runs: TrainRun[] }) {
+/** Memoized: the Train panel's form changes do not redraw the charts. */
+export const TrainCharts = memo(function TrainCharts({ runs }: { runs: TrainRun[] }) {
   const perRun = (suffix = '') =>
     runs.map((r, i) => ({ key: `r${i}${suffix}`, name: r.label, color: runColor(i) }));
   const layers = Math.max(0, ...runs.flatMap((r) => r.history.map((m) => m.hiddenEntropy.length)));
@@ -165,7 +195,8 @@ export function TrainCharts({ runs }: { runs: TrainRun[] }) {
   );
   return (
     <div className="train-charts" data-testid="train-charts">
-      <MetricChart
+      <LaggedChart
+        order={0}
         id="reward"
         title="Reward mean ± std"
         runs={runs}
@@ -176,8 +207,9 @@ export function TrainCharts({ runs }: { runs: TrainRun[] }) {
         series={perRun()}
         bands={perRun('b')}
       />
-      {SCALARS.map((c) => (
-        <MetricChart
+      {SCALARS.map((c, i) => (
+        <LaggedChart
+          order={i + 1}
           key={c.id}
           id={c.id}
           title={c.title}
@@ -187,7 +219,8 @@ export function TrainCharts({ runs }: { runs: TrainRun[] }) {
           percent={c.percent}
         />
       ))}
-      <MetricChart
+      <LaggedChart
+        order={SCALARS.length + 1}
         id="hidden-entropy"
         title="Hidden-state entropy by layer (nats)"
         runs={runs}
@@ -196,4 +229,4 @@ export function TrainCharts({ runs }: { runs: TrainRun[] }) {
       />
     </div>
   );
-}
+});
