@@ -4,6 +4,8 @@
 //    driver reset would): the next decode shows what happened and two ways on; "Restart on the GPU" brings
 //    the engine back on WebGPU, "Continue on the CPU" on the CPU reference; a decode runs after each, and
 //    the earlier results stay on the page. Screenshot: docs/screenshots/08-device-lost.png.
+//  - a device lost while GRPO trains: the run ends, the page shows the same recovery notice, and after a
+//    restart a new run trains.
 //  - a browser without WebGPU at all (no navigator.gpu, in the page nor in the engine's worker): a kind
 //    notice, and the built-in model runs on the CPU path, labelled. (A browser whose WebGPU offers no
 //    adapter is playground.spec.ts's CPU-path test.)
@@ -93,6 +95,38 @@ test('a lost GPU device: a kind message, then the engine restarts on the GPU or 
   await expect(page.getByRole('button', { name: 'try WebGPU again' })).toBeVisible();
   await decodeItem(page, 3);
   await expect(page.getByTestId('error')).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test('a device lost while GRPO trains: the run stops with the recovery notice, and training works after a restart', async ({
+  page,
+}) => {
+  const errors = watchErrors(page);
+  await page.goto('/?test-hooks');
+  await expect(page.getByTestId('engine-status')).toHaveText('ready · WebGPU');
+  const panel = page.locator('section[aria-labelledby="train-heading"]');
+  await setNumber(page, 'G (completions per prompt)', 2);
+  await setNumber(page, 'Completion tokens', 8);
+  await setNumber(page, 'Steps', 500);
+  await panel.getByTestId('train-start').click();
+  await expect(panel.getByTestId('train-chart-reward')).toHaveAttribute('data-points', /^[1-9]/, {
+    timeout: 120_000,
+  });
+  await loseDevice(page);
+  const notice = page.getByTestId('notice-device-lost');
+  await expect(notice).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('engine-status')).toHaveText('GPU lost');
+  await expect(panel.getByTestId('train-active')).toHaveCount(0);
+  // The steps done before the loss stay on the charts.
+  await expect(panel.getByTestId('train-run-count')).toContainText('1 run');
+
+  await notice.getByRole('button', { name: 'Restart on the GPU' }).click();
+  await expect(page.getByTestId('engine-status')).toHaveText('ready · WebGPU');
+  await setNumber(page, 'Steps', 1);
+  await panel.getByTestId('train-start').click();
+  await expect(panel.getByTestId('train-run-count')).toContainText('2 runs');
+  await expect(panel.getByTestId('train-active')).toHaveCount(0, { timeout: 120_000 });
+  await expect(panel.getByTestId('train-error')).toHaveCount(0);
   expect(errors).toEqual([]);
 });
 

@@ -67,7 +67,11 @@ function applyState(id: string, st: TrainingState | null): void {
       history: st.history.length >= r.history.length ? st.history : r.history,
     }));
   if (st.error)
-    useStore.setState({ trainError: { code: st.error.code, message: st.error.message, during: 'run' } });
+    useStore.setState({
+      trainError: { code: st.error.code, message: st.error.message, during: 'run' },
+      // A device lost mid-run puts the page into its recovery state (restart on the GPU, or the CPU).
+      ...(st.error.code === 'gpu-device-lost' ? { lost: true } : {}),
+    });
   const ended = ENDED.has(st.status);
   if (changed || ended) saveRuns({ flush: ended });
   if (ended) endRun();
@@ -159,6 +163,7 @@ export async function startTraining(): Promise<void> {
     useStore.setState((s) => ({
       trainRuns: s.trainRuns.filter((r) => r.id !== id || r.history.length > 0),
       trainError: { ...err, during: 'run' },
+      ...(err.code === 'gpu-device-lost' ? { lost: true } : {}),
     }));
     endRun();
     saveRuns({ flush: true });
@@ -174,7 +179,12 @@ async function control(fn: 'pauseTraining' | 'resumeTraining' | 'stepTraining' |
     useStore.setState({ trainBusy: false });
     applyState(run.id, st);
   } catch (e) {
-    useStore.setState({ trainBusy: false, trainError: { ...errorOf(e), during: 'run' } });
+    const err = errorOf(e);
+    useStore.setState({
+      trainBusy: false,
+      trainError: { ...err, during: 'run' },
+      ...(err.code === 'gpu-device-lost' ? { lost: true } : {}),
+    });
   }
 }
 
