@@ -132,6 +132,7 @@ const FIELDS: Field[] = [
   F('g.new', 'train', 'maxCompletion', 'int', { min: 1, max: 2048 }),
   F('g.t', 'train', 'temperature', 'num', { min: 0, max: 2 }),
   F('g.lr', 'train', 'learningRate', 'num', { min: 1e-9, max: 1 }),
+  F('g.opt', 'train', 'optim', 'str', { oneOf: ['adamw', 'sgd'] }),
   F('g.beta', 'train', 'beta', 'num', { min: 0, max: 10 }),
   F('g.eps', 'train', 'epsilon', 'num', { min: 0, max: 0.99 }),
   F('g.steps', 'train', 'steps', 'int', { min: 1, max: 100_000 }),

@@ -31,6 +31,8 @@ export interface TrainForm {
   maxCompletion: number;
   temperature: number;
   learningRate: number;
+  /** AdamW (what the built-in protocol uses) or plain SGD (the paper's optimizer for Qwen2.5). */
+  optim: 'adamw' | 'sgd';
   beta: number;
   epsilon: number;
   steps: number;
@@ -48,7 +50,8 @@ export const DEFAULT_TRAIN_FORM: TrainForm = {
   prompts: 1,
   maxCompletion: 24,
   temperature: 0.9,
-  learningRate: 1e-5,
+  learningRate: 3e-4, // the built-in protocol's rate (docs/reproduction.md): GRPO visibly learns at it
+  optim: 'adamw',
   beta: 0.1,
   epsilon: 0.2,
   steps: 20,
@@ -77,6 +80,7 @@ export function trainingSettingsOf(f: TrainForm): TrainingSettings {
       max_completion_length: f.maxCompletion,
       temperature: f.temperature,
       learning_rate: f.learningRate,
+      optim: f.optim,
       beta: f.beta,
       epsilon: f.epsilon,
       max_steps: f.steps,

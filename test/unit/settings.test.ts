@@ -49,6 +49,7 @@ describe('settings in the URL hash', () => {
       maxCompletion: 8,
       temperature: 0.7,
       learningRate: 3e-6,
+      optim: 'sgd',
       beta: 0.04,
       epsilon: 0.3,
       steps: 3,
@@ -65,6 +66,7 @@ describe('settings in the URL hash', () => {
     expect(p.get('g.mode')).toBe('lora');
     expect(p.get('g.r')).toBe('16');
     expect(p.get('g.lr')).toBe(String(3e-6));
+    expect(p.get('g.opt')).toBe('sgd');
     expect(settingsFromHash(hash).train).toEqual(train);
   });
 
@@ -75,7 +77,7 @@ describe('settings in the URL hash', () => {
   it('invalid GRPO values are dropped (the field keeps its default)', () => {
     const s = settingsFromHash(
       '#g.G=1&g.steps=2.5&g.p=0&g.new=-1&g.t=9&g.lr=0&g.beta=x&g.eps=1&g.seed=-3&g.mode=qlora&g.r=0' +
-        '&g.preset=nope&g.lik=sometimes',
+        '&g.preset=nope&g.lik=sometimes&g.opt=adam',
     );
     expect(s.train).toEqual(DEFAULT_TRAIN_FORM);
     // Valid ones beside invalid ones still apply.

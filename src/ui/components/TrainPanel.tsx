@@ -364,6 +364,15 @@ export function TrainPanel() {
           step={1e-6}
           onChange={(learningRate) => setTrainForm({ learningRate })}
         />
+        <SelectField
+          label="Optimizer"
+          value={f.optim}
+          options={[
+            { value: 'adamw', label: 'AdamW' },
+            { value: 'sgd', label: 'SGD (the paper)' },
+          ]}
+          onChange={(optim) => setTrainForm({ optim })}
+        />
         <NumberField
           label="Beta (KL)"
           value={f.beta}
