@@ -1,10 +1,12 @@
 // Writes public/example-run.json: the run the playground shows before any model loads. It is a real run of
 // our engine (in Node) on the built-in model, with the page's default settings: the side-by-side decode
 // (discrete and the default MoT-G preset, through Engine.rollout, same prompt and seed) and held-out
-// evaluations in both modes. The page reads it with the same parser as an imported run.
+// evaluations in both modes, and two short GRPO runs with the Train panel's default form (discrete and the
+// default preset) so the training charts have curves to overlay. The page reads it with the same parser as
+// an imported run.
 //
 // Usage: npx tsx scripts/make-example-run.ts [--model public/models/<id>] [--out public/example-run.json]
-//          [--gpu] [--n 5]
+//          [--gpu] [--n 5] [--train-steps 40]
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Engine } from '../src/engine/engine.ts';
@@ -15,6 +17,7 @@ import { evaluate } from '../src/store/lib/evalRun.ts';
 import { buildPrompt, drawItem } from '../src/store/lib/items.ts';
 import { newRun, parseRunFile } from '../src/store/lib/runFile.ts';
 import { DEFAULT_SETTINGS } from '../src/store/settings.ts';
+import { runLabel, trainingSettingsOf } from '../src/store/trainForm.ts';
 import type { DecodeMode, EvalRun, SideResult } from '../src/store/types.ts';
 
 function arg(name: string, fallback: string): string {
@@ -97,6 +100,30 @@ async function main(): Promise<void> {
   );
   run.decode = { prompt, item, promptTokens: promptIds.length, sides };
   run.evals = evals;
+
+  const trainSteps = Number(arg('train-steps', '40'));
+  for (const preset of ['discrete', settings.train.preset] as const) {
+    const form = { ...settings.train, preset, steps: trainSteps };
+    // Full fine-tuning on the CPU path trains the loaded weights in place: each run starts from the file.
+    await engine.loadModel({ kind: 'url', baseUrl: modelDir });
+    const trainer = await engine.createTrainer(trainingSettingsOf(form));
+    const history = [];
+    for (let i = 0; i < trainSteps; i++) history.push((await trainer.trainStep()).metrics);
+    const last = history.slice(-10);
+    console.error(
+      `train ${preset}: ${trainSteps} steps, accuracy ${(history[0].accuracy * 100).toFixed(0)}% → ` +
+        `${((100 * last.reduce((a, m) => a + m.accuracy, 0)) / last.length).toFixed(0)}% (mean of the last 10)`,
+    );
+    run.train.push({
+      id: `example-train-${preset}`,
+      label: runLabel(form, run.train.length + 1),
+      form,
+      backend: adapter.backend,
+      status: 'finished',
+      maxSteps: trainSteps,
+      history,
+    });
+  }
   const text = `${JSON.stringify(run)}\n`;
   parseRunFile(text); // the page must be able to read it
   await writeFile(out, text);
