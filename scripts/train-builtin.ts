@@ -440,7 +440,10 @@ async function main(): Promise<void> {
   const record: TrainingRecord = {
     id,
     seed,
-    command: `npm run train:builtin -- ${process.argv.slice(2).join(' ')}`.trim(),
+    command: [
+      'npm run train:builtin',
+      ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : []),
+    ].join(' '),
     config: rawConfig,
     numParameters,
     weightBytes: numParameters * 4,
