@@ -83,6 +83,9 @@ test('example run at once, built-in model, side-by-side decode, share, export, i
   await expect(page.getByTestId('eval-table').locator('tbody tr')).toHaveCount(1);
   await expect(page.getByTestId('eval-table')).not.toContainText('running', { timeout: 120_000 });
   await expect(page.getByTestId('eval-table')).toContainText('chain_sum');
+  await page
+    .locator('section[aria-labelledby="evaluate-heading"]')
+    .screenshot({ path: join(SHOTS, '09-evaluate.png') });
 
   // Export: one .zip with the run, its CSVs and the charts as PNG.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export').click()]);
