@@ -223,7 +223,7 @@ test('a Hugging Face model id: files fetched with progress, cached, loaded; the 
   expect(errors).toEqual([]);
 });
 
-test('a local folder in the Hugging Face layout loads; settings that do not fit are refused before loading', async ({
+test('a local folder in the Hugging Face layout loads (picker and drag-and-drop); settings that do not fit are refused before loading', async ({
   page,
 }) => {
   const errors = watchErrors(page);
@@ -233,6 +233,28 @@ test('a local folder in the Hugging Face layout loads; settings that do not fit 
   await page.locator('#folder-input').setInputFiles(MODEL_DIR);
   await expect(page.getByTestId('model')).toContainText('motg-tiny-random');
   await expect(page.getByTestId('model')).toHaveAttribute('data-loads', '2');
+  // Drag and drop: the built-in model's files dropped on the drop zone load the same way.
+  const builtinDir = resolve('public/models/motg-builtin');
+  const names = [
+    'config.json',
+    'generation_config.json',
+    'model.safetensors',
+    'tokenizer.json',
+    'tokenizer_config.json',
+  ];
+  const payload = await Promise.all(
+    names.map(async (name) => ({ name, bytes: (await readFile(join(builtinDir, name))).toString('base64') })),
+  );
+  await page.getByTestId('dropzone').evaluate((zone, files) => {
+    const dt = new DataTransfer();
+    for (const f of files)
+      dt.items.add(new File([Uint8Array.from(atob(f.bytes), (c) => c.charCodeAt(0))], f.name));
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, payload);
+  await expect(page.getByTestId('model')).toHaveAttribute('data-loads', '3');
+  await expect(page.getByTestId('model')).toContainText('0.13 M parameters');
+  await expect(page.getByTestId('model')).toContainText('hidden 64');
   // Too big for this adapter: refused clearly, nothing allocated, the model stays.
   await setNumber(page, 'Group size G', 256);
   await setNumber(page, 'Tokens per sequence N', 65536);
@@ -240,7 +262,7 @@ test('a local folder in the Hugging Face layout loads; settings that do not fit 
   await page.getByLabel('Built-in').check();
   await page.getByRole('button', { name: 'Load built-in' }).click();
   await expect(page.getByTestId('error')).toContainText('was not loaded');
-  await expect(page.getByTestId('model')).toHaveAttribute('data-loads', '2');
+  await expect(page.getByTestId('model')).toHaveAttribute('data-loads', '3');
   await page.getByTestId('model-panel').screenshot({ path: join(SHOTS, '05-wont-fit.png') });
   expect(errors).toEqual([]);
 });
