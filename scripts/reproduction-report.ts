@@ -2,6 +2,7 @@
 // per run) into the tables and figures of docs/reproduction.md: held-out accuracy before/after with the
 // seed-to-seed spread, cost per mode, mixture statistics, and hidden-state entropy curves (SVG).
 //   npx tsx scripts/reproduction-report.ts <runs-dir>… [--figures docs/reproduction] [--out file.md]
+// Writes the figures and evals.csv (every held-out evaluation of every run) into --figures.
 // Runs are grouped by (task, preset, G, likelihood); seeds are the repetitions.
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -15,6 +16,7 @@ interface Run {
   G: number;
   seed: number;
   likelihood: string;
+  lr: number;
   backend: string;
   evals: EvalResult[];
   metrics: StepMetrics[];
@@ -43,6 +45,7 @@ function findRuns(root: string): Run[] {
         G: s.G,
         seed: s.seed,
         likelihood: mot.likelihood === 'exact' ? 'exact' : 'paper',
+        lr: cfg.resolved?.grpo?.learning_rate,
         backend: String(s.backend).split(' ')[0],
         evals: readJsonl<EvalResult>(join(dir, 'eval.jsonl')),
         metrics: readJsonl<StepMetrics>(join(dir, 'metrics.jsonl')),
@@ -85,7 +88,7 @@ function lineChart(
 ): string {
   const W = 640;
   const H = 340;
-  const pad = { l: 60, r: 16, t: 48, b: 44 };
+  const pad = { l: 60, r: 16, t: 60, b: 44 };
   const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]);
@@ -126,10 +129,12 @@ function lineChart(
       .map(([x, y], j) => `${j === 0 ? 'M' : 'L'}${xPos(x).toFixed(1)},${yPos(y).toFixed(1)}`)
       .join(' ');
     parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"/>`);
-    const lx = pad.l + i * 150;
+    // Three legend entries per row.
+    const lx = pad.l + (i % 3) * 190;
+    const ly = 26 + Math.floor(i / 3) * 14;
     parts.push(
-      `<rect x="${lx}" y="26" width="14" height="4" fill="${color}"/>`,
-      `<text x="${lx + 18}" y="31">${s.label}</text>`,
+      `<rect x="${lx}" y="${ly}" width="14" height="4" fill="${color}"/>`,
+      `<text x="${lx + 18}" y="${ly + 5}">${s.label}</text>`,
     );
   });
   parts.push('</svg>', '');
@@ -163,12 +168,12 @@ function main(): void {
 
   // 1. Held-out accuracy before and after, spread across seeds.
   say(
-    '| task | preset | G | likelihood | seeds | before (%) | after (%) | Δ (points) | Δ per seed | Δ > spread |',
+    '| task | preset | G | lr | likelihood | backend | seeds | before (%) | after (%) | Δ (points) | Δ per seed | Δ > spread |',
   );
-  say('|---|---|---|---|---|---|---|---|---|---|');
-  const groups = groupBy(runs, (r) => `${r.task}|${r.preset}|${r.G}|${r.likelihood}|${r.backend}`);
+  say('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const groups = groupBy(runs, (r) => `${r.task}|${r.preset}|${r.G}|${r.lr}|${r.likelihood}|${r.backend}`);
   for (const [key, rs] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
-    const [task, preset, G, lik, backend] = key.split('|');
+    const [task, preset, G, lr, lik, backend] = key.split('|');
     const before = rs.map((r) => r.evals[0]?.accuracy ?? Number.NaN);
     const after = rs.map((r) => r.evals.at(-1)?.accuracy ?? Number.NaN);
     const delta = rs.map((_, i) => after[i] - before[i]);
@@ -176,7 +181,7 @@ function main(): void {
     const spread = Math.max(sd(after), sd(delta));
     const ok = mean(delta) > spread && delta.every((d) => d > 0);
     say(
-      `| ${task} | ${preset} | ${G} | ${lik} | ${backend} | ${rs.map((r) => r.seed).join(',')} | ${pm(before)} | ${pm(after)} | ` +
+      `| ${task} | ${preset} | ${G} | ${lr} | ${lik} | ${backend} | ${rs.map((r) => r.seed).join(',')} | ${pm(before)} | ${pm(after)} | ` +
         `${(100 * mean(delta)).toFixed(1)} ± ${(100 * sd(delta)).toFixed(1)} | ${delta.map((d) => (100 * d).toFixed(1)).join(', ')} | ${ok ? 'yes' : 'no'} |`,
     );
   }
@@ -273,6 +278,28 @@ function main(): void {
     }
     say();
   }
+  // Every held-out evaluation of every run, for anyone who wants other statistics.
+  const csv = ['run,task,preset,G,lr,likelihood,backend,seed,step,accuracy,reward_mean,items,samples'];
+  for (const r of runs)
+    for (const e of r.evals)
+      csv.push(
+        [
+          relative(process.cwd(), r.dir),
+          r.task,
+          r.preset,
+          r.G,
+          r.lr,
+          r.likelihood,
+          r.backend,
+          r.seed,
+          e.step,
+          e.accuracy,
+          e.rewardMean,
+          e.items,
+          e.n,
+        ].join(','),
+      );
+  writeFileSync(join(figures, 'evals.csv'), `${csv.join('\n')}\n`);
   const text = `${lines.join('\n')}\n`;
   if (outFile) writeFileSync(outFile, text);
   else process.stdout.write(text);
