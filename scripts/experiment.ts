@@ -1,6 +1,7 @@
 // Headless GRPO experiments (MOTG.md §2, §4): Node + WebGPU (npm `webgpu`, src/node/webgpu.ts) or the CPU
 // reference (--cpu). Writes metrics.jsonl (one line per step), eval.jsonl, summary.json, checkpoint.safetensors
-// and the trained adapter / weights into --out (one sub-folder per run of a matrix).
+// and the trained adapter / weights into --out (one sub-folder per run of a matrix); the run loop is
+// src/experiment/run.ts.
 //
 //   npx tsx scripts/experiment.ts [config.json] [--model <folder>] [--task a,b] [--preset p] [--group G]
 //     [--steps N] [--seed S] [--out dir] [--eval-every K] [--eval-n N] [--lr X] [--prompts N]
@@ -10,46 +11,41 @@
 // --prompts N: prompts (groups) per step (gradient_accumulation_steps, one group per micro-batch).
 // --likelihood exact: the exact mixture likelihood (MOTG.md §2; CPU path only).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Engine } from '../src/engine/engine.ts';
-import { writeSafetensors } from '../src/engine/model/safetensors.ts';
 import { DirModelSource } from '../src/engine/model/source-node.ts';
+import {
+  adapterLabel,
+  type ExperimentConfig,
+  type ExperimentResult,
+  type RunSink,
+  runLoop,
+} from '../src/experiment/run.ts';
 import type { PresetName } from '../src/mot/settings.ts';
-import { encodeCheckpoint, saveCheckpoint } from '../src/rl/checkpoint.ts';
-import type { StepMetrics } from '../src/rl/metrics.ts';
-import type { EvalResult, TrainerConfigInput } from '../src/rl/trainer.ts';
 
-export interface ExperimentConfig {
-  name?: string;
-  /** Model folder (HF layout). */
-  model?: string;
-  trainer: TrainerConfigInput;
-  /** Evaluate every K steps (0: only at the end). */
-  evalEvery?: number;
-  /** Samples per held-out item. */
-  evalN?: number;
-  /** Held-out items per task. */
-  evalItems?: number;
-  /** Checkpoint every K steps (0: only at the end). */
-  checkpointEvery?: number;
-  cpu?: boolean;
-  out?: string;
-  /** Runs = every combination; each overrides trainer.preset / grpo.num_generations / grpo.seed. */
-  matrix?: { task?: string[]; preset?: PresetName[]; num_generations?: number[]; seed?: number[] };
-}
-
-export interface ExperimentResult {
-  backend: string;
-  adapter: string;
-  metrics: StepMetrics[];
-  evals: EvalResult[];
-  summary: Record<string, unknown>;
-}
+export type { ExperimentConfig, ExperimentResult } from '../src/experiment/run.ts';
 
 function defaultModel(): string {
   const builtin = resolve('public/models/motg-builtin');
   return existsSync(join(builtin, 'config.json')) ? builtin : resolve('public/models/motg-tiny-random');
+}
+
+/** Files into a folder with node:fs. */
+function dirSink(out: string): RunSink {
+  const at = (name: string) => {
+    const p = join(out, name);
+    mkdirSync(dirname(p), { recursive: true });
+    return p;
+  };
+  return {
+    async write(name, data) {
+      writeFileSync(at(name), data);
+    },
+    async append(name, text) {
+      writeFileSync(at(name), text, { flag: 'a' });
+    },
+  };
 }
 
 /** One run; writes its files into cfg.out when given. */
@@ -57,6 +53,8 @@ export async function runExperiment(
   cfg: ExperimentConfig,
   log: (s: string) => void = () => {},
 ): Promise<ExperimentResult> {
+  const model = resolve(cfg.model ?? defaultModel());
+  const out = cfg.out ? resolve(cfg.out) : null;
   let gpu: GPU | null = null;
   if (!cfg.cpu) {
     const { nodeGpu } = await import('../src/node/webgpu.ts');
@@ -70,107 +68,22 @@ export async function runExperiment(
     },
   });
   const info = await engine.init({ backend: cfg.cpu ? 'cpu' : 'webgpu' });
-  const adapter = `${info.backend} (${info.description}${info.isFallbackAdapter ? ', software adapter' : ''})`;
+  const adapter = adapterLabel(info);
   log(`backend: ${adapter}`);
   try {
-    const model = resolve(cfg.model ?? defaultModel());
     const mi = await engine.loadModel({ kind: 'url', baseUrl: model });
     log(`model: ${model} (${mi.numParameters} parameters)`);
-    const trainer = await engine.createTrainer(cfg.trainer);
-    const out = cfg.out ? resolve(cfg.out) : null;
-    if (out) {
-      mkdirSync(out, { recursive: true });
-      writeFileSync(join(out, 'metrics.jsonl'), '');
-      writeFileSync(join(out, 'eval.jsonl'), '');
-      writeFileSync(
-        join(out, 'config.json'),
-        `${JSON.stringify({ ...cfg, resolved: trainer.config }, null, 2)}\n`,
-      );
-    }
-    const held = trainer.heldOutItems(cfg.evalItems ?? 4);
-    const evalN = cfg.evalN ?? 2;
-    const metrics: StepMetrics[] = [];
-    const evals: EvalResult[] = [];
-    const evaluate = async () => {
-      const e = await trainer.evaluate(held, evalN, trainer.config.grpo.seed);
-      evals.push(e);
-      if (out) writeFileSync(join(out, 'eval.jsonl'), `${JSON.stringify(e)}\n`, { flag: 'a' });
-      log(`eval @${e.step}: accuracy ${e.accuracy.toFixed(3)} reward ${e.rewardMean.toFixed(3)}`);
-    };
-    const saveCk = async () => {
-      if (out)
-        writeFileSync(join(out, 'checkpoint.safetensors'), encodeCheckpoint(await saveCheckpoint(trainer)));
-    };
-    const steps = trainer.config.grpo.max_steps;
-    const evalEvery = cfg.evalEvery ?? 0;
-    const ckEvery = cfg.checkpointEvery ?? 0;
-    if (evalEvery > 0) await evaluate();
-    while (trainer.step < steps) {
-      const r = await trainer.trainStep();
-      metrics.push(r.metrics);
-      if (out) writeFileSync(join(out, 'metrics.jsonl'), `${JSON.stringify(r.metrics)}\n`, { flag: 'a' });
-      const m = r.metrics;
-      log(
-        `step ${m.step}/${steps} reward ${m.rewardMean.toFixed(3)}±${m.rewardStd.toFixed(3)} acc ${m.accuracy.toFixed(2)} ` +
-          `loss ${m.loss.toExponential(3)} kl ${m.kl.toExponential(2)} len ${m.completionLength.toFixed(1)} ` +
-          `${m.tokensPerSecond.toFixed(0)} tok/s ${m.wallMs.toFixed(0)} ms${m.skipped ? ' SKIPPED' : ''}`,
-      );
-      if (ckEvery > 0 && trainer.step % ckEvery === 0) await saveCk();
-      if (evalEvery > 0 && trainer.step % evalEvery === 0) await evaluate();
-    }
-    if (evalEvery === 0 || steps % evalEvery !== 0) await evaluate();
-    await saveCk();
-    const last = metrics.slice(-Math.min(10, metrics.length));
-    const mean = (k: keyof StepMetrics) =>
-      last.reduce((s, m) => s + (m[k] as number), 0) / Math.max(1, last.length);
-    const summary = {
-      name: cfg.name ?? null,
-      backend: adapter,
+    const r = await runLoop(engine, cfg, {
+      adapter,
       model,
-      steps: trainer.step,
-      updates: trainer.snapshot().updates,
-      skipped: trainer.snapshot().skipped,
-      preset: trainer.config.preset,
-      G: trainer.config.grpo.num_generations,
-      seed: trainer.config.grpo.seed,
-      tasks: trainer.config.tasks,
-      finalEval: evals.at(-1) ?? null,
-      last10: { rewardMean: mean('rewardMean'), accuracy: mean('accuracy'), kl: mean('kl') },
-      wallMs: trainer.snapshot().elapsedMs,
-      flops: metrics.reduce((s, m) => s + m.flops, 0),
-    };
-    if (out) {
-      writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-      if (trainer.config.mode === 'lora') {
-        const a = await engine.exportAdapter();
-        if (a) {
-          mkdirSync(join(out, 'adapter'), { recursive: true });
-          writeFileSync(join(out, 'adapter', 'adapter_config.json'), a.configJson);
-          writeFileSync(join(out, 'adapter', 'adapter_model.safetensors'), a.safetensors);
-        }
-      } else {
-        const st = await trainer.host.policy.exportState();
-        const shapes = new Map(
-          Object.keys(st.params).map((k) => [k, engineShape(mi.config, k, st.params[k].length)]),
-        );
-        const tensors = new Map(
-          Object.entries(st.params).map(([k, v]) => [k, { shape: shapes.get(k) as number[], data: v }]),
-        );
-        writeFileSync(join(out, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
-      }
-    }
-    return { backend: info.backend, adapter, metrics, evals, summary };
+      modelInfo: mi,
+      sink: out ? dirSink(out) : null,
+      log,
+    });
+    return { backend: info.backend, adapter, ...r };
   } finally {
     await engine.dispose();
   }
-}
-
-/** Shape of an HF parameter from the config (2-D for matrices, 1-D otherwise). */
-function engineShape(c: { hiddenSize: number; vocabSize: number }, name: string, n: number): number[] {
-  if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') return [c.vocabSize, c.hiddenSize];
-  if (name.endsWith('norm.weight') || name.endsWith('.bias')) return [n];
-  if (name.includes('o_proj') || name.includes('down_proj')) return [c.hiddenSize, n / c.hiddenSize];
-  return [n / c.hiddenSize, c.hiddenSize];
 }
 
 /** `name` or `name:level` → a task entry. */
