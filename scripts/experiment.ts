@@ -136,6 +136,9 @@ export function parseArgs(argv: string[]): ExperimentConfig {
       preset: 'dirichlet',
       reward: 'tiny',
       tasks: [{ task: 'chain_sum', level: 'trivial' }],
+      // Log-probs at temperature 1, as the paper's code and every experiments/*.json: the GPU trainer's
+      // backward needs it (gpuUnsupportedReason), so the defaults run on every backend.
+      mot: { paperTemperature: 'one' },
       grpo: {
         num_generations: 4,
         per_device_train_batch_size: 4,
