@@ -1,15 +1,18 @@
-// Headless GRPO experiments (MOTG.md §2, §4): Node + WebGPU (npm `webgpu`, src/node/webgpu.ts) or the CPU
-// reference (--cpu). Writes metrics.jsonl (one line per step), eval.jsonl, summary.json, checkpoint.safetensors
-// and the trained adapter / weights into --out (one sub-folder per run of a matrix); the run loop is
-// src/experiment/run.ts.
+// Headless GRPO experiments (MOTG.md §2, §4): Node + WebGPU (npm `webgpu`, src/node/webgpu.ts) where Dawn
+// gives an adapter (a Vulkan driver exists), otherwise — or with --browser — headless Chromium through
+// Playwright (src/node/experimentBrowser.ts: WebGPU on SwiftShader); the CPU reference with --cpu. The run
+// loop is src/experiment/run.ts on both paths. Writes metrics.jsonl (one line per step), eval.jsonl,
+// summary.json, checkpoint.safetensors and the trained adapter / weights into --out (one sub-folder per run
+// of a matrix). The first lines of the output say where it runs (`backend: …`).
 //
 //   npx tsx scripts/experiment.ts [config.json] [--model <folder>] [--task a,b] [--preset p] [--group G]
 //     [--steps N] [--seed S] [--out dir] [--eval-every K] [--eval-n N] [--lr X] [--prompts N]
-//     [--likelihood paper|exact] [--cpu]
+//     [--likelihood paper|exact] [--cpu] [--browser]
 //
 // A config file holds the fields of ExperimentConfig; `matrix` expands into runs (task × preset × G × seed).
 // --prompts N: prompts (groups) per step (gradient_accumulation_steps, one group per micro-batch).
 // --likelihood exact: the exact mixture likelihood (MOTG.md §2; CPU path only).
+// --browser: headless Chromium even where Node's WebGPU works (with --cpu: the CPU reference in Chromium).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -31,6 +34,34 @@ function defaultModel(): string {
   return existsSync(join(builtin, 'config.json')) ? builtin : resolve('public/models/motg-tiny-random');
 }
 
+/** The environment before the Vulkan driver choice of src/node/webgpu.ts (Chromium gets this one). */
+const LAUNCH_ENV = { ...process.env };
+
+let nodeGpuProbe: Promise<{ gpu: GPU } | { reason: string }> | null = null;
+
+/** Node's WebGPU (npm `webgpu`, Dawn) when it gives an adapter; otherwise why not. Probed once. */
+function probeNodeGpu(): Promise<{ gpu: GPU } | { reason: string }> {
+  nodeGpuProbe ??= (async () => {
+    try {
+      const { nodeGpu } = await import('../src/node/webgpu.ts');
+      const gpu = await nodeGpu();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const adapter = await Promise.race([
+        gpu.requestAdapter(),
+        new Promise<'timeout'>((ok) => {
+          timer = setTimeout(() => ok('timeout'), 60_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      if (adapter === 'timeout') return { reason: 'requestAdapter() did not answer in 60 s' };
+      if (!adapter) return { reason: 'Dawn found no adapter (no Vulkan driver?)' };
+      return { gpu };
+    } catch (e) {
+      return { reason: e instanceof Error ? e.message : String(e) };
+    }
+  })();
+  return nodeGpuProbe;
+}
+
 /** Files into a folder with node:fs. */
 function dirSink(out: string): RunSink {
   const at = (name: string) => {
@@ -48,7 +79,10 @@ function dirSink(out: string): RunSink {
   };
 }
 
-/** One run; writes its files into cfg.out when given. */
+/**
+ * One run; writes its files into cfg.out when given. Where: the CPU reference in Node (cpu), headless
+ * Chromium (browser, or when Node's WebGPU has no adapter), else WebGPU in Node.
+ */
 export async function runExperiment(
   cfg: ExperimentConfig,
   log: (s: string) => void = () => {},
@@ -56,9 +90,16 @@ export async function runExperiment(
   const model = resolve(cfg.model ?? defaultModel());
   const out = cfg.out ? resolve(cfg.out) : null;
   let gpu: GPU | null = null;
-  if (!cfg.cpu) {
-    const { nodeGpu } = await import('../src/node/webgpu.ts');
-    gpu = await nodeGpu();
+  if (!cfg.cpu || cfg.browser) {
+    const probe = cfg.browser ? { reason: '--browser' } : await probeNodeGpu();
+    if ('gpu' in probe) gpu = probe.gpu;
+    else {
+      log(
+        `Node WebGPU: ${cfg.browser ? 'not used' : 'unavailable'} (${probe.reason}); running in headless Chromium`,
+      );
+      const { runInBrowser } = await import('../src/node/experimentBrowser.ts');
+      return runInBrowser(cfg, { model, out, log, env: LAUNCH_ENV });
+    }
   }
   const engine = new Engine({
     gpu,
@@ -194,6 +235,7 @@ export function parseArgs(argv: string[]): ExperimentConfig {
       if (l !== 'paper' && l !== 'exact') throw new Error(`--likelihood: ${l} is not paper or exact`);
       cfg.trainer.mot = { ...cfg.trainer.mot, likelihood: l };
     } else if (a === '--cpu') cfg.cpu = true;
+    else if (a === '--browser') cfg.browser = true;
     else throw new Error(`unknown argument ${a}`);
   }
   cfg.trainer = { ...cfg.trainer, grpo };

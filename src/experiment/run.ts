@@ -1,5 +1,7 @@
-// One headless GRPO experiment run on a loaded Engine (MOTG.md §2, §4), for `npm run experiment`
-// (scripts/experiment.ts). DOM-free and Node-free: the files go to a RunSink, the progress lines to `log`.
+// One headless GRPO experiment run on a loaded Engine (MOTG.md §2, §4), shared by both ways
+// `npm run experiment` runs it: in Node (scripts/experiment.ts, files written with node:fs) and in headless
+// Chromium (src/experiment/page.ts, files sent back to Node over HTTP). DOM-free and Node-free: the files go
+// to a RunSink, the progress lines to `log`.
 import type { ModelInfo } from '../engine/api.ts';
 import type { Engine } from '../engine/engine.ts';
 import { writeSafetensors } from '../engine/model/safetensors.ts';
@@ -22,6 +24,8 @@ export interface ExperimentConfig {
   /** Checkpoint every K steps (0: only at the end). */
   checkpointEvery?: number;
   cpu?: boolean;
+  /** Run in headless Chromium (Playwright) even where Node's WebGPU works. */
+  browser?: boolean;
   out?: string;
   /** Runs = every combination; each overrides trainer.preset / grpo.num_generations / grpo.seed. */
   matrix?: { task?: string[]; preset?: PresetName[]; num_generations?: number[]; seed?: number[] };
@@ -44,7 +48,7 @@ export interface RunSink {
 }
 
 export interface RunContext {
-  /** The backend line of the output and summary.json (`webgpu (…)`, `cpu (…)`). */
+  /** The backend line of the output and summary.json (`webgpu (…)`, `webgpu in headless Chromium (…)`). */
   adapter: string;
   /** The model as summary.json names it (the folder's path). */
   model: string;
