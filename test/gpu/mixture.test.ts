@@ -2,11 +2,14 @@
 // both likelihood modes, the filters, every representative rule, α < 1 Dirichlet, Gumbel-softmax, greedy and
 // T = 1 likelihoods, ties, peaked and flat rows, rows in the answer phase and skipped rows. Ids, representatives,
 // argmax and sampled ids must be equal; weights, log-likelihoods and entropies within f32 rounding. Then the
-// embedding-mixture kernel (next inputs, noise, given tokens) against rl/rollout.ts mixtureEmbedding.
+// embedding-mixture kernel (next inputs, noise, given tokens) against rl/rollout.ts mixtureEmbedding, and the
+// training forward's mixture + input_noise kernels against it (the same noisy inputs, rebuilt from counters).
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/commands.ts';
 import { CTRL_STRIDE, META_STRIDE, NO_ID } from '../../src/engine/gpu/kernels/mixtureStep.wgsl.ts';
 import { mixtureEmbedForward, type RowCounters, runMixtureStep } from '../../src/engine/gpu/mixture.ts';
+import { inputNoiseForward, mixtureForward } from '../../src/engine/gpu/ops.ts';
+import { NOISE_STRIDE, mixtureForward as refMixtureForward } from '../../src/engine/ref/embedding.ts';
 import { makeSettings } from '../../src/mot/presets.ts';
 import type { MotSettings, PresetName } from '../../src/mot/settings.ts';
 import { mixtureStep, type StepRecord } from '../../src/mot/step.ts';
@@ -211,5 +214,57 @@ describe('embedding-mixture kernel', () => {
     mixtureEmbedding(plain, 0, [3, 9, 30, 1], [0.5, 0.25, 0.125, 0.125], wte, C, null);
     expect(Math.max(...plain.map((v, c) => Math.abs(v - got[c])))).toBeGreaterThan(0.05);
     for (const x of [t.ctrl, t.recIds, t.recW, t.meta, wt, out]) ctx.pool.release(x);
+  });
+
+  it("the training forward's mixture + input_noise rebuilds the rollout's noisy inputs", async () => {
+    // The rollout's embedding-mixture kernel fed rows 0 and 1 (a noisy mixture, and a mixture the settings
+    // left without noise); the training forward writes the same rows from (ids, weights) and the counters.
+    const V = 37;
+    const B = 2;
+    const K = 4;
+    const wte = randomFloats(V * C, 8, 0.5);
+    const ids = Uint32Array.from([3, 9, 30, 1, 5, 6, 0, 0]);
+    const w = Float32Array.from([0.4, 0.3, 0.2, 0.1, 0.75, 0.25, 0, 0]);
+    const meta = new Uint32Array(B * META_STRIDE);
+    const ctrl = new Uint32Array(B * CTRL_STRIDE);
+    const counters = new Uint32Array(B * NOISE_STRIDE);
+    [4, 2].forEach((n, b) => {
+      meta[b * META_STRIDE] = n;
+      meta[b * META_STRIDE + 4] = b === 0 ? 1 : 0;
+      ctrl[b * CTRL_STRIDE + 1] = b + 3;
+      ctrl[b * CTRL_STRIDE + 3] = NO_ID;
+      ctrl[b * CTRL_STRIDE + 4] = 9;
+      counters.set([b === 0 ? 1 : 0, SEED, b + 3, 9], b * NOISE_STRIDE);
+    });
+    const std = 0.25;
+    const t = {
+      ctrl: ctx.pool.upload('ctrl', ctrl),
+      recIds: ctx.pool.upload('ids', ids),
+      recW: ctx.pool.upload('w', w),
+      meta: ctx.pool.upload('meta', meta),
+      sk: ctx.dummy,
+      sv: ctx.dummy,
+    };
+    const wt = ctx.pool.upload('wte', wte);
+    const fed = ctx.pool.upload('fed', new Float32Array(B * C).fill(Number.NaN));
+    const train = ctx.pool.upload('train', new Float32Array(B * C).fill(Number.NaN));
+    const cnt = ctx.pool.upload('counters', counters);
+    const rec = ctx.recorder('input noise test');
+    mixtureEmbedForward(rec, fed, t, wt, B, C, K, V, SEED, std);
+    mixtureForward(rec, train, t.recIds, t.recW, wt, B, K, C, V);
+    inputNoiseForward(rec, train, cnt, B, C, std);
+    await rec.submit();
+    const a = await readF32(ctx, fed, B * C);
+    const b = await readF32(ctx, train, B * C);
+    for (let i = 0; i < B * C; i++) expect(Math.abs(b[i] - a[i]), `element ${i}`).toBeLessThanOrEqual(1e-6);
+    // The CPU reference input (ref/embedding.ts mixtureForward with the same InputNoise) agrees too.
+    const cpu = new Float32Array(B * C);
+    refMixtureForward(cpu, ids, w, wte, B, K, C, { std, counters });
+    for (let i = 0; i < B * C; i++) expect(Math.abs(b[i] - cpu[i]), `element ${i}`).toBeLessThan(1e-5);
+    const plain = new Float32Array(B * C);
+    refMixtureForward(plain, ids, w, wte, B, K, C);
+    expect(Math.max(...plain.subarray(0, C).map((v, c) => Math.abs(v - b[c])))).toBeGreaterThan(0.05);
+    expect(Array.from(b.subarray(C)).every((v, c) => Math.abs(v - plain[C + c]) < 1e-6)).toBe(true);
+    for (const x of [t.ctrl, t.recIds, t.recW, t.meta, wt, fed, train, cnt]) ctx.pool.release(x);
   });
 });

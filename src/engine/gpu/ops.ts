@@ -24,6 +24,7 @@ import {
   matmulV6Kernel,
 } from './kernels/matmul.wgsl.ts';
 import { matmulBackwardBiasKernel, matmulBackwardWeightKernel } from './kernels/matmulBackward.wgsl.ts';
+import { inputNoiseKernel } from './kernels/mixtureEmbed.wgsl.ts';
 import {
   adamwUpdateKernel,
   gradNormFinalizeKernel,
@@ -75,6 +76,25 @@ export function mixtureForward(
   rec.dispatch(mixtureForwardKernel, {
     params: { N, K, C, V },
     bind: { out, ids, weights, wte },
+    workgroups: elementwise(N * C),
+  });
+}
+
+/**
+ * out (N, C) += std · n of each position that counters (N, 4) u32 [1 = noisy, seed, row, step] marks: the
+ * Gaussian noise on mixture inputs regenerated from the counter RNG (ref/embedding.ts InputNoise).
+ */
+export function inputNoiseForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  counters: GpuTensor,
+  N: number,
+  C: number,
+  std: number,
+): void {
+  rec.dispatch(inputNoiseKernel, {
+    params: { N, C, noiseStd: std },
+    bind: { out, counters },
     workgroups: elementwise(N * C),
   });
 }

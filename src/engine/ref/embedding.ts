@@ -1,5 +1,6 @@
 // Input embeddings: one token per position, a k-sparse mixture of tokens, or a dense mixture over the
 // whole vocabulary (MOTG.md §1: e_t = Σ_j w_j · E[i_j], and e_t = p · E).
+import { gaussianNoise } from '../../mot/random.ts';
 
 /** out[n, :] = wte[ids[n], :]. out (N, C), ids (N), wte (V, C). */
 export function embeddingForward(
@@ -18,7 +19,28 @@ export function embeddingForward(
   }
 }
 
-/** out[n, :] = Σ_j weights[n, j] · wte[ids[n, j], :]. out (N, C), ids/weights (N, K), wte (V, C). */
+/** Words per position of InputNoise.counters: [1 = noisy (0: none), seed, row, step]. */
+export const NOISE_STRIDE = 4;
+
+/**
+ * Gaussian noise on the mixture input of some positions (MOTG.md §1: e_t = Σ w_i E[id_i] + σ · n, the
+ * soft-tokens preset): n_c is the standard normal of draws DRAW.noise + 2c, + 2c + 1 under the position's
+ * counters (mot/random.ts gaussianNoise; WGSL: kernels/mixtureEmbed.wgsl.ts). The noise is regenerated from
+ * its counters wherever the input is embedded, never stored: a rollout's records carry the counters, so the
+ * training forward rebuilds exactly the input the rollout fed, and e_t stays a function of E (its gradient
+ * reaches the embedding through the mixture weights; the noise itself is a constant).
+ */
+export interface InputNoise {
+  /** Absolute σ (σ · RMS(E) for `embedding-rms`, fixed when the inputs were built). */
+  std: number;
+  /** (N, NOISE_STRIDE) u32: [1 = noisy, seed, row, step] of each position. */
+  counters: Uint32Array;
+}
+
+/**
+ * out[n, :] = Σ_j weights[n, j] · wte[ids[n, j], :] (+ σ · n of the position when `noise` marks it, added
+ * in the same double accumulator, one rounding to f32). out (N, C), ids/weights (N, K), wte (V, C).
+ */
 export function mixtureForward(
   out: Float32Array,
   ids: ArrayLike<number>,
@@ -27,8 +49,11 @@ export function mixtureForward(
   N: number,
   K: number,
   C: number,
+  noise: InputNoise | null = null,
 ): void {
   const V = wte.length / C;
+  if (noise && noise.counters.length < N * NOISE_STRIDE)
+    throw new RangeError(`mixture noise: ${noise.counters.length} counter words < N·4 = ${N * NOISE_STRIDE}`);
   const acc = new Float64Array(C);
   for (let n = 0; n < N; n++) {
     acc.fill(0);
@@ -39,6 +64,16 @@ export function mixtureForward(
       const w = weights[n * K + j];
       const row = id * C;
       for (let c = 0; c < C; c++) acc[c] += w * wte[row + c];
+    }
+    const at = n * NOISE_STRIDE;
+    if (noise && noise.std > 0 && noise.counters[at] === 1) {
+      const counters = {
+        seed: noise.counters[at + 1],
+        row: noise.counters[at + 2],
+        step: noise.counters[at + 3],
+      };
+      const z = gaussianNoise(counters, C);
+      for (let c = 0; c < C; c++) acc[c] += noise.std * z[c];
     }
     for (let c = 0; c < C; c++) out[n * C + c] = acc[c];
   }

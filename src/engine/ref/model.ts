@@ -3,7 +3,7 @@
 import type { Qwen2Config } from '../config.ts';
 import type { HostTensor, WeightMap } from '../tensor.ts';
 import { attentionForward } from './attention.ts';
-import { denseMixtureForward, embeddingForward, mixtureForward } from './embedding.ts';
+import { denseMixtureForward, embeddingForward, type InputNoise, mixtureForward } from './embedding.ts';
 import { linearForward, linearLoraForward } from './linear.ts';
 import { swigluForward } from './mlp.ts';
 import { residualForward } from './residual.ts';
@@ -13,9 +13,12 @@ import { ropeForward } from './rope.ts';
 /** What feeds the first layer, for B rows of T positions. */
 export type ModelInput =
   | { kind: 'ids'; ids: ArrayLike<number> } // (B, T)
-  | { kind: 'mixture'; ids: ArrayLike<number>; weights: ArrayLike<number>; k: number } // (B, T, k)
+  // (B, T, k), plus Gaussian noise regenerated from counters on some positions (embedding.ts InputNoise)
+  | { kind: 'mixture'; ids: ArrayLike<number>; weights: ArrayLike<number>; k: number; noise?: InputNoise }
   | { kind: 'dense'; probs: Float32Array } // (B, T, V)
   | { kind: 'embeds'; embeds: Float32Array }; // (B, T, C)
+
+export type { InputNoise } from './embedding.ts';
 
 /** LoRA matrices by base weight name (structurally what model/lora.ts loads): A (r, in), B (out, r). */
 export interface LoraWeights {
@@ -91,7 +94,7 @@ export function embedInputs(model: RefModel, input: ModelInput, N: number): Floa
       embeddingForward(out, input.ids, wte, N, C);
       break;
     case 'mixture':
-      mixtureForward(out, input.ids, input.weights, wte, N, input.k, C);
+      mixtureForward(out, input.ids, input.weights, wte, N, input.k, C, input.noise ?? null);
       break;
     case 'dense':
       denseMixtureForward(out, input.probs, wte, N, V, C);

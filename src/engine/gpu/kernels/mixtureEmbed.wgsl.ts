@@ -3,7 +3,8 @@
 // mixture_step output), plus σ · n with n_c = standard normal at draws DRAW_NOISE + 2c of the record's
 // counters when the fed record is a noisy mixture step — or wte[id] when the row feeds a given token (a
 // forced `</think>`, padding). hidden_entropy: −Σ q log q, q = softmax over the C hidden dimensions of one
-// row of the residual stream (MOTG.md §4), written to out[b · L + layer].
+// row of the residual stream (MOTG.md §4), written to out[b · L + layer]. input_noise: the same noise added
+// again to the training forward's mixture inputs, from each position's recorded counters.
 import type { KernelDef } from '../pipelines.ts';
 import { WGSL_MOT_RANDOM } from './mixtureStep.wgsl.ts';
 
@@ -62,6 +63,44 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     acc += p.noiseStd * mot_normal(p.seed, ctrl[b * 8u + 1u], ctrl[b * 8u + 4u], DRAW_NOISE + 2u * c);
   }
   out[i] = acc;
+}
+`,
+};
+
+/**
+ * out[n, c] += std · n_c for the positions `counters` marks noisy: the noise mixture_embed added when the
+ * rollout fed that input (same mot_normal of the same counters and draws, added to the f32 mixture sum),
+ * regenerated for the training forward (ref/embedding.ts InputNoise). counters (N, 4): [1 = noisy, seed,
+ * row, step]. Runs after mixture_forward; no gradient (the noise is a constant of the input).
+ */
+export const inputNoiseKernel: KernelDef = {
+  name: 'input_noise',
+  bindings: [
+    ['out', 'storage'],
+    ['counters', 'read-only-storage'],
+  ],
+  params: [
+    ['N', 'u32'],
+    ['C', 'u32'],
+    ['noiseStd', 'f32'],
+  ],
+  source: /* wgsl */ `
+struct Params { N: u32, C: u32, noiseStd: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (N, C)
+@group(0) @binding(2) var<storage, read> counters: array<u32>;   // (N, 4)
+${WGSL_MOT_RANDOM}
+override WG: u32 = 64;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.N * p.C) { return; }
+  let n = i / p.C;
+  let c = i % p.C;
+  if (counters[n * 4u] != 1u) { return; }
+  let acc = out[i];
+  out[i] = acc + p.noiseStd * mot_normal(counters[n * 4u + 1u], counters[n * 4u + 2u], counters[n * 4u + 3u], DRAW_NOISE + 2u * c);
 }
 `,
 };
