@@ -55,6 +55,7 @@ import { groupAdvantages, grpoLoss } from './grpo.ts';
 import { estimateFlops, meanStd, rolloutStats, type StepMetrics } from './metrics.ts';
 import {
   buildTrainingBatch,
+  noiseStdOf,
   ReferenceStepper,
   type RolloutStepper,
   rolloutSettings,
@@ -644,6 +645,9 @@ export interface TrainerSnapshot {
 export class GrpoTrainer {
   readonly settings: MotSettings;
   readonly stop: StopSettings;
+  /** Absolute σ of the noise on e_t (0: none): σ, or σ · RMS of the policy's embedding when the trainer is
+   * made — fixed for the run (ours), so the rollouts and their replays agree whatever the updates do to E. */
+  readonly noiseStd: number;
   private stepsDone = 0;
   private updates = 0;
   private skipped = 0;
@@ -657,6 +661,7 @@ export class GrpoTrainer {
     const V = host.policy.config.vocabSize;
     this.settings = motSettingsOf(config, V);
     this.stop = rolloutStopSettings(host.thinkEnd, host.eos, config.stop, V);
+    this.noiseStd = noiseStdOf(this.settings, host.policy.embedding);
     if (host.policy.kind === 'webgpu') {
       const why = gpuUnsupportedReason(this.settings);
       if (why) throw new TrainingError('unsupported-on-gpu', `${why} (train on the CPU path instead)`);
@@ -739,7 +744,7 @@ export class GrpoTrainer {
       G,
       padId: this.host.padId,
       hiddenEntropy: this.config.hiddenEntropy ?? true,
-      noiseStd: 0,
+      noiseStd: this.noiseStd,
       text: this.host.text,
       shouldCancel: () => this.cancel,
     });
@@ -753,7 +758,6 @@ export class GrpoTrainer {
 
     // Micro-batches of whole completions.
     const mb = grpo.per_device_train_batch_size;
-    const E = policy.embedding;
     const batches: {
       rows: number[];
       batch: TrainingBatch;
@@ -764,10 +768,7 @@ export class GrpoTrainer {
       const rows = tr.slice(r0, r0 + mb).map((t) => t.row);
       const batch = buildTrainingBatch(
         rows.map((r) => tr[r]),
-        {
-          padId: this.host.padId,
-          embedding: E ? { E, C: policy.config.hiddenSize, noiseStd: 0 } : undefined,
-        },
+        { padId: this.host.padId, noiseStd: this.noiseStd },
       );
       const old =
         grpo.num_iterations > 1 ? Float64Array.from(batch.actions, (a) => a.record.logLikelihood) : null;
@@ -930,6 +931,7 @@ export class GrpoTrainer {
       G: n,
       padId: this.host.padId,
       hiddenEntropy: false,
+      noiseStd: settings.mixture ? this.noiseStd : 0,
       text: this.host.text,
     });
     const perItem = new Float64Array(items.length);

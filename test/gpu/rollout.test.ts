@@ -1,11 +1,14 @@
 // Mixture-of-token rollouts on WebGPU with the built-in model: the GPU fast path (the step in WGSL, records read
 // back) against the CPU backend's reference path and the GPU backend's reference path on the same seed — same
 // tokens, ids and representatives, weights / likelihoods / entropies to f32 rounding — for several presets with
-// EOS and Cold Stop; then the replay on the GPU backend reproduces the fast path's behaviour log-likelihoods.
+// EOS and Cold Stop; then the replay on the GPU backend reproduces the fast path's behaviour log-likelihoods,
+// and for soft-tokens so does GpuTrainer's training forward, the noise on e_t regenerated from the counters.
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutRequest, RolloutResult } from '../../src/engine/api.ts';
 import { Engine } from '../../src/engine/engine.ts';
+import { GpuTrainer } from '../../src/engine/gpu/train.ts';
+import type { GpuBackend } from '../../src/engine/gpuBackend.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { loadModel } from '../../src/engine/model/weights.ts';
 import { nodeGpu } from '../../src/node/webgpu.ts';
@@ -133,10 +136,9 @@ describe('rollouts: GPU fast path = CPU reference = GPU reference (same seed)', 
     if (fast.settings.mixture) expect(all.some((t) => t.stats.mixtureSteps > 0)).toBe(true);
 
     // Replay on the GPU backend: the training forward on the recorded inputs gives back every ℓ.
-    const batch = buildTrainingBatch(fast.trajectories, {
-      padId: 256,
-      embedding: { E: wte, C: 64, noiseStd: fast.noiseStd },
-    });
+    const batch = buildTrainingBatch(fast.trajectories, { padId: 256, noiseStd: fast.noiseStd });
+    if (fast.settings.mixture && fast.settings.noiseSigma > 0)
+      expect(batch.input.kind === 'mixture' && batch.input.noise?.std).toBe(fast.noiseStd);
     const ll = await replayLogLikelihoods(gpu.backend, batch, fast.settings, 263, {
       embedding: { E: wte, C: 64 },
     });
@@ -144,6 +146,62 @@ describe('rollouts: GPU fast path = CPU reference = GPU reference (same seed)', 
       const want = a.record.logLikelihood;
       expect(close(ll[i], want, 2e-4), `${label} replay action ${i}: ${ll[i]} vs ${want}`).toBe(true);
     });
+  });
+
+  it('soft-tokens: the GPU training forward on the recorded inputs (noise regenerated) gives back every ℓ', async () => {
+    // paperTemperature 'one': the recorded ℓ is log softmax(z)[target] at T = 1, what GpuTrainer's loss scores.
+    const fast = await gpu.rollout(
+      request({
+        preset: 'soft-tokens',
+        settings: { paperTemperature: 'one' },
+        maxNewTokens: 5,
+        stop: SHORT_STOP,
+      }),
+    );
+    expect(fast.path).toBe('gpu');
+    expect(fast.noiseStd).toBeGreaterThan(0);
+    const batch = buildTrainingBatch(fast.trajectories, { padId: 256, noiseStd: fast.noiseStd });
+    const { input, B, T } = batch;
+    if (input.kind !== 'mixture' || !input.noise) throw new Error('expected a mixture input with noise');
+    const fedNoisy = fast.trajectories.reduce(
+      (n, tr) => n + tr.inputs.filter((i) => i.kind === 'action' && tr.records[i.record].noise).length,
+      0,
+    );
+    expect(fedNoisy).toBeGreaterThan(2);
+    const targets = new Int32Array(B * T);
+    for (const a of batch.actions)
+      targets[a.row * T + a.position] =
+        a.record.mode === 'discrete' ? a.record.ids[0] : a.record.representative;
+    const model = (gpu.backend as GpuBackend).model;
+    const trainer = await GpuTrainer.create(model, { mode: 'full', optimizer: { kind: 'sgd' } });
+    const logp = async (inp: typeof input) =>
+      (
+        await trainer.backward({
+          input: inp,
+          B,
+          T,
+          targets,
+          coef: new Float32Array(B * T), // ℓ only: no gradient, and the parameters are never stepped
+          attentionMask: batch.attentionMask,
+          positionIds: batch.positionIds,
+        })
+      ).logp;
+    try {
+      const ll = await logp(input);
+      batch.actions.forEach((a, i) => {
+        const got = ll[a.row * T + a.position];
+        const want = a.record.logLikelihood;
+        expect(close(got, want, 2e-4), `training forward, action ${i}: ${got} vs ${want}`).toBe(true);
+      });
+      // The noise is really there: without it, the actions after noisy inputs score differently.
+      const plain = await logp({ kind: 'mixture', ids: input.ids, weights: input.weights, k: input.k });
+      const moved = batch.actions.filter(
+        (a) => Math.abs(plain[a.row * T + a.position] - a.record.logLikelihood) > 1e-3,
+      );
+      expect(moved.length).toBeGreaterThan(0);
+    } finally {
+      trainer.dispose();
+    }
   });
 
   it('the last step left its logits on the GPU, and the CPU step on them gives the recorded action', async () => {

@@ -11,11 +11,13 @@ import { EngineError } from '../../src/engine/errors.ts';
 import { installErrorTransfer } from '../../src/engine/errorTransfer.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { loadModel } from '../../src/engine/model/weights.ts';
+import { embedInputs } from '../../src/engine/ref/model.ts';
 import { makeSettings } from '../../src/mot/presets.ts';
 import type { StepRecord } from '../../src/mot/step.ts';
 import { STOP_DEFAULTS } from '../../src/mot/stop.ts';
 import {
   buildTrainingBatch,
+  mixtureEmbedding,
   type PrefillRequest,
   type RolloutStepEvent,
   type RolloutStepper,
@@ -351,11 +353,44 @@ describe('replay: the training forward reproduces the behaviour log-likelihoods 
     );
     const backend = engineImpl.backend;
     const wte = await embedTokens();
-    const batch = buildTrainingBatch(r.trajectories, {
-      padId: 256,
-      embedding: { E: wte, C: 64, noiseStd: r.noiseStd },
-    });
-    if (r.settings.noiseSigma > 0) expect(batch.input.kind).toBe('embeds');
+    const batch = buildTrainingBatch(r.trajectories, { padId: 256, noiseStd: r.noiseStd });
+    expect(batch.input.kind).toBe('mixture');
+    if (r.settings.noiseSigma > 0) {
+      // Noisy steps stay mixtures, with the counters their noise is regenerated from; the embedded inputs are
+      // exactly the rollout's (Σ w E[id] + σ n in one double accumulator, as the reference stepper fed them).
+      expect(r.noiseStd).toBeGreaterThan(0);
+      if (batch.input.kind !== 'mixture' || !batch.input.noise) throw new Error('no noise on the inputs');
+      expect(batch.input.noise.std).toBe(r.noiseStd);
+      const noisy = r.trajectories.flatMap((tr) =>
+        tr.inputs.filter((inp) => inp.kind === 'action' && tr.records[inp.record].noise !== null),
+      );
+      expect(noisy.length).toBeGreaterThan(0);
+      let marked = 0;
+      for (let n = 0; n < batch.B * batch.T; n++) marked += batch.input.noise.counters[n * 4];
+      expect(marked).toBe(noisy.length);
+      const model = await loadModel(new DirModelSource(BUILTIN));
+      const got = embedInputs(model, batch.input, batch.B * batch.T);
+      const want = new Float32Array(batch.B * batch.T * 64);
+      r.trajectories.forEach((tr, b) => {
+        const seq = [
+          ...tr.promptIds.map((id) => ({ ids: [id], weights: [1], noise: null })),
+          ...tr.inputs.map((inp) => {
+            if (inp.kind === 'token') return { ids: [inp.id], weights: [1], noise: null };
+            const rec = tr.records[inp.record];
+            return {
+              ids: rec.ids,
+              weights: rec.weights,
+              noise: rec.noise ? { std: r.noiseStd, counters: rec.counters } : null,
+            };
+          }),
+        ];
+        for (let t = 0; t < batch.T; t++) {
+          const q = seq[t] ?? { ids: [256], weights: [1], noise: null };
+          mixtureEmbedding(want, (b * batch.T + t) * 64, q.ids, q.weights, wte, 64, q.noise);
+        }
+      });
+      expect(got).toEqual(want);
+    }
     const ll = await replayLogLikelihoods(backend, batch, r.settings, 263, { embedding: { E: wte, C: 64 } });
     expect(ll.length).toBeGreaterThan(10);
     batch.actions.forEach((a, i) => {
