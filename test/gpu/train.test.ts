@@ -322,6 +322,56 @@ describe('training steps on the GPU equal the same steps on the CPU reference', 
     }
   });
 
+  it('optimizer state written into a fresh trainer continues bit for bit (AdamW + schedule, SGD + momentum)', async () => {
+    const sgdOpts = { lr: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 0.01, nesterov: false };
+    for (const optimizer of [
+      { kind: 'adamw', weightDecay: 0.1 },
+      { kind: 'sgd', ...sgdOpts },
+    ] as const) {
+      const opts: GpuTrainerOptions = { mode: 'full', schedule, clipNorm: 0.5, decay, optimizer };
+      const ma = await GpuModel.create(dev, config, initQwen2Weights(config, 24, 0.2, 0.1));
+      const mb = await GpuModel.create(dev, config, initQwen2Weights(config, 25, 0.2, 0.1));
+      const ta = await GpuTrainer.create(ma, opts);
+      const tb = await GpuTrainer.create(mb, opts);
+      try {
+        for (const b of batches.slice(0, 2)) await ta.trainStep([b]);
+        const state = await ta.readOptimizerState();
+        expect(state.kind).toBe(optimizer.kind);
+        expect(state.step).toBe(2);
+        expect([...state.buffers.keys()]).toEqual(ta.names);
+        for (const bufs of state.buffers.values())
+          expect(bufs.length).toBe(optimizer.kind === 'adamw' ? 2 : 1);
+        await tb.writeParams(await ta.readParams());
+        await tb.writeOptimizerState(state);
+        expect(tb.step).toBe(2);
+        // The third step: the same learning rate (the schedule's position), norm, loss and update.
+        const ra = await ta.trainStep([batches[2]]);
+        const rb = await tb.trainStep([batches[2]]);
+        expect(rb).toEqual(ra);
+        expect(await tb.readParams()).toEqual(await ta.readParams());
+        expect(await tb.readOptimizerState()).toEqual(await ta.readOptimizerState());
+        // Refused before anything is written: another optimizer, a tensor left out, a wrong size.
+        const other = optimizer.kind === 'adamw' ? 'sgd' : 'adamw';
+        await expect(tb.writeOptimizerState({ ...state, kind: other })).rejects.toThrow(/state of/);
+        const missing = new Map(state.buffers);
+        missing.delete(ta.names[0]);
+        await expect(tb.writeOptimizerState({ ...state, buffers: missing })).rejects.toThrow(/needs/);
+        const short = new Map(state.buffers);
+        short.set(
+          ta.names[0],
+          (short.get(ta.names[0]) ?? []).map((b) => b.subarray(1)),
+        );
+        await expect(tb.writeOptimizerState({ ...state, buffers: short })).rejects.toThrow(/elements/);
+        expect(tb.step).toBe(3);
+      } finally {
+        ta.dispose();
+        tb.dispose();
+        ma.dispose();
+        mb.dispose();
+      }
+    }
+  });
+
   it('LoRA: 3 AdamW steps on the adapter only; base unchanged; saved in peft format and loaded back', async () => {
     const weights = initQwen2Weights(config, 23, 0.2, 0.1);
     const lora = randomLora(

@@ -130,6 +130,16 @@ export interface GpuStepResult {
   gradNorm: number;
 }
 
+/** GpuTrainer's optimizer state on the host (readOptimizerState / writeOptimizerState). */
+export interface GpuOptimizerState {
+  kind: 'adamw' | 'sgd';
+  /** Optimizer steps taken (`step`): every trained tensor is updated on every step, so this one count is
+   * each tensor's AdamW bias-correction step (and SGD's first-step rule) and the schedule's position. */
+  step: number;
+  /** By trained tensor (`names`): AdamW [m, v]; SGD with momentum [momentum buffer]; plain SGD []. */
+  buffers: Map<string, Float32Array[]>;
+}
+
 interface Trainable {
   name: string; // HF name (full) or peft name (LoRA)
   param: GpuTensor;
@@ -345,6 +355,84 @@ export class GpuTrainer {
       for (const t of this.trainables) for (const s of t.state) rec.clear(s);
       await rec.submit();
       this.steps = 0;
+    });
+  }
+
+  /**
+   * The optimizer state read back from the device (checkpoints): with the parameters, what makes a
+   * resumed run continue exactly. Read a tensor group at a time (≤ 64 MiB of staging per submit).
+   */
+  readOptimizerState(): Promise<GpuOptimizerState> {
+    return this.model.exclusive(async () => {
+      this.checkAlive();
+      const buffers = new Map<string, Float32Array[]>();
+      const READ_CHUNK = 64 << 20;
+      for (let i = 0; i < this.trainables.length; ) {
+        const group: Trainable[] = [];
+        let bytes = 0;
+        do {
+          const t = this.trainables[i++];
+          group.push(t);
+          bytes += t.state.reduce((a, s) => a + s.bytes, 0);
+        } while (i < this.trainables.length && bytes < READ_CHUNK);
+        const list: [string, GpuTensor][] = group.flatMap((t) =>
+          t.state.map((s, j): [string, GpuTensor] => [`${t.name}\0${j}`, s]),
+        );
+        const read = list.length ? await this.readTensors(list) : new Map<string, Float32Array>();
+        for (const t of group)
+          buffers.set(
+            t.name,
+            t.state.map((_, j) => read.get(`${t.name}\0${j}`) as Float32Array),
+          );
+      }
+      return { kind: this.optimizer.kind, step: this.steps, buffers };
+    });
+  }
+
+  /**
+   * Restore what readOptimizerState returned (the same optimizer kind and trained tensors). Every tensor
+   * that has state must be given, with the right number and sizes of buffers; everything is checked before
+   * anything is written. Gradients and parameters are left as they are.
+   */
+  writeOptimizerState(s: GpuOptimizerState): Promise<void> {
+    return this.model.exclusive(async () => {
+      this.checkAlive();
+      if (s.kind !== this.optimizer.kind)
+        throw new EngineError(
+          'invalid-argument',
+          `writeOptimizerState: state of ${s.kind}, this trainer uses ${this.optimizer.kind}`,
+        );
+      if (!Number.isInteger(s.step) || s.step < 0)
+        throw new EngineError(
+          'invalid-argument',
+          `writeOptimizerState: step must be an integer ≥ 0, got ${s.step}`,
+        );
+      for (const name of s.buffers.keys())
+        if (!this.byName.has(name))
+          throw new EngineError('invalid-argument', `writeOptimizerState: ${name} is not a trained tensor`);
+      for (const t of this.trainables) {
+        const bufs = s.buffers.get(t.name) ?? [];
+        if (bufs.length !== t.state.length)
+          throw new EngineError(
+            'invalid-argument',
+            `writeOptimizerState: ${t.name} needs ${t.state.length} state buffers, got ${bufs.length}`,
+          );
+        for (const b of bufs)
+          if (b.length !== t.n)
+            throw new EngineError(
+              'tensor-shape',
+              `writeOptimizerState: ${t.name} state has ${b.length} elements, expected ${t.n}`,
+            );
+      }
+      const q = this.ctx.device.queue;
+      for (const t of this.trainables) {
+        const bufs = s.buffers.get(t.name) ?? [];
+        t.state.forEach((d, j) => {
+          const b = bufs[j];
+          q.writeBuffer(d.buffer, d.offset, b.buffer, b.byteOffset, b.byteLength);
+        });
+      }
+      this.steps = s.step;
     });
   }
 
