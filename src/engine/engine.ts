@@ -501,7 +501,7 @@ export class Engine implements EngineApi {
     let startWeights = m.weights;
     const prev = this.trainer;
     if (prev && prev.host.policy.kind === 'webgpu' && prev.config.mode === 'full') {
-      const trained = (await prev.host.policy.exportState()).params;
+      const trained = (await prev.host.policy.exportState({ optimizer: false })).params;
       startWeights = new Map(
         [...m.weights].map(([k, t]) => [
           k,
@@ -633,7 +633,8 @@ export class Engine implements EngineApi {
     const a = m.adapter;
     let params: Record<string, Float32Array> = {};
     const t = this.trainer;
-    if (t && t.config.mode === 'lora') params = (await t.host.policy.exportState()).params;
+    if (t && t.config.mode === 'lora')
+      params = (await t.host.policy.exportState({ optimizer: false })).params;
     const layers = new Map(
       [...a.layers].map(([base, pair]) => {
         const A = params[loraGradName(base, 'A')];
@@ -672,7 +673,7 @@ export class Engine implements EngineApi {
         ],
       };
     }
-    const trained = (await t.host.policy.exportState()).params;
+    const trained = (await t.host.policy.exportState({ optimizer: false })).params;
     const tensors: WeightMap = new Map();
     for (const [name, base] of m.weights) {
       const data = trained[name];

@@ -11,7 +11,8 @@
 //   and k weighted targets per position, i.e. dℓ/dlogits of log softmax(z)[target] at temperature 1, or of
 //   Σ_j q_j log softmax(z)[x_j] with q the current softmax renormalised over the ids, so it serves only
 //   paper-mode actions at T = 1 (the representative or weighted-ids rule, and discrete steps, at
-//   `paperTemperature: 'one'` or T = 1, no noise); anything else is refused up front with
+//   `paperTemperature: 'one'` or T = 1; Gaussian noise on e_t included, regenerated in the training
+//   forward from the records' counters); anything else is refused up front with
 //   TrainingError('unsupported-on-gpu').
 //
 // Determinism: every random choice is counter-based on (seed, step): prompts, task items, rollout draws. So
@@ -19,6 +20,7 @@
 // exactly.
 import type { Qwen2Config } from '../engine/config.ts';
 import { CpuBackend } from '../engine/cpuBackend.ts';
+import { EngineError } from '../engine/errors.ts';
 import { GpuTrainer } from '../engine/gpu/train.ts';
 import type { GpuBackend } from '../engine/gpuBackend.ts';
 import { loraGradName, qwen2Backward, qwen2ForwardTrain } from '../engine/ref/backward.ts';
@@ -180,7 +182,8 @@ export function gpuUnsupportedReason(s: MotSettings): string | null {
   const temps = [s.temperature, s.mixtureTemperature ?? s.temperature];
   if (s.paperTemperature !== 'one' && temps.some((t) => t !== 1 && t !== 0))
     return "the GPU backward scores log-probs at temperature 1: set paperTemperature 'one' or temperature 1";
-  if (s.mixture && s.noiseSigma > 0) return 'noise on e_t needs embedding inputs';
+  // Noise on e_t (soft-tokens) trains: the training forward regenerates each step's noise from its counters
+  // on the GPU (rollout.ts buildTrainingBatch), and in paper mode ℓ does not depend on it.
   return null;
 }
 
@@ -189,7 +192,7 @@ export function gpuUnsupportedReason(s: MotSettings): string | null {
 export interface PolicyState {
   /** Trainable parameters by HF name (full) or peft name (LoRA). */
   params: Record<string, Float32Array>;
-  /** Host optimizer state (null: not captured, e.g. AdamW moments on the GPU). */
+  /** Optimizer state, the same format on both policies (null: not captured; an import restarts it). */
   optimizer: OptimizerState | null;
 }
 
@@ -209,7 +212,8 @@ export interface GrpoPolicy {
   /** Clip and update with the accumulated gradients; a non-finite norm discards them (applied: false). */
   update(lr: number, maxGradNorm: number): Promise<{ gradNorm: number; applied: boolean }>;
   discardGrads(): void;
-  exportState(): Promise<PolicyState>;
+  /** Parameters and optimizer state (`optimizer: false`: the parameters alone, optimizer null). */
+  exportState(opts?: { optimizer?: boolean }): Promise<PolicyState>;
   importState(s: PolicyState): Promise<void>;
   dispose(): void;
 }
@@ -412,10 +416,10 @@ export class CpuPolicy implements GrpoPolicy {
     return this.grads;
   }
 
-  async exportState(): Promise<PolicyState> {
+  async exportState(opts: { optimizer?: boolean } = {}): Promise<PolicyState> {
     const params: Record<string, Float32Array> = {};
     for (const [k, p] of this.params) params[k] = p.slice();
-    return { params, optimizer: this.optimizer.state() };
+    return { params, optimizer: opts.optimizer === false ? null : this.optimizer.state() };
   }
 
   async importState(s: PolicyState): Promise<void> {
@@ -425,7 +429,8 @@ export class CpuPolicy implements GrpoPolicy {
         throw new TrainingError('bad-checkpoint', `checkpoint lacks ${k} or its shape differs`);
       p.set(v);
     }
-    if (s.optimizer) this.optimizer.load(s.optimizer);
+    // No optimizer state saved: it starts over (as GpuPolicy's).
+    this.optimizer.load(s.optimizer ?? { kind: this.optimizer.kind, t: 0, slots: {} });
   }
 
   dispose(): void {}
@@ -573,19 +578,49 @@ export class GpuPolicy implements GrpoPolicy {
     this.pendingFinite = true;
   }
 
-  async exportState(): Promise<PolicyState> {
+  // The optimizer state in HostOptimizer's format: `t` = updates applied (GpuTrainer.step), one slot per
+  // trained tensor under the same name as CpuPolicy's (HF names; peft names in LoRA mode), bufs = AdamW
+  // [m, v] (plain SGD: []), and steps = t, since GpuTrainer updates every tensor on every step (no slots
+  // before the first update, as HostOptimizer). Both optimizers run the same update (train/optim.ts, the
+  // same defaults, weight decay 0, gradients clipped before the moments), so a checkpoint is interchangeable
+  // between CpuPolicy and GpuPolicy of the same mode and optimizer: GPU → GPU (and CPU → CPU) resumes
+  // bit-exactly; across backends the optimizer continues where it was, within the backends' float rounding.
+  // A checkpoint whose tensors have different step counts (HostOptimizer can, GpuTrainer keeps one) is refused.
+  async exportState(opts: { optimizer?: boolean } = {}): Promise<PolicyState> {
     const params: Record<string, Float32Array> = {};
     for (const [k, v] of await this.trainer.readParams()) params[k] = v;
-    // Plain SGD has no state; AdamW moments stay on the device (a resume restarts them).
-    return {
-      params,
-      optimizer: this.o.optim === 'sgd' ? { kind: 'sgd', t: this.trainer.step, slots: {} } : null,
-    };
+    if (opts.optimizer === false) return { params, optimizer: null };
+    const o = await this.trainer.readOptimizerState();
+    const slots: OptimizerState['slots'] = {};
+    if (o.step > 0) for (const [k, bufs] of o.buffers) slots[k] = { steps: o.step, bufs };
+    return { params, optimizer: { kind: o.kind, t: o.step, slots } };
   }
 
   async importState(s: PolicyState): Promise<void> {
+    const o = s.optimizer;
+    if (o) {
+      // Checked and written before the parameters: a checkpoint refused for its optimizer changes nothing.
+      if (o.kind !== this.o.optim)
+        throw new TrainingError('bad-checkpoint', `checkpoint optimizer ${o.kind}, run uses ${this.o.optim}`);
+      const buffers = new Map<string, Float32Array[]>();
+      for (const [k, v] of Object.entries(o.slots)) {
+        if (v.steps !== o.t)
+          throw new TrainingError(
+            'bad-checkpoint',
+            `checkpoint optimizer: ${k} took ${v.steps} steps of ${o.t} (the GPU optimizer keeps one count)`,
+          );
+        buffers.set(k, v.bufs);
+      }
+      try {
+        if (o.t === 0 && buffers.size === 0) await this.trainer.resetOptimizer();
+        else await this.trainer.writeOptimizerState({ kind: o.kind, step: o.t, buffers });
+      } catch (e) {
+        if (e instanceof EngineError && (e.code === 'invalid-argument' || e.code === 'tensor-shape'))
+          throw new TrainingError('bad-checkpoint', `checkpoint optimizer: ${e.message}`);
+        throw e;
+      }
+    } else await this.trainer.resetOptimizer(); // no optimizer state saved: it starts over
     await this.trainer.writeParams(new Map(Object.entries(s.params)));
-    await this.trainer.resetOptimizer();
   }
 
   dispose(): void {
