@@ -87,6 +87,44 @@ export interface RolloutStats {
   positions: number;
 }
 
+/** Every field of StepMetrics, in the order of metrics.jsonl (docs/experiments.md); the type check below
+ * fails when a field is added to StepMetrics and not here. */
+export const STEP_METRIC_FIELDS = [
+  'step',
+  'rewardMean',
+  'rewardStd',
+  'accuracy',
+  'scoreMean',
+  'formatRate',
+  'completionLength',
+  'truncatedRate',
+  'kl',
+  'clipFraction',
+  'zeroStdFraction',
+  'loss',
+  'gradNorm',
+  'lr',
+  'entropy',
+  'hiddenEntropy',
+  'hiddenEntropyByPosition',
+  'effectiveTokens',
+  'representativeNotArgmax',
+  'mixtureRate',
+  'tokensPerSecond',
+  'rolloutMs',
+  'trainMs',
+  'wallMs',
+  'elapsedMs',
+  'flops',
+  'skipped',
+  'skippedTotal',
+  'updates',
+] as const satisfies readonly (keyof StepMetrics)[];
+const everyField: Exclude<keyof StepMetrics, (typeof STEP_METRIC_FIELDS)[number]> extends never
+  ? true
+  : never = true;
+void everyField;
+
 /** How far along the reasoning hiddenEntropyByPosition goes. */
 export const MAX_ENTROPY_POSITIONS = 128;
 

@@ -1,7 +1,7 @@
 // The GRPO trainer on WebGPU (GpuPolicy: GpuTrainer on the model's buffers) with the tiny random model:
-// paper-mode actions train (the representative and the weighted-ids rules; finite metrics, the weights
-// move when rewards vary), and likelihoods GpuTrainer cannot seed (exact mode; paper mode at the sampling
-// temperature) are refused with a typed error before anything runs.
+// paper-mode actions train (the representative and the weighted-ids rules, soft-tokens' noise on e_t; finite
+// metrics, the weights move when rewards vary), and likelihoods GpuTrainer cannot seed (exact mode; paper
+// mode at the sampling temperature) are refused with a typed error before anything runs.
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.ts';
@@ -53,6 +53,16 @@ describe('GRPO trainer (WebGPU)', () => {
     expect(dm.mixtureRate).toBeGreaterThan(0);
     expect(dm.skipped).toBe(false);
     expect(Number.isFinite(dm.loss) && Number.isFinite(dm.gradNorm)).toBe(true);
+    // So does soft-tokens (noise on e_t): the GPU rollout adds σ · n in its embedding-mixture kernel and the
+    // training forward regenerates it from the records' counters (parity: grpo-parity.test.ts).
+    const st = await engine.createTrainer({ preset: 'soft-tokens', mot: { paperTemperature: 'one' }, grpo });
+    expect(st.host.policy.kind).toBe('webgpu');
+    expect(st.noiseStd).toBeGreaterThan(0);
+    const sr = await st.trainStep();
+    expect(sr.metrics.mixtureRate).toBeGreaterThan(0);
+    expect(sr.metrics.skipped).toBe(false);
+    expect(Number.isFinite(sr.metrics.loss) && Number.isFinite(sr.metrics.gradNorm)).toBe(true);
+    expect(sr.trajectories.some((tr) => tr.records.some((r) => r.noise !== null))).toBe(true);
     const t = await engine.createTrainer({ preset: 'dirichlet', mot: { paperTemperature: 'one' }, grpo });
     t.host.reward = (c) => {
       const d = [...c].filter((x) => x >= '0' && x <= '9').length / Math.max(1, c.length);

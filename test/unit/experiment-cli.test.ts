@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { StepMetrics } from '../../src/rl/metrics.ts';
+import { STEP_METRIC_FIELDS, type StepMetrics } from '../../src/rl/metrics.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -16,38 +16,7 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** Every field a metrics line must have (src/rl/metrics.ts StepMetrics). */
-const FIELDS: (keyof StepMetrics)[] = [
-  'step',
-  'rewardMean',
-  'rewardStd',
-  'accuracy',
-  'scoreMean',
-  'formatRate',
-  'completionLength',
-  'truncatedRate',
-  'kl',
-  'clipFraction',
-  'zeroStdFraction',
-  'loss',
-  'gradNorm',
-  'lr',
-  'entropy',
-  'hiddenEntropy',
-  'hiddenEntropyByPosition',
-  'effectiveTokens',
-  'representativeNotArgmax',
-  'mixtureRate',
-  'tokensPerSecond',
-  'rolloutMs',
-  'trainMs',
-  'wallMs',
-  'elapsedMs',
-  'flops',
-  'skipped',
-  'skippedTotal',
-  'updates',
-];
+const FIELDS = STEP_METRIC_FIELDS;
 const TIMING = new Set(['tokensPerSecond', 'rolloutMs', 'trainMs', 'wallMs', 'elapsedMs']);
 
 async function experiment(seed: number): Promise<{ out: string; stdout: string; metrics: StepMetrics[] }> {

@@ -2,12 +2,14 @@
 // from the likelihood's GradTerms matches finite differences (exact mode, different-tokens), an injected
 // non-finite step is skipped and leaves the weights alone, 2 steps + checkpoint + resume + 2 equals 4 steps,
 // the session refuses a second run and stop keeps the last completed step's weights, the experiment runner
-// is reproducible, and the GPU path refuses what it cannot train (and accepts the weighted-ids rule).
+// is reproducible, soft-tokens' noisy mixture inputs keep E's gradient through the weights (finite
+// differences), and the GPU path refuses what it cannot train (and accepts the weighted-ids rule and noise).
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runExperiment } from '../../scripts/experiment.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
+import { embedInputs, type RefModel } from '../../src/engine/ref/model.ts';
 import { makeSettings } from '../../src/mot/presets.ts';
 import {
   decodeCheckpoint,
@@ -139,6 +141,67 @@ describe('GRPO trainer (CPU)', () => {
     expect(checked).toBeGreaterThan(0);
   }, 60_000);
 
+  it('soft-tokens: noisy mixture inputs keep the embedding gradient through the weights (finite differences)', async () => {
+    const { t } = await trainer({ preset: 'soft-tokens' });
+    const policy = t.host.policy as CpuPolicy;
+    expect(t.noiseStd).toBeGreaterThan(0);
+    const run = await runRollout((c) => policy.makeStepper(c), [t.host.encodePrompt('1 + 2 = ?')], {
+      settings: t.settings,
+      stop: t.stop,
+      maxNewTokens: 5,
+      seed: 3,
+      G: 2,
+      padId: t.host.padId,
+      hiddenEntropy: false,
+      noiseStd: t.noiseStd,
+    });
+    const batch = buildTrainingBatch(run.trajectories, { padId: t.host.padId, noiseStd: t.noiseStd });
+    if (batch.input.kind !== 'mixture' || !batch.input.noise)
+      throw new Error('expected noisy mixture inputs');
+    expect(batch.input.noise.counters.some((x, i) => i % 4 === 0 && x === 1)).toBe(true);
+    // The recorded ℓ come back (the noise is regenerated, not dropped).
+    const ll = await policy.accumulate(batch, t.settings, () => new Float64Array(batch.actions.length));
+    policy.discardGrads();
+    batch.actions.forEach((a, i) => {
+      expect(Math.abs(ll[i] - a.record.logLikelihood), `action ${i}`).toBeLessThan(1e-4);
+    });
+    const c = Float64Array.from(batch.actions, (_, i) => Math.sin(i + 1));
+    const name = 'model.embed_tokens.weight';
+    await policy.accumulate(batch, t.settings, () => c);
+    const g = policy.peekGrads().get(name)?.slice() as Float32Array;
+    policy.discardGrads();
+    // The same inputs as fixed embeddings reach E only through the (tied) head: the input path is the rest.
+    const live = (policy as unknown as { params: Map<string, Float32Array> }).params.get(
+      name,
+    ) as Float32Array;
+    const model = { config: policy.config, weights: new Map([[name, { shape: [263, 64], data: live }]]) };
+    const embeds = embedInputs(model as unknown as RefModel, batch.input, batch.B * batch.T);
+    await policy.accumulate({ ...batch, input: { kind: 'embeds', embeds } }, t.settings, () => c);
+    const gHead = policy.peekGrads().get(name)?.slice() as Float32Array;
+    policy.discardGrads();
+    const inputPart = g.map((x, i) => Math.abs(x - gHead[i]));
+    const largest = inputPart.indexOf(Math.max(...inputPart));
+    expect(inputPart[largest]).toBeGreaterThan(1e-3);
+    const f = async () => {
+      const l = await policy.accumulate(batch, t.settings, () => new Float64Array(batch.actions.length));
+      policy.discardGrads();
+      return l.reduce((s, x, i) => s + c[i] * x, 0);
+    };
+    for (const idx of [largest, 5 * 64 + 3, 100 * 64 + 17]) {
+      const h = 1e-2;
+      const x0 = live[idx];
+      live[idx] = x0 + h;
+      const fp = await f();
+      live[idx] = x0 - h;
+      const fm = await f();
+      live[idx] = x0;
+      const fd = (fp - fm) / (2 * h);
+      expect(Math.abs(fd - g[idx]), `E[${idx}]: fd ${fd} vs ${g[idx]}`).toBeLessThan(
+        2e-3 + 2e-2 * Math.abs(fd),
+      );
+    }
+  }, 60_000);
+
   it('skips a step whose loss is not finite and leaves the weights alone', async () => {
     const { t } = await trainer({ injectNonFiniteAtStep: 2 });
     const m1 = (await t.trainStep()).metrics;
@@ -216,7 +279,12 @@ describe('GRPO trainer (CPU)', () => {
         makeSettings('different-tokens', { paperTemperature: 'one', likelihood: 'exact' }),
       ),
     ).toMatch(/exact/);
-    expect(gpuUnsupportedReason(makeSettings('soft-tokens', { paperTemperature: 'one' }))).toMatch(/noise/);
+    // Noise on e_t (soft-tokens) trains too: its training forward regenerates the noise from the counters.
+    expect(gpuUnsupportedReason(makeSettings('soft-tokens', { paperTemperature: 'one' }))).toBeNull();
+    expect(gpuUnsupportedReason(makeSettings('soft-tokens'))).toMatch(/temperature/); // τ = 0.5
+    expect(
+      gpuUnsupportedReason(makeSettings('soft-tokens', { paperTemperature: 'one', likelihood: 'exact' })),
+    ).toMatch(/exact/);
   });
 
   it('experiment: 20 tiny dirichlet steps with G=4 complete and a seed reproduces the metrics', async () => {
