@@ -11,14 +11,7 @@ cd "$(dirname "$0")"
 set -o pipefail
 BUDGET=${1:-240}
 END=$(( $(date +%s) + ${2:-540} ))
-xz -dc node.xz > /tmp/node && chmod +x /tmp/node
-xz -dc dawn.node.xz > node_modules/webgpu/dist/linux-x64/dawn.node
-for d in *.deb; do dpkg -x "$d" /; done; ldconfig
-for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json; do
-  [ -f "$f" ] && export VK_ICD_FILENAMES=$f && break
-done
-export XDG_RUNTIME_DIR=/tmp
-nvidia-smi -L; nproc
+source ./setup.sh
 mkdir -p "$OUT/logs" runs
 run_one() { # kind, index, args…
   local kind=$1 i=$2; shift 2

@@ -30,6 +30,6 @@ npx esbuild scripts/experiment.ts --bundle --platform=node --format=esm --extern
   --banner:js="import { createRequire } from 'module'; const require = createRequire(import.meta.url);" \
   --outfile="$KIT/experiment.mjs" --log-level=warning
 cp -r experiments "$KIT/"
-cp bench/device/run.sh bench/device/experiments.sh bench/device/pick-lr.mjs "$KIT/"
+cp bench/device/setup.sh bench/device/run.sh bench/device/experiments.sh bench/device/pick-lr.mjs "$KIT/"
 cp bench/device/sweep-jobs.txt bench/device/matrix-jobs.txt "$KIT/"
 du -sh "$KIT"

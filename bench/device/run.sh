@@ -3,14 +3,7 @@
 # Vulkan driver, then the training and decode benchmarks. Results go to $OUT.
 cd "$(dirname "$0")"
 set -o pipefail
-xz -dc node.xz > /tmp/node && chmod +x /tmp/node
-xz -dc dawn.node.xz > node_modules/webgpu/dist/linux-x64/dawn.node
-for d in *.deb; do dpkg -x "$d" /; done; ldconfig
-for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json; do
-  [ -f "$f" ] && export VK_ICD_FILENAMES=$f && break
-done
-export XDG_RUNTIME_DIR=/tmp MOTG_FIXTURES=$PWD/fixtures
-nvidia-smi -L
+source ./setup.sh
 # The built-in model's recipe with forward/backward on the GPU (npm run train:builtin -- --gpu).
 timeout 230 /tmp/node train-builtin.mjs --gpu --steps "${BUILTIN_STEPS:-2200}" --log-every 500 --out "/tmp/motg-builtin" 2>&1 | tee "$OUT/train-builtin.log"
 timeout 100 /tmp/node train.bench.mjs --fixtures "$PWD/fixtures" --tag gpu --no-cpu-large 2>&1 | grep -v '^{' | tee "$OUT/train.log"
