@@ -183,7 +183,8 @@ export function gpuUnsupportedReason(s: MotSettings): string | null {
   if (s.paperTemperature !== 'one' && temps.some((t) => t !== 1 && t !== 0))
     return "the GPU backward scores log-probs at temperature 1: set paperTemperature 'one' or temperature 1";
   // Noise on e_t (soft-tokens) trains: the training forward regenerates each step's noise from its counters
-  // on the GPU (rollout.ts buildTrainingBatch), and in paper mode ℓ does not depend on it.
+  // (rollout.ts buildTrainingBatch), and the paper likelihood has no noise term (the exact one, refused
+  // above, has).
   return null;
 }
 
