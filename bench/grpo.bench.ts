@@ -1,6 +1,7 @@
 // GRPO benchmark (not a test): rollout tokens/s with G = 8 and the time of one GRPO step (rollout +
 // policy/reference forward + backward + update) for `discrete` and every mixture preset, on the CPU
-// reference and on WebGPU (Node + Dawn, whatever adapter is present), on the built-in model.
+// reference and on WebGPU (Node + Dawn, whatever adapter is present), on the built-in model. On the CPU the
+// mixture presets also run with the exact likelihood (MOTG.md §2), which trains only there.
 //   npx tsx bench/grpo.bench.ts [--model DIR] [--tag NAME] [--steps N] [--group G] [--tokens N] [--no-cpu]
 // Prints a table, then one JSON line, also written to bench/results/grpo-<tag>.json. Ratios are against
 // `discrete` on the same backend in the same run (these machines are shared and noisy).
@@ -29,6 +30,7 @@ const withCpu = !args.includes('--no-cpu');
 interface Row {
   backend: 'cpu' | 'webgpu';
   preset: PresetName;
+  likelihood: 'paper' | 'exact';
   /** Why this preset does not train on this backend (no timings then). */
   unsupported?: string;
   rolloutTokensPerSecond?: number;
@@ -57,12 +59,20 @@ async function benchBackend(kind: 'cpu' | 'webgpu'): Promise<{ rows: Row[]; adap
   const adapter = `${info.backend}: ${info.description}${info.isFallbackAdapter ? ' (software)' : ''}`;
   await engine.loadModel({ kind: 'url', baseUrl: model });
   const rows: Row[] = [];
-  for (const preset of PRESET_NAMES) {
+  const cases = PRESET_NAMES.flatMap((preset): { preset: PresetName; likelihood: 'paper' | 'exact' }[] =>
+    kind === 'cpu' && preset !== 'discrete'
+      ? [
+          { preset, likelihood: 'paper' as const },
+          { preset, likelihood: 'exact' as const },
+        ]
+      : [{ preset, likelihood: 'paper' as const }],
+  );
+  for (const { preset, likelihood } of cases) {
     let trainer: Awaited<ReturnType<Engine['createTrainer']>>;
     try {
       trainer = await engine.createTrainer({
         preset,
-        mot: { paperTemperature: 'one' },
+        mot: { paperTemperature: 'one', likelihood },
         tasks: [{ task: 'chain_sum', level: 'trivial' }],
         grpo: {
           num_generations: G,
@@ -77,7 +87,7 @@ async function benchBackend(kind: 'cpu' | 'webgpu'): Promise<{ rows: Row[]; adap
         },
       });
     } catch (e) {
-      rows.push({ backend: kind, preset, unsupported: (e as Error).message });
+      rows.push({ backend: kind, preset, likelihood, unsupported: (e as Error).message });
       continue;
     }
     await trainer.trainStep(); // warm-up: pipelines, JIT
@@ -86,6 +96,7 @@ async function benchBackend(kind: 'cpu' | 'webgpu'): Promise<{ rows: Row[]; adap
     rows.push({
       backend: kind,
       preset,
+      likelihood,
       rolloutTokensPerSecond: median(ms.map((m) => m.tokensPerSecond)),
       rolloutMs: median(ms.map((m) => m.rolloutMs)),
       trainMs: median(ms.map((m) => m.trainMs)),
@@ -109,14 +120,18 @@ async function main(): Promise<void> {
     console.log(`backend ${r.adapter}`);
   }
   console.log(`G = ${G}, 1 prompt per step, ≤ ${maxTokens} completion tokens, median of ${steps} steps`);
-  console.log('backend  preset               rollout tok/s  rollout ms  train ms  step ms  step/discrete');
+  console.log(
+    'backend  preset               likelihood  rollout tok/s  rollout ms  train ms  step ms  step/discrete',
+  );
   for (const r of rows) {
     if (r.unsupported) {
-      console.log(`${r.backend.padEnd(8)} ${r.preset.padEnd(20)} not trainable here: ${r.unsupported}`);
+      console.log(
+        `${r.backend.padEnd(8)} ${r.preset.padEnd(20)} ${r.likelihood.padEnd(11)} not trainable here: ${r.unsupported}`,
+      );
       continue;
     }
     console.log(
-      `${r.backend.padEnd(8)} ${r.preset.padEnd(20)} ${(r.rolloutTokensPerSecond ?? 0).toFixed(0).padStart(13)} ` +
+      `${r.backend.padEnd(8)} ${r.preset.padEnd(20)} ${r.likelihood.padEnd(11)} ${(r.rolloutTokensPerSecond ?? 0).toFixed(0).padStart(13)} ` +
         `${(r.rolloutMs ?? 0).toFixed(0).padStart(11)} ${(r.trainMs ?? 0).toFixed(0).padStart(9)} ` +
         `${(r.stepMs ?? 0).toFixed(0).padStart(8)} ${(r.stepVsDiscrete ?? 0).toFixed(2).padStart(14)}`,
     );
