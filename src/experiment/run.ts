@@ -139,7 +139,7 @@ export async function runLoop(
         await sink.write('adapter/adapter_model.safetensors', a.safetensors);
       }
     } else {
-      const st = await trainer.host.policy.exportState();
+      const st = await trainer.host.policy.exportState({ optimizer: false });
       const c = ctx.modelInfo.config;
       const tensors = new Map(
         Object.entries(st.params).map(([k, v]) => [k, { shape: engineShape(c, k, v.length), data: v }]),
