@@ -27,6 +27,7 @@ npx esbuild scripts/train-builtin.ts --bundle --platform=node --format=esm --ext
   --banner:js="import { createRequire } from 'module'; const require = createRequire(import.meta.url);" \
   --outfile="$KIT/train-builtin.mjs" --log-level=warning
 npx esbuild scripts/experiment.ts --bundle --platform=node --format=esm --external:webgpu \
+  --external:vite --external:@playwright/test --external:playwright --external:playwright-core \
   --banner:js="import { createRequire } from 'module'; const require = createRequire(import.meta.url);" \
   --outfile="$KIT/experiment.mjs" --log-level=warning
 cp -r experiments "$KIT/"
