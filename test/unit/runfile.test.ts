@@ -69,12 +69,19 @@ describe('training runs in a run file', () => {
     expect(back.train[0].status).toBe('finished');
   });
 
-  it('files without `train` (older exports, the bundled example) read with none', () => {
+  it('files without `train` (older exports) read with none', () => {
     const old = runWith([]) as Partial<RunFile>;
     delete old.train;
     expect(parseRunFile(JSON.stringify(old)).train).toEqual([]);
+  });
+
+  it('the bundled example reads with its two finished GRPO runs (discrete and the default preset)', () => {
     const example = parseRunFile(readFileSync('public/example-run.json', 'utf8'));
-    expect(example.train).toEqual([]);
+    expect(example.train.map((r) => r.form.preset)).toEqual(['discrete', 'dirichlet']);
+    for (const r of example.train) {
+      expect(r.status).toBe('finished');
+      expect(r.history).toHaveLength(r.maxSteps);
+    }
   });
 
   it('untrusted content is checked: bad shapes refused, bad values replaced', () => {
