@@ -40,7 +40,7 @@ test('train: a tiny GRPO run charts 3 steps, is kept in the link and the export,
   const panel = page.locator('section[aria-labelledby="train-heading"]');
   await setNumber(page, 'G (completions per prompt)', 2);
   await setNumber(page, 'Steps', 3);
-  await setNumber(page, 'Completion tokens', 8);
+  await setNumber(page, 'Completion tokens', 20);
 
   // The exact likelihood does not train on WebGPU: a kind message with the compatible setting.
   await panel.getByLabel('Likelihood', { exact: true }).selectOption('exact');
@@ -65,7 +65,7 @@ test('train: a tiny GRPO run charts 3 steps, is kept in the link and the export,
 
   // The form is in the link.
   const hash = new URL(page.url()).hash;
-  for (const part of ['g.G=2', 'g.steps=3', 'g.new=8']) expect(hash).toContain(part);
+  for (const part of ['g.G=2', 'g.steps=3', 'g.new=20']) expect(hash).toContain(part);
 
   // Export run: run.json holds the 3 steps, train.csv a header and 3 rows, the training charts are images.
   const runZip = await downloadOf(page, () => page.getByTestId('export').click());
@@ -73,7 +73,7 @@ test('train: a tiny GRPO run charts 3 steps, is kept in the link and the export,
   const json = JSON.parse(new TextDecoder().decode(run.get('run.json')));
   expect(json.train).toHaveLength(1);
   expect(json.train[0].history.map((m: { step: number }) => m.step)).toEqual([1, 2, 3]);
-  expect(json.train[0].form).toMatchObject({ G: 2, steps: 3, maxCompletion: 8 });
+  expect(json.train[0].form).toMatchObject({ G: 2, steps: 3, maxCompletion: 20 });
   expect(json.settings.train).toMatchObject({ G: 2, steps: 3 });
   const csv = new TextDecoder().decode(run.get('train.csv')).trim().split('\n');
   expect(csv).toHaveLength(4);
@@ -112,7 +112,7 @@ test('train: a tiny GRPO run charts 3 steps, is kept in the link and the export,
   await expect(panel.getByTestId('train-rollouts').locator('tbody tr')).toHaveCount(2);
   await expect(panel.getByLabel('G (completions per prompt)', { exact: true })).toHaveValue('2');
   await expect(panel.getByLabel('Steps', { exact: true })).toHaveValue('3');
-  await expect(panel.getByLabel('Completion tokens', { exact: true })).toHaveValue('8');
+  await expect(panel.getByLabel('Completion tokens', { exact: true })).toHaveValue('20');
   // The engine of the new page holds no trained model: nothing to export until this tab trains.
   await expect(panel.getByTestId('train-export-model')).toBeDisabled();
   await expect(page.getByTestId('engine-status')).toContainText('ready');
@@ -121,8 +121,9 @@ test('train: a tiny GRPO run charts 3 steps, is kept in the link and the export,
   await setNumber(page, 'Steps', 500);
   await panel.getByLabel('Parameters', { exact: true }).selectOption('lora');
   await setNumber(page, 'LoRA rank', 4);
-  expect(new URL(page.url()).hash).toContain('g.mode=lora');
-  expect(new URL(page.url()).hash).toContain('g.r=4');
+  // The hash follows each committed field change (poll: a number field commits on its own schedule).
+  await expect.poll(() => new URL(page.url()).hash).toContain('g.mode=lora');
+  await expect.poll(() => new URL(page.url()).hash).toContain('g.r=4');
   await panel.getByTestId('train-start').click();
   await panel.getByTestId('train-start').click();
   await expect(panel.getByTestId('train-refused')).toContainText('already in progress');

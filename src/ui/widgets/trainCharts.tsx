@@ -31,6 +31,13 @@ interface Series {
 
 type Row = Record<string, number | null | [number, number]>;
 
+/** A tick that fits the axis: small and large magnitudes in exponent form (KL and loss start near 0). */
+function compactTick(v: number): string {
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-2 || a >= 1e5)) return v.toExponential(1);
+  return String(Number(v.toPrecision(3)));
+}
+
 const fin = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(5)) : null);
 
 /** Rows by step; `values(m)` gives [suffix, value] pairs per step of each run. */
@@ -98,9 +105,7 @@ function MetricChart({
               tick={{ fontSize: 10 }}
               width={46}
               domain={percent ? [0, 1] : ['auto', 'auto']}
-              tickFormatter={(v: number) =>
-                percent ? `${Math.round(v * 100)}%` : String(Number(v.toPrecision(3)))
-              }
+              tickFormatter={(v: number) => (percent ? `${Math.round(v * 100)}%` : compactTick(v))}
             />
             <Tooltip contentStyle={{ fontSize: 11 }} />
             {bands?.map((b) => (
