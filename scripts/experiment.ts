@@ -185,7 +185,7 @@ export function parseArgs(argv: string[]): ExperimentConfig {
         per_device_train_batch_size: 4,
         gradient_accumulation_steps: 1,
         max_completion_length: 24,
-        learning_rate: 1e-3,
+        learning_rate: 3e-4, // the built-in protocol's rate (docs/reproduction.md: higher rates collapse it)
         optim: 'adamw',
         max_steps: 20,
         seed: 0,
