@@ -78,7 +78,7 @@ test('example run at once, built-in model, side-by-side decode, share, export, i
 
   // Evaluate: a tiny held-out run lands in the comparison table.
   await setNumber(page, 'Questions per task', 2);
-  await setNumber(page, 'Max new tokens', 12);
+  await setNumber(page, 'Max new tokens', 24);
   await page.getByTestId('eval-run').click();
   await expect(page.getByTestId('eval-table').locator('tbody tr')).toHaveCount(1);
   await expect(page.getByTestId('eval-table')).not.toContainText('running', { timeout: 120_000 });
