@@ -23,30 +23,10 @@ import {
   gpuUnsupportedReason,
   type TrainerConfigInput,
 } from '../../src/rl/trainer.ts';
-import type { RewardBreakdown } from '../../src/tasks/reward.ts';
 import { expectClose, testDevice } from '../helpers/gpu.ts';
+import { digitReward } from '../helpers/rewards.ts';
 
 const MODEL = resolve(import.meta.dirname, '../../public/models/motg-tiny-random');
-
-/** A reward with variance on a random model: the fraction of digits in the completion. */
-function digitReward(completion: string): RewardBreakdown {
-  const digits = [...completion].filter((c) => c >= '0' && c <= '9').length;
-  const total = digits / Math.max(1, completion.length);
-  return {
-    total,
-    answer: null,
-    score: total > 0.2 ? 1 : 0,
-    correctness: total,
-    format: 0,
-    wordCount: 0,
-    words: 0,
-    thinkClose: 0,
-    answerOpen: 0,
-    answerClose: 0,
-    trailing: 0,
-    trailingChars: 0,
-  };
-}
 
 const CONFIG: TrainerConfigInput = {
   preset: 'different-tokens',

@@ -29,31 +29,10 @@ import {
   type TrainerConfigInput,
   type TrainerHost,
 } from '../../src/rl/trainer.ts';
-import type { RewardBreakdown } from '../../src/tasks/reward.ts';
 import { testDevice } from '../helpers/gpu.ts';
+import { hashReward } from '../helpers/rewards.ts';
 
 const MODEL = resolve(import.meta.dirname, '../../public/models/motg-tiny-random');
-
-/** A reward with variance on a random model's short completions: a hash of the text in [0, 1]. */
-function hashReward(completion: string): RewardBreakdown {
-  let h = 0;
-  for (const ch of completion) h = (h * 31 + (ch.codePointAt(0) ?? 0)) % 97;
-  const d = h / 96;
-  return {
-    total: d,
-    answer: null,
-    score: 0,
-    correctness: d,
-    format: 0,
-    wordCount: 0,
-    words: 0,
-    thinkClose: 0,
-    answerOpen: 0,
-    answerClose: 0,
-    trailing: 0,
-    trailingChars: 0,
-  };
-}
 
 const CONFIG: TrainerConfigInput = {
   preset: 'dirichlet',

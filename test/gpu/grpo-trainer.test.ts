@@ -2,12 +2,14 @@
 // paper-mode actions train (the representative and the weighted-ids rules, soft-tokens' noise on e_t; finite
 // metrics, the weights move when rewards vary), and likelihoods GpuTrainer cannot seed (exact mode; paper
 // mode at the sampling temperature) are refused with a typed error before anything runs.
+
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { nodeGpu } from '../../src/node/webgpu.ts';
 import { TrainingError } from '../../src/rl/trainer.ts';
+import { syntheticReward } from '../helpers/rewards.ts';
 
 const MODEL = resolve(import.meta.dirname, '../../public/models/motg-tiny-random');
 let engine: Engine | null = null;
@@ -64,23 +66,8 @@ describe('GRPO trainer (WebGPU)', () => {
     expect(Number.isFinite(sr.metrics.loss) && Number.isFinite(sr.metrics.gradNorm)).toBe(true);
     expect(sr.trajectories.some((tr) => tr.records.some((r) => r.noise !== null))).toBe(true);
     const t = await engine.createTrainer({ preset: 'dirichlet', mot: { paperTemperature: 'one' }, grpo });
-    t.host.reward = (c) => {
-      const d = [...c].filter((x) => x >= '0' && x <= '9').length / Math.max(1, c.length);
-      return {
-        total: d,
-        answer: null,
-        score: 0,
-        correctness: d,
-        format: 0,
-        wordCount: 0,
-        words: 0,
-        thinkClose: 0,
-        answerOpen: 0,
-        answerClose: 0,
-        trailing: 0,
-        trailingChars: 0,
-      };
-    };
+    t.host.reward = (c) =>
+      syntheticReward([...c].filter((x) => x >= '0' && x <= '9').length / Math.max(1, c.length));
     const before = (await t.host.policy.exportState()).params;
     const ms = [];
     for (let i = 0; i < 2; i++) ms.push((await t.trainStep()).metrics);
