@@ -248,11 +248,14 @@ describe('embedding-mixture kernel', () => {
     const wt = ctx.pool.upload('wte', wte);
     const fed = ctx.pool.upload('fed', new Float32Array(B * C).fill(Number.NaN));
     const train = ctx.pool.upload('train', new Float32Array(B * C).fill(Number.NaN));
-    const cnt = ctx.pool.upload('counters', counters);
     const rec = ctx.recorder('input noise test');
     mixtureEmbedForward(rec, fed, t, wt, B, C, K, V, SEED, std);
     mixtureForward(rec, train, t.recIds, t.recW, wt, B, K, C, V);
-    inputNoiseForward(rec, train, cnt, B, C, std);
+    let cnt = ctx.dummy;
+    inputNoiseForward(rec, train, { std, counters }, B, C, (name, data) => {
+      cnt = ctx.pool.upload(name, data);
+      return cnt;
+    });
     await rec.submit();
     const a = await readF32(ctx, fed, B * C);
     const b = await readF32(ctx, train, B * C);

@@ -4,8 +4,7 @@
 // come from a pool and go back to it; only what the caller asks for is read back.
 import { expectedParameters, type Qwen2Config } from '../config.ts';
 import { EngineError } from '../errors.ts';
-import { NOISE_STRIDE } from '../ref/embedding.ts';
-import type { ForwardResult, HiddenStates, InputNoise, LoraWeights, ModelInput } from '../ref/model.ts';
+import type { ForwardResult, HiddenStates, LoraWeights, ModelInput } from '../ref/model.ts';
 import type { WeightMap } from '../tensor.ts';
 import type { GpuTensor } from './buffers.ts';
 import { type CommandRecorder, GpuContext } from './commands.ts';
@@ -583,7 +582,8 @@ export class GpuModel {
         const ids = this.uploadIds('mixture ids', input.ids, N * K, V);
         const w = this.uploadInput('mixture weights', Float32Array.from(input.weights));
         mixtureForward(rec, acts.residual, ids, w, p.wte, N, K, C, V);
-        if (input.noise) this.addInputNoise(rec, acts.residual, input.noise, N, C);
+        if (input.noise)
+          inputNoiseForward(rec, acts.residual, input.noise, N, C, (n, d) => this.uploadInput(n, d));
         break;
       }
       case 'dense': {
@@ -680,17 +680,6 @@ export class GpuModel {
     if (hidden) rec.copy(acts.normed, hidden, 0, (cfg.numHiddenLayers + 1) * slot, slot);
     matmulForward(rec, acts.logits, acts.normed, p.lmHead, null, N, C, V);
     return acts;
-  }
-
-  /** res (N, C) += the Gaussian noise of the positions `noise` marks (ops.ts inputNoiseForward). */
-  private addInputNoise(rec: CommandRecorder, res: GpuTensor, noise: InputNoise, N: number, C: number): void {
-    if (noise.counters.length !== N * NOISE_STRIDE)
-      throw new EngineError(
-        'invalid-argument',
-        `mixture noise: ${noise.counters.length} counter words != B·T·${NOISE_STRIDE} = ${N * NOISE_STRIDE}`,
-      );
-    if (!(noise.std > 0)) return;
-    inputNoiseForward(rec, res, this.uploadInput('mixture noise counters', noise.counters), N, C, noise.std);
   }
 
   private uploadIds(name: string, ids: ArrayLike<number>, n: number, V: number): GpuTensor {

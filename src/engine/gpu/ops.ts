@@ -1,6 +1,9 @@
 // The GPU layers, one function per kernel, named and ordered like the CPU reference (ref/*.ts):
 // outputs first, then inputs, then sizes. Each records dispatches on a CommandRecorder; nothing runs
 // until the recorder is submitted.
+import { EngineError } from '../errors.ts';
+import { NOISE_STRIDE } from '../ref/embedding.ts';
+import type { InputNoise } from '../ref/model.ts';
 import type { GpuTensor } from './buffers.ts';
 import type { CommandRecorder } from './commands.ts';
 import { attentionForwardKernel } from './kernels/attention.wgsl.ts';
@@ -81,20 +84,27 @@ export function mixtureForward(
 }
 
 /**
- * out (N, C) += std · n of each position that counters (N, 4) u32 [1 = noisy, seed, row, step] marks: the
- * Gaussian noise on mixture inputs regenerated from the counter RNG (ref/embedding.ts InputNoise).
+ * out (N, C) += std · n of each position that `noise.counters` (N, 4) u32 [1 = noisy, seed, row, step]
+ * marks: the Gaussian noise on mixture inputs regenerated from the counter RNG (ref/embedding.ts
+ * InputNoise). `upload` puts the counters on the device for this call.
  */
 export function inputNoiseForward(
   rec: CommandRecorder,
   out: GpuTensor,
-  counters: GpuTensor,
+  noise: InputNoise,
   N: number,
   C: number,
-  std: number,
+  upload: (name: string, data: Uint32Array) => GpuTensor,
 ): void {
+  if (noise.counters.length !== N * NOISE_STRIDE)
+    throw new EngineError(
+      'invalid-argument',
+      `mixture noise: ${noise.counters.length} counter words != B·T·${NOISE_STRIDE} = ${N * NOISE_STRIDE}`,
+    );
+  if (!(noise.std > 0)) return;
   rec.dispatch(inputNoiseKernel, {
-    params: { N, C, noiseStd: std },
-    bind: { out, counters },
+    params: { N, C, noiseStd: noise.std },
+    bind: { out, counters: upload('mixture noise counters', noise.counters) },
     workgroups: elementwise(N * C),
   });
 }

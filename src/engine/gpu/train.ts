@@ -16,8 +16,7 @@ import { EngineError } from '../errors.ts';
 import type { LoraAdapter } from '../model/lora.ts';
 import { writeLoraAdapter } from '../model/lora.ts';
 import { loraGradName } from '../ref/backward.ts';
-import { NOISE_STRIDE } from '../ref/embedding.ts';
-import type { InputNoise, ModelInput } from '../ref/model.ts';
+import type { ModelInput } from '../ref/model.ts';
 import { ADAMW_DEFAULTS, type AdamWOptions, SGD_DEFAULTS, type SgdOptions } from '../train/optim.ts';
 import { type LrSchedule, learningRate } from '../train/schedule.ts';
 import type { GpuTensor } from './buffers.ts';
@@ -666,7 +665,8 @@ export class GpuTrainer {
         mixtureForward(rec, a.res[0], ids, w, wte, N, K, C, V);
         // The rollout's noise on e_t, regenerated from its counters (a constant: the backward below is
         // mixtureBackward's alone, so E still gets its gradient through the weights).
-        if (input.noise) this.addInputNoise(rec, a.res[0], input.noise, N, C);
+        if (input.noise)
+          inputNoiseForward(rec, a.res[0], input.noise, N, C, (n, d) => this.uploadInput(n, d));
         saved.ids = ids;
         if (embedTrained) saved.plan = this.uploadPlan(planEmbeddingBackward(input.ids, input.weights, K));
         break;
@@ -889,17 +889,6 @@ export class GpuTrainer {
       rows: this.uploadInput('embedding rows', plan.rows),
       weights: plan.weights ? this.uploadInput('embedding weights', plan.weights) : null,
     };
-  }
-
-  /** res (N, C) += the Gaussian noise of the positions `noise` marks (ops.ts inputNoiseForward). */
-  private addInputNoise(rec: CommandRecorder, res: GpuTensor, noise: InputNoise, N: number, C: number): void {
-    if (noise.counters.length !== N * NOISE_STRIDE)
-      throw new EngineError(
-        'invalid-argument',
-        `mixture noise: ${noise.counters.length} counter words != B·T·${NOISE_STRIDE} = ${N * NOISE_STRIDE}`,
-      );
-    if (!(noise.std > 0)) return;
-    inputNoiseForward(rec, res, this.uploadInput('mixture noise counters', noise.counters), N, C, noise.std);
   }
 
   private uploadIds(name: string, ids: ArrayLike<number>, n: number, V: number): GpuTensor {
