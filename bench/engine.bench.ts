@@ -11,6 +11,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { createOrtSession, ortLogits, releaseOrtSession } from '../src/check/ortPeer.ts';
 import {
   compareLogits,
   type DecodeTiming,
@@ -26,7 +27,6 @@ import { type AdapterReport, type EngineDevice, requestEngineDevice } from '../s
 import { GpuBackend } from '../src/engine/gpuBackend.ts';
 import { DirModelSource } from '../src/engine/model/source-node.ts';
 import { loadModel } from '../src/engine/model/weights.ts';
-import { createOrtSession, ortLogits, releaseOrtSession } from '../src/engine/onnx/ortPeer.ts';
 import { nodeGpu } from '../src/node/webgpu.ts';
 
 const args = process.argv.slice(2);

@@ -8,12 +8,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { Engine } from '../src/engine/engine.ts';
 import { DirModelSource } from '../src/engine/model/source-node.ts';
 import { PRESET_NAMES } from '../src/mot/presets.ts';
 import type { PresetName } from '../src/mot/settings.ts';
 import { nodeGpu } from '../src/node/webgpu.ts';
 import type { StepMetrics } from '../src/rl/metrics.ts';
+import { Engine } from '../src/worker/engine.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => {

@@ -8,14 +8,15 @@
 // Time per dispatch = wall time of one submit of `reps` dispatches (after onSubmittedWorkDone) / reps,
 // median of 5 submits, after a warm-up; weights rotate among copies so repeated runs do not hit cache.
 import { writeFileSync } from 'node:fs';
-import { checkTensor } from '../src/engine/check.ts';
+import { checkTensor } from '../src/check/tensorCheck.ts';
 import { expectedParameters, parseQwen2Config } from '../src/engine/config.ts';
 import type { GpuTensor } from '../src/engine/gpu/buffers.ts';
 import { GpuContext } from '../src/engine/gpu/commands.ts';
 import type { EngineDevice } from '../src/engine/gpu/device.ts';
 import { requestEngineDevice } from '../src/engine/gpu/device.ts';
+import type { MatmulVersion } from '../src/engine/gpu/kernels/matmul.wgsl.ts';
 import { GpuModel } from '../src/engine/gpu/model.ts';
-import { type MatmulVersion, matmulForward } from '../src/engine/gpu/ops.ts';
+import { matmulForward } from '../src/engine/gpu/ops.ts';
 import { linearForward } from '../src/engine/ref/linear.ts';
 import type { WeightMap } from '../src/engine/tensor.ts';
 import { nodeGpu } from '../src/node/webgpu.ts';

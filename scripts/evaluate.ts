@@ -7,10 +7,10 @@
 //   {"task", "n", "accuracy", "mean_score", "format_rate", "tokens_per_s", "level", "temperature", "backend"}
 import { resolve } from 'node:path';
 import { evaluateTask } from '../src/builtin/evaluate.ts';
-import { Engine } from '../src/engine/engine.ts';
 import { DirModelSource } from '../src/engine/model/source-node.ts';
 import { Tokenizer } from '../src/engine/model/tokenizer.ts';
 import { getTask, TASK_NAMES } from '../src/tasks/registry.ts';
+import { Engine } from '../src/worker/engine.ts';
 
 function parseArgs(argv: string[]): Map<string, string> {
   const out = new Map<string, string>();

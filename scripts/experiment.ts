@@ -16,7 +16,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Engine } from '../src/engine/engine.ts';
 import { DirModelSource } from '../src/engine/model/source-node.ts';
 import {
   adapterLabel,
@@ -26,6 +25,7 @@ import {
   runLoop,
 } from '../src/experiment/run.ts';
 import type { PresetName } from '../src/mot/settings.ts';
+import { Engine } from '../src/worker/engine.ts';
 
 export type { ExperimentConfig, ExperimentResult } from '../src/experiment/run.ts';
 

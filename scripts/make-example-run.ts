@@ -9,9 +9,8 @@
 //          [--gpu] [--n 5] [--train-steps 40]
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Engine } from '../src/engine/engine.ts';
+import { BUILTIN_MODEL_ID } from '../src/client/builtinModel.ts';
 import { DirModelSource } from '../src/engine/model/source-node.ts';
-import { BUILTIN_MODEL_ID } from '../src/store/builtinModel.ts';
 import { decodeSide, TokenTexts } from '../src/store/lib/decodeRun.ts';
 import { evaluate } from '../src/store/lib/evalRun.ts';
 import { buildPrompt, drawItem } from '../src/store/lib/items.ts';
@@ -19,6 +18,7 @@ import { newRun, parseRunFile } from '../src/store/lib/runFile.ts';
 import { DEFAULT_SETTINGS } from '../src/store/settings.ts';
 import { runLabel, trainingSettingsOf } from '../src/store/trainForm.ts';
 import type { DecodeMode, EvalRun, SideResult } from '../src/store/types.ts';
+import { Engine } from '../src/worker/engine.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

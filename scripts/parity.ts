@@ -5,18 +5,18 @@
 // of each backend; `loss.value` / `loss.logp` appear once, among the forward lines. The last line is
 // `<N> passed, <M> failed`. Exit status 1 if anything fails.
 import { resolve } from 'node:path';
-import { DEFAULT_REL_TOL, formatCheck, type TensorCheck } from '../src/engine/check.ts';
-import { type EngineDevice, requestEngineDevice } from '../src/engine/gpu/device.ts';
-import { gradientParity } from '../src/engine/gradParity.ts';
-import { DirModelSource } from '../src/engine/model/source-node.ts';
-import { forwardParity, forwardTensorNames, loadGoldenSet } from '../src/engine/parity.ts';
+import { gradientParity } from '../src/check/gradParity.ts';
+import { forwardParity, forwardTensorNames, loadGoldenSet } from '../src/check/parity.ts';
 import {
   cpuFactory,
   gpuFactory,
   gpuGradientParity,
   loadParityModel,
   parityBackends,
-} from '../src/node/parityBackends.ts';
+} from '../src/check/parityBackends.ts';
+import { DEFAULT_REL_TOL, formatCheck, type TensorCheck } from '../src/check/tensorCheck.ts';
+import { type EngineDevice, requestEngineDevice } from '../src/engine/gpu/device.ts';
+import { DirModelSource } from '../src/engine/model/source-node.ts';
 import { nodeGpu } from '../src/node/webgpu.ts';
 
 function arg(name: string, fallback: string): string {

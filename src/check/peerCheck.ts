@@ -2,7 +2,6 @@
 // page (check.html, in a browser: our WebGPU backend vs ORT's WebGPU EP) and by the Node benchmark
 // (bench/engine.bench.ts: CPU reference / WebGPU vs ORT's wasm EP). No DOM and no `node:` imports.
 import type { Backend } from '../engine/backend.ts';
-import { checkTensor, DEFAULT_REL_TOL } from '../engine/check.ts';
 import { CpuBackend } from '../engine/cpuBackend.ts';
 import { type AdapterReport, requestEngineDevice } from '../engine/gpu/device.ts';
 import { GpuBackend } from '../engine/gpuBackend.ts';
@@ -14,7 +13,8 @@ import {
   type OrtPeerSession,
   ortLogits,
   releaseOrtSession,
-} from '../engine/onnx/ortPeer.ts';
+} from './ortPeer.ts';
+import { checkTensor, DEFAULT_REL_TOL } from './tensorCheck.ts';
 
 /** Deterministic ids in [0, V) (an LCG: only reproducibility matters). */
 export function seededIds(n: number, seed: number, V: number): Int32Array {

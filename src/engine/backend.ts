@@ -1,7 +1,9 @@
 // What the Engine needs from a compute backend. Two implementations: the CPU reference (cpuBackend.ts)
 // and WebGPU (gpu/gpuBackend.ts). Both take HF-named weights and the same inputs.
-import type { BackendKind } from './api.ts';
 import type { ForwardResult, ModelInput } from './ref/model.ts';
+
+/** Where the model runs: our WGSL kernels, or the CPU reference. */
+export type BackendKind = 'webgpu' | 'cpu';
 
 export interface ForwardOptions {
   /** (B, T) positions; default: cache length + t. */

@@ -1,5 +1,5 @@
 // Choosing the next token from one row of logits on the CPU (the GPU path does the same in WGSL).
-import { counterUniform } from './rng.ts';
+import { counterUniform } from '../mot/rng.ts';
 
 export interface SampleOptions {
   greedy: boolean;

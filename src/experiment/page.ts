@@ -3,7 +3,7 @@
 // main thread (navigator.gpu is there) with the same Engine and run loop as the Node path
 // (src/experiment/run.ts); progress lines go to window.motgLog (exposed by Node), files are PUT/POSTed to
 // /out/<name> on the server, which writes them into the run folder.
-import { Engine } from '../engine/engine.ts';
+import { Engine } from '../worker/engine.ts';
 import { adapterLabel, type ExperimentConfig, type ExperimentResult, type RunSink, runLoop } from './run.ts';
 
 export interface BrowserRunRequest {

@@ -2,13 +2,14 @@
 // `npm run experiment` runs it: in Node (scripts/experiment.ts, files written with node:fs) and in headless
 // Chromium (src/experiment/page.ts, files sent back to Node over HTTP). DOM-free and Node-free: the files go
 // to a RunSink, the progress lines to `log`.
-import type { ModelInfo } from '../engine/api.ts';
-import type { Engine } from '../engine/engine.ts';
+
 import { writeSafetensors } from '../engine/model/safetensors.ts';
 import type { PresetName } from '../mot/settings.ts';
 import { encodeCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
 import type { StepMetrics } from '../rl/metrics.ts';
 import type { EvalResult, TrainerConfigInput } from '../rl/trainer.ts';
+import type { ModelInfo } from '../worker/api.ts';
+import type { Engine } from '../worker/engine.ts';
 
 export interface ExperimentConfig {
   name?: string;

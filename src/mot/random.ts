@@ -1,7 +1,7 @@
 // Random variates built on counterUniform(seed, row, step, draw), the one random source shared with WGSL:
 // a variate is a pure function of its counters, so CPU and GPU draw the same numbers and a rollout can be
 // replayed. Every sampler names the draw indices it reads; DRAW fixes which purpose owns which range.
-import { counterUniform } from '../engine/rng.ts';
+import { counterUniform } from './rng.ts';
 
 /** Where one decoding step's randomness comes from: a trajectory (row) and a position (step) under a seed. */
 export interface Counters {

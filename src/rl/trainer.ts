@@ -18,14 +18,16 @@
 // Determinism: every random choice is counter-based on (seed, step): prompts, task items, rollout draws. So
 // the trainer's RNG state is its step count, and a checkpoint (weights, optimizer state, step) resumes
 // exactly.
+
 import type { Qwen2Config } from '../engine/config.ts';
 import { CpuBackend } from '../engine/cpuBackend.ts';
+import { ReferenceStepper } from '../engine/decode/referenceStepper.ts';
+import type { RolloutStepper, StepperConfig } from '../engine/decode/stepper.ts';
 import { EngineError } from '../engine/errors.ts';
 import { GpuTrainer } from '../engine/gpu/train.ts';
 import type { GpuBackend } from '../engine/gpuBackend.ts';
 import { loraGradName, qwen2Backward, qwen2ForwardTrain } from '../engine/ref/backward.ts';
 import type { LoraWeights, RefModel } from '../engine/ref/model.ts';
-import { counterUniform, pcgHash } from '../engine/rng.ts';
 import type { WeightMap } from '../engine/tensor.ts';
 import {
   ADAMW_DEFAULTS,
@@ -41,6 +43,7 @@ import {
   type GradTerm,
   type StepRecord,
 } from '../mot/likelihood.ts';
+import { counterUniform, pcgHash } from '../mot/rng.ts';
 import type { MotSettings, PresetName } from '../mot/settings.ts';
 import { SettingsError } from '../mot/settings.ts';
 import type { StopSettings } from '../mot/stop.ts';
@@ -58,12 +61,9 @@ import { estimateFlops, meanStd, rolloutStats, type StepMetrics } from './metric
 import {
   buildTrainingBatch,
   noiseStdOf,
-  ReferenceStepper,
-  type RolloutStepper,
   rolloutSettings,
   rolloutStopSettings,
   runRollout,
-  type StepperConfig,
   type TextCodec,
   type TrainingBatch,
   type Trajectory,

@@ -1,9 +1,9 @@
 // The page's one zustand store, built from slices. Slices hold data only; the actions that change it
 // are plain functions in src/store/actions/ (the worker's callbacks call them too).
 import { create, type StateCreator } from 'zustand';
-import type { AdapterInfo, ModelInfo } from '../engine/api.ts';
+import type { FileProgress } from '../client/hub.ts';
 import type { Qwen2Config } from '../engine/config.ts';
-import type { FileProgress } from '../ui/lib/hub.ts';
+import type { AdapterInfo, ModelInfo } from '../worker/api.ts';
 import { DEFAULT_SETTINGS } from './settings.ts';
 import type { DecodeResult, ExperimentSettings, RunFile, TrainRunRecord } from './types.ts';
 
@@ -147,6 +147,13 @@ export function setError(where: ErrorWhere, e: unknown): void {
   const err = e as { code?: string; message?: string };
   const error: UiError = { code: err?.code, message: err?.message ?? String(e) };
   useStore.setState((s) => ({ errors: { ...s.errors, [where]: error } }));
+}
+
+/** Shared handling of an engine failure: a lost device flips the page into its recovery state. */
+export function engineFailed(where: 'engine' | 'model' | 'decode' | 'eval', e: unknown): void {
+  const code = (e as { code?: string }).code;
+  if (code === 'gpu-device-lost') useStore.setState({ lost: true });
+  setError(where, e);
 }
 
 export function clearError(where: ErrorWhere): void {

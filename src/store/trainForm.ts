@@ -1,8 +1,9 @@
 // The Train panel's form (plain data) and its translation into the engine's TrainingSettings
 // (src/rl/trainer.ts TrainerConfigInput with TRL's GRPO names). Defaults are tiny: the built-in model is
 // small and SwiftShader is slow.
-import type { TrainingSettings } from '../engine/api.ts';
+
 import type { MotSettings, PresetName } from '../mot/settings.ts';
+import type { TrainingSettings } from '../worker/api.ts';
 
 /** How the policy log-likelihood of a step is scored (MOTG.md §2). Only `paper-one` trains on WebGPU. */
 export type LikelihoodChoice = 'paper-one' | 'paper-sampling' | 'exact';

@@ -13,7 +13,7 @@
 //    says to open it over https or on localhost rather than to change browsers.
 import { join, resolve } from 'node:path';
 import { expect, type Page, test } from '@playwright/test';
-import type { TestHooks } from '../../src/ui/engineClient.ts';
+import type { TestHooks } from '../../src/client/engineClient.ts';
 
 const SHOTS = resolve('docs/screenshots');
 

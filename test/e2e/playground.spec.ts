@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { expect, type Page, type Route, test } from '@playwright/test';
-import { readZip } from '../../src/ui/lib/zip.ts';
+import { readZip } from '../../src/client/zip.ts';
 
 const SHOTS = resolve('docs/screenshots');
 const MODEL_DIR = resolve('public/models/motg-tiny-random');

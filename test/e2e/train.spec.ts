@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type Download, expect, type Page, test } from '@playwright/test';
-import { readZip } from '../../src/ui/lib/zip.ts';
+import { readZip } from '../../src/client/zip.ts';
 
 const SHOTS = resolve('docs/screenshots');
 

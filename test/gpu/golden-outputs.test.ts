@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../../src/engine/engine.ts';
 import { nodeGpu } from '../../src/node/webgpu.ts';
+import type { Engine } from '../../src/worker/engine.ts';
 import {
   decodeRuns,
   GOLDEN_DIR,

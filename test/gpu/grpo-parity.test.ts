@@ -9,7 +9,6 @@
 // path through the mixture weights.
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../src/engine/engine.ts';
 import type { GpuTrainer } from '../../src/engine/gpu/train.ts';
 import { GpuBackend } from '../../src/engine/gpuBackend.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
@@ -23,6 +22,7 @@ import {
   gpuUnsupportedReason,
   type TrainerConfigInput,
 } from '../../src/rl/trainer.ts';
+import { Engine } from '../../src/worker/engine.ts';
 import { expectClose, testDevice } from '../helpers/gpu.ts';
 import { digitReward } from '../helpers/rewards.ts';
 

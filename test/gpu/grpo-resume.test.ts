@@ -6,7 +6,6 @@
 // checkpoint's slots are the CPU policy's parameters, and a CPU policy's state loads into a GpuPolicy.
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../src/engine/engine.ts';
 import { GpuMixtureStepper } from '../../src/engine/gpu/mixture.ts';
 import { GpuBackend } from '../../src/engine/gpuBackend.ts';
 import { createLoraAdapter, type LoraAdapter } from '../../src/engine/model/lora.ts';
@@ -29,6 +28,7 @@ import {
   type TrainerConfigInput,
   type TrainerHost,
 } from '../../src/rl/trainer.ts';
+import { Engine } from '../../src/worker/engine.ts';
 import { testDevice } from '../helpers/gpu.ts';
 import { hashReward } from '../helpers/rewards.ts';
 

@@ -5,10 +5,10 @@
 
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../src/engine/engine.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { nodeGpu } from '../../src/node/webgpu.ts';
 import { TrainingError } from '../../src/rl/trainer.ts';
+import { Engine } from '../../src/worker/engine.ts';
 import { syntheticReward } from '../helpers/rewards.ts';
 
 const MODEL = resolve(import.meta.dirname, '../../public/models/motg-tiny-random');

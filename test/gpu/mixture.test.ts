@@ -4,7 +4,9 @@
 // argmax and sampled ids must be equal; weights, log-likelihoods and entropies within f32 rounding. Then the
 // embedding-mixture kernel (next inputs, noise, given tokens) against rl/rollout.ts mixtureEmbedding, and the
 // training forward's mixture + input_noise kernels against it (the same noisy inputs, rebuilt from counters).
+
 import { beforeAll, describe, expect, it } from 'vitest';
+import { mixtureEmbedding } from '../../src/engine/decode/referenceStepper.ts';
 import type { GpuContext } from '../../src/engine/gpu/commands.ts';
 import { CTRL_STRIDE, META_STRIDE, NO_ID } from '../../src/engine/gpu/kernels/mixtureStep.wgsl.ts';
 import { mixtureEmbedForward, type RowCounters, runMixtureStep } from '../../src/engine/gpu/mixture.ts';
@@ -13,7 +15,6 @@ import { NOISE_STRIDE, mixtureForward as refMixtureForward } from '../../src/eng
 import { makeSettings } from '../../src/mot/presets.ts';
 import type { MotSettings, PresetName } from '../../src/mot/settings.ts';
 import { mixtureStep, type StepRecord } from '../../src/mot/step.ts';
-import { mixtureEmbedding } from '../../src/rl/rollout.ts';
 import { randomFloats, readF32, testContext } from '../helpers/gpu.ts';
 
 let ctx: GpuContext;

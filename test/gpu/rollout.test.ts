@@ -5,14 +5,14 @@
 // and for soft-tokens so does GpuTrainer's training forward, the noise on e_t regenerated from the counters.
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RolloutRequest, RolloutResult } from '../../src/engine/api.ts';
-import { Engine } from '../../src/engine/engine.ts';
 import { GpuTrainer } from '../../src/engine/gpu/train.ts';
 import type { GpuBackend } from '../../src/engine/gpuBackend.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { loadModel } from '../../src/engine/model/weights.ts';
 import { nodeGpu } from '../../src/node/webgpu.ts';
 import { buildTrainingBatch, replayLogLikelihoods } from '../../src/rl/rollout.ts';
+import type { RolloutRequest, RolloutResult } from '../../src/worker/api.ts';
+import { Engine } from '../../src/worker/engine.ts';
 
 const BUILTIN = resolve(import.meta.dirname, '../../public/models/motg-tiny-random');
 const EOS_SET = [258, ...Array.from({ length: 16 }, (_, i) => 70 + i)];

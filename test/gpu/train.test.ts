@@ -5,17 +5,18 @@
 // trained adapter saved in peft format; one SFT step on the GPU backend equal to the CPU one.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_REL_TOL, formatCheck } from '../../src/engine/check.ts';
+import { gradientTensorNames } from '../../src/check/gradParity.ts';
+import { loadGoldenSet } from '../../src/check/parity.ts';
+import { gpuGradientParity, loadParityModel } from '../../src/check/parityBackends.ts';
+import { DEFAULT_REL_TOL, formatCheck } from '../../src/check/tensorCheck.ts';
 import { expectedParameters, parseQwen2Config, type Qwen2Config } from '../../src/engine/config.ts';
 import type { EngineDevice } from '../../src/engine/gpu/device.ts';
 import { GpuModel } from '../../src/engine/gpu/model.ts';
 import { GpuTrainer, type GpuTrainerOptions, type TrainBatch } from '../../src/engine/gpu/train.ts';
 import { GpuSftBackend } from '../../src/engine/gpuSft.ts';
-import { gradientTensorNames } from '../../src/engine/gradParity.ts';
 import { initQwen2Weights } from '../../src/engine/model/init.ts';
 import { parseLoraAdapter } from '../../src/engine/model/lora.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
-import { loadGoldenSet } from '../../src/engine/parity.ts';
 import { loraGradName, qwen2LossAndGrads } from '../../src/engine/ref/backward.ts';
 import {
   type LoraWeights,
@@ -27,7 +28,6 @@ import { tensor, type WeightMap } from '../../src/engine/tensor.ts';
 import { AdamW, clipGradNorm, Sgd } from '../../src/engine/train/optim.ts';
 import { type LrSchedule, learningRate } from '../../src/engine/train/schedule.ts';
 import { CpuSftBackend, makeSftBatch, sliceSftBatch, trainSft } from '../../src/engine/train/sft.ts';
-import { gpuGradientParity, loadParityModel } from '../../src/node/parityBackends.ts';
 import { HF_GOLDEN_DIR, requireFixtures, TINY_MODELS } from '../helpers/fixtures.ts';
 import { expectClose, randomFloats, randomInts, testDevice } from '../helpers/gpu.ts';
 import { tinyConfig } from '../helpers/tinyConfig.ts';

@@ -6,11 +6,11 @@
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { evaluateTask } from '../../src/builtin/evaluate.ts';
-import { Engine } from '../../src/engine/engine.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { Tokenizer } from '../../src/engine/model/tokenizer.ts';
 import { PRESET_NAMES } from '../../src/mot/presets.ts';
 import type { MotSettings } from '../../src/mot/settings.ts';
+import { Engine } from '../../src/worker/engine.ts';
 import { hashReward } from './rewards.ts';
 
 export const BUILTIN = resolve(import.meta.dirname, '../../public/models/motg-builtin');
@@ -91,7 +91,7 @@ export function paramDigest(params: Record<string, Float32Array>): {
 export function grpoCases(
   backend: 'cpu' | 'webgpu',
 ): { name: string; preset: string; mot: Partial<MotSettings> }[] {
-  const cases = PRESET_NAMES.map((p) => ({
+  const cases: { name: string; preset: string; mot: Partial<MotSettings> }[] = PRESET_NAMES.map((p) => ({
     name: p,
     preset: p,
     mot: { paperTemperature: 'one' } as Partial<MotSettings>,

@@ -1,6 +1,6 @@
 // GPU test helpers: one shared EngineDevice per test process, random inputs, upload and readback.
 import { expect } from 'vitest';
-import { checkTensor, formatCheck } from '../../src/engine/check.ts';
+import { checkTensor, formatCheck } from '../../src/check/tensorCheck.ts';
 import type { GpuTensor } from '../../src/engine/gpu/buffers.ts';
 import { GpuContext } from '../../src/engine/gpu/commands.ts';
 import { type EngineDevice, requestEngineDevice } from '../../src/engine/gpu/device.ts';

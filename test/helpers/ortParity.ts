@@ -3,17 +3,17 @@
 // few awkward shapes. Shared by the CPU reference's test (unit) and the WebGPU backend's (gpu).
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/engine/backend.ts';
-import { checkTensor, formatCheck } from '../../src/engine/check.ts';
-import type { Qwen2Config } from '../../src/engine/config.ts';
-import { DirModelSource } from '../../src/engine/model/source-node.ts';
-import { loadModel } from '../../src/engine/model/weights.ts';
 import {
   createOrtSession,
   type OrtPeerSession,
   ortLogits,
   releaseOrtSession,
-} from '../../src/engine/onnx/ortPeer.ts';
+} from '../../src/check/ortPeer.ts';
+import { checkTensor, formatCheck } from '../../src/check/tensorCheck.ts';
+import type { Backend } from '../../src/engine/backend.ts';
+import type { Qwen2Config } from '../../src/engine/config.ts';
+import { DirModelSource } from '../../src/engine/model/source-node.ts';
+import { loadModel } from '../../src/engine/model/weights.ts';
 import type { WeightMap } from '../../src/engine/tensor.ts';
 import { HF_GOLDEN_DIR } from './fixtures.ts';
 

@@ -5,11 +5,11 @@ import { resolve } from 'node:path';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { describe, expect, it } from 'vitest';
 import { buildExamples, chatMessages } from '../../src/builtin/data.ts';
-import { Engine } from '../../src/engine/engine.ts';
+import { BUILTIN_MODEL_ID } from '../../src/client/builtinModel.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { Tokenizer } from '../../src/engine/model/tokenizer.ts';
 import { loadModel } from '../../src/engine/model/weights.ts';
-import { BUILTIN_MODEL_ID } from '../../src/store/builtinModel.ts';
+import { Engine } from '../../src/worker/engine.ts';
 
 const MODELS = resolve(import.meta.dirname, '../../public/models');
 const DIR = resolve(MODELS, BUILTIN_MODEL_ID);

@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../src/engine/engine.ts';
 import { parseSafetensors } from '../../src/engine/model/safetensors.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import type { TrainingError } from '../../src/rl/trainer.ts';
+import { Engine } from '../../src/worker/engine.ts';
 
 const BUILTIN = resolve(import.meta.dirname, '../../public/models/motg-builtin');
 const dirs: string[] = [];

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expose, proxy, wrap } from 'comlink';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { EngineApi, TokenEvent } from '../../src/engine/api.ts';
-import { Engine } from '../../src/engine/engine.ts';
 import { EngineError } from '../../src/engine/errors.ts';
-import { installErrorTransfer } from '../../src/engine/errorTransfer.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
+import type { EngineApi, TokenEvent } from '../../src/worker/api.ts';
+import { Engine } from '../../src/worker/engine.ts';
+import { installErrorTransfer } from '../../src/worker/errorTransfer.ts';
 
 const BUILTIN = resolve(import.meta.dirname, '../../public/models/motg-tiny-random');
 

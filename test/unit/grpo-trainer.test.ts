@@ -7,7 +7,6 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runExperiment } from '../../scripts/experiment.ts';
-import { Engine } from '../../src/engine/engine.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { embedInputs, type RefModel } from '../../src/engine/ref/model.ts';
 import { makeSettings } from '../../src/mot/presets.ts';
@@ -27,6 +26,7 @@ import {
   type TrainerConfigInput,
   TrainingError,
 } from '../../src/rl/trainer.ts';
+import { Engine } from '../../src/worker/engine.ts';
 import { digitReward } from '../helpers/rewards.ts';
 
 const MODEL = resolve(import.meta.dirname, '../../public/models/motg-tiny-random');

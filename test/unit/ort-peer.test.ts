@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineError } from '../../src/engine/errors.ts';
 import {
   createOrtSession,
   type OrtPeerSession,
   ortLogits,
   releaseOrtSession,
-} from '../../src/engine/onnx/ortPeer.ts';
+} from '../../src/check/ortPeer.ts';
+import { EngineError } from '../../src/engine/errors.ts';
 import { HF_GOLDEN_DIR } from '../helpers/fixtures.ts';
 
 // golden.safetensors stores `ids` as I32, which the engine's safetensors loader (F32/F16/BF16 only)

@@ -1,10 +1,10 @@
 // The CPU reference against Hugging Face transformers' golden outputs, for both fixture models.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatCheck } from '../../src/engine/check.ts';
+import { forwardParity, forwardTensorNames, loadGoldenSet } from '../../src/check/parity.ts';
+import { cpuFactory, parityBackends } from '../../src/check/parityBackends.ts';
+import { formatCheck } from '../../src/check/tensorCheck.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
-import { forwardParity, forwardTensorNames, loadGoldenSet } from '../../src/engine/parity.ts';
-import { cpuFactory, parityBackends } from '../../src/node/parityBackends.ts';
 import { HF_GOLDEN_DIR, TINY_MODELS } from '../helpers/fixtures.ts';
 
 describe.each(TINY_MODELS)('CPU reference matches transformers on %s', (name) => {

@@ -3,14 +3,14 @@
 // within 1e-4 × max|reference|.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_REL_TOL, formatCheck } from '../../src/engine/check.ts';
+import { gradientParity, gradientTensorNames } from '../../src/check/gradParity.ts';
+import { loadGoldenSet } from '../../src/check/parity.ts';
+import { DEFAULT_REL_TOL, formatCheck } from '../../src/check/tensorCheck.ts';
 import { expectedParameters } from '../../src/engine/config.ts';
-import { gradientParity, gradientTensorNames } from '../../src/engine/gradParity.ts';
 import { loadLoraAdapter } from '../../src/engine/model/lora.ts';
 import { subSource } from '../../src/engine/model/source.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { loadModel } from '../../src/engine/model/weights.ts';
-import { loadGoldenSet } from '../../src/engine/parity.ts';
 import { loraGradName } from '../../src/engine/ref/backward.ts';
 import { HF_GOLDEN_DIR, requireFixtures, TINY_MODELS } from '../helpers/fixtures.ts';
 

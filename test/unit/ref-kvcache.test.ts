@@ -1,7 +1,7 @@
 // Incremental decoding on the CPU reference: the KV cache gives the full forward's logits at every step,
 // and a left-padded batch decodes like each row alone.
 import { describe, expect, it } from 'vitest';
-import { checkTensor } from '../../src/engine/check.ts';
+import { checkTensor } from '../../src/check/tensorCheck.ts';
 import { initQwen2Weights } from '../../src/engine/model/init.ts';
 import { qwen2Forward, RefKvCache } from '../../src/engine/ref/model.ts';
 import { tinyConfig } from '../helpers/tinyConfig.ts';

@@ -2,13 +2,18 @@
 // (multi-token `</think>`, Cold Stop forcing, EOS, length, skipped steps, positions), Engine.rollout over
 // comlink with the built-in model (determinism, records, stop rules, evaluation mode, typed errors), and the
 // replay: the training forward on the recorded inputs reproduces every behaviour log-likelihood.
+
 import { resolve } from 'node:path';
 import { expose, proxy, wrap } from 'comlink';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EngineApi, RolloutRequest, RolloutResult } from '../../src/engine/api.ts';
-import { Engine } from '../../src/engine/engine.ts';
+import { mixtureEmbedding } from '../../src/engine/decode/referenceStepper.ts';
+import type {
+  PrefillRequest,
+  RolloutStepper,
+  RowStep,
+  StepRequest,
+} from '../../src/engine/decode/stepper.ts';
 import { EngineError } from '../../src/engine/errors.ts';
-import { installErrorTransfer } from '../../src/engine/errorTransfer.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { loadModel } from '../../src/engine/model/weights.ts';
 import { embedInputs } from '../../src/engine/ref/model.ts';
@@ -17,15 +22,13 @@ import type { StepRecord } from '../../src/mot/step.ts';
 import { STOP_DEFAULTS } from '../../src/mot/stop.ts';
 import {
   buildTrainingBatch,
-  mixtureEmbedding,
-  type PrefillRequest,
   type RolloutStepEvent,
-  type RolloutStepper,
-  type RowStep,
   replayLogLikelihoods,
   runRollout,
-  type StepRequest,
 } from '../../src/rl/rollout.ts';
+import type { EngineApi, RolloutRequest, RolloutResult } from '../../src/worker/api.ts';
+import { Engine } from '../../src/worker/engine.ts';
+import { installErrorTransfer } from '../../src/worker/errorTransfer.ts';
 
 const BUILTIN = resolve(import.meta.dirname, '../../public/models/motg-tiny-random');
 const THINK_END = 260;

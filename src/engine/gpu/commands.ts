@@ -11,7 +11,7 @@ import {
   UNIFORM_USAGE,
 } from './buffers.ts';
 import type { EngineDevice } from './device.ts';
-import type { MatmulVersion } from './ops.ts';
+import type { MatmulVersion } from './kernels/matmul.wgsl.ts';
 import { type CompiledKernel, type Constants, type KernelDef, PipelineCache } from './pipelines.ts';
 
 // One pipeline cache per device, shared by every context (model) on it.

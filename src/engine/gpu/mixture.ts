@@ -5,6 +5,7 @@
 // (n ids + weights + 8 words per row, L floats of hidden entropy), never the logits.
 // The kernels are in kernels/mixtureStep.wgsl.ts and kernels/mixtureEmbed.wgsl.ts; the CPU twin of the step
 // is src/mot/step.ts, and rl/rollout.ts runs the loop.
+
 import { DRAW } from '../../mot/random.ts';
 import { type MotSettings, mixtureTemperatureOf, validateMotSettings } from '../../mot/settings.ts';
 import type { StepRecord } from '../../mot/step.ts';
@@ -16,7 +17,7 @@ import type {
   RowStep,
   StepperConfig,
   StepRequest,
-} from '../../rl/rollout.ts';
+} from '../decode/stepper.ts';
 import { EngineError } from '../errors.ts';
 import type { GpuTensor } from './buffers.ts';
 import type { CommandRecorder, GpuContext } from './commands.ts';

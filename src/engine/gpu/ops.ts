@@ -19,6 +19,7 @@ import {
 } from './kernels/logits.wgsl.ts';
 import { logprobLossBackwardKernel } from './kernels/lossBackward.wgsl.ts';
 import {
+  type MatmulVersion,
   matmulV1Kernel,
   matmulV2Kernel,
   matmulV3Kernel,
@@ -141,7 +142,6 @@ export function rmsnormForward(
   });
 }
 
-export type MatmulVersion = 1 | 2 | 3 | 4 | 5 | 6;
 export const MATMUL_KERNELS: Record<MatmulVersion, KernelDef> = {
   1: matmulV1Kernel,
   2: matmulV2Kernel,

@@ -1,8 +1,9 @@
 // Seeded random initialisation of a Qwen2 model (as HF's `_init_weights`: normal(0, std) for linear and
 // embedding weights, zeros for biases, ones for norms). Used to make test models and to start the
 // built-in model's training.
+
+import { counterUniform } from '../../mot/rng.ts';
 import { expectedParameters, type Qwen2Config } from '../config.ts';
-import { counterUniform } from '../rng.ts';
 import type { WeightMap } from '../tensor.ts';
 
 export function initQwen2Weights(config: Qwen2Config, seed: number, std = 0.02, biasStd = 0): WeightMap {

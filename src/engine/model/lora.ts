@@ -2,9 +2,10 @@
 // writes them. Tensor keys in the file: `base_model.model.<module>.lora_A.weight` ([r, in]) and
 // `.lora_B.weight` ([out, r]); in memory peft adds the adapter name (`.lora_A.default.weight`).
 // The adapted weight is W + scale · B · A with scale = alpha / r (alpha / sqrt(r) with use_rslora).
+
+import { counterUniform } from '../../mot/rng.ts';
 import { expectedParameters, type Qwen2Config } from '../config.ts';
 import { EngineError } from '../errors.ts';
-import { counterUniform } from '../rng.ts';
 import type { HostTensor, WeightMap } from '../tensor.ts';
 import { parseSafetensors, writeSafetensors } from './safetensors.ts';
 import { type ModelSource, readJson } from './source.ts';

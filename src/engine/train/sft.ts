@@ -10,10 +10,11 @@
 // token t + 1; it is a target when t + 1 lies in [lossStart, lossEnd) of that row, with coefficient
 // 1 / (target tokens in the batch) — the per-token coefficients of ref/loss.ts. Everything else
 // (prompt, padding) has coefficient 0 and so contributes no gradient.
+
+import { counterUniform } from '../../mot/rng.ts';
 import type { Qwen2Config } from '../config.ts';
 import { qwen2LossAndGrads } from '../ref/backward.ts';
 import type { RefModel } from '../ref/model.ts';
-import { counterUniform } from '../rng.ts';
 import type { WeightMap } from '../tensor.ts';
 import { AdamW, type AdamWOptions, clipGradNorm } from './optim.ts';
 import { learningRate } from './schedule.ts';

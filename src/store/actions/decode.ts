@@ -1,23 +1,18 @@
 // Side-by-side decode: the discrete baseline and the chosen MoT-G preset from the same prompt and seed.
 // Knob changes re-run it after a short pause; a newer run cancels the one in flight.
 import { proxy } from 'comlink';
-import { engineClient } from '../../ui/engineClient.ts';
-import { decodeSide, TokenTexts, type WrapCallback } from '../lib/decodeRun.ts';
+import { engineClient } from '../../client/engineClient.ts';
+import { decodeSide, type WrapCallback } from '../lib/decodeRun.ts';
 import { buildPrompt, drawItem } from '../lib/items.ts';
 import { activeJob, runJob } from '../lib/jobs.ts';
-import { clearError, useStore } from '../store.ts';
+import { tokenTexts } from '../lib/tokenTexts.ts';
+import { clearError, engineFailed, useStore } from '../store.ts';
 import type { DecodeMode, DecodeResult, SideResult, StepView } from '../types.ts';
-import { engineFailed } from './engine.ts';
 import { updateLive } from './run.ts';
-
-let texts = new TokenTexts();
 
 function isMissingRollout(e: unknown): boolean {
   const m = (e as Error)?.message ?? '';
   return /rollout/.test(m) && /not a function|undefined/.test(m);
-}
-export function resetTokenTexts(): void {
-  texts = new TokenTexts();
 }
 
 const wrap: WrapCallback = (fn) => proxy(fn);
@@ -109,7 +104,7 @@ async function decodeOnce(my: number): Promise<void> {
         eos: s.model.eosTokenIds,
         item: drawn?.item ?? null,
         entry: drawn?.entry ?? null,
-        texts,
+        texts: tokenTexts(),
         wrap,
         onStep: (step, i) => {
           if (my !== generation) return;

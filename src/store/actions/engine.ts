@@ -1,22 +1,22 @@
 // Engine and model actions: start the worker, check that a model fits BEFORE loading it, load it from
 // the built-in folder, the Hub or a local folder, and recover from a lost GPU device.
 
-import type { ModelInfo } from '../../engine/api.ts';
-import { parseQwen2Config, type Qwen2Config } from '../../engine/config.ts';
 import {
   BUILTIN_MODEL_ID,
   BUILTIN_MODEL_URL,
   engineClient,
   resetEngineClient,
-} from '../../ui/engineClient.ts';
-import { folderName, readConfig, withPaths } from '../../ui/lib/folder.ts';
-import { downloadHubModel, type FileProgress, planHubModel } from '../../ui/lib/hub.ts';
+} from '../../client/engineClient.ts';
+import { folderName, readConfig, withPaths } from '../../client/folder.ts';
+import { downloadHubModel, type FileProgress, planHubModel } from '../../client/hub.ts';
+import { parseQwen2Config, type Qwen2Config } from '../../engine/config.ts';
+import type { ModelInfo } from '../../worker/api.ts';
+import { syncHash } from '../lib/hash.ts';
 import { runJob } from '../lib/jobs.ts';
 import { fitReport } from '../lib/memoryFit.ts';
-import { clearError, setError, useStore } from '../store.ts';
+import { resetTokenTexts } from '../lib/tokenTexts.ts';
+import { clearError, engineFailed, useStore } from '../store.ts';
 import type { ModelChoice } from '../types.ts';
-import { resetTokenTexts } from './decode.ts';
-import { syncHash } from './settings.ts';
 
 /** Raised (and shown) when the chosen settings do not fit the adapter: nothing was allocated. */
 export class WontFitError extends Error {
@@ -31,13 +31,6 @@ export class WontFitError extends Error {
 
 function deviceMemory(): number | undefined {
   return (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
-}
-
-/** Shared handling of an engine failure: a lost device flips the page into its recovery state. */
-export function engineFailed(where: 'engine' | 'model' | 'decode' | 'eval', e: unknown): void {
-  const code = (e as { code?: string }).code;
-  if (code === 'gpu-device-lost') useStore.setState({ lost: true });
-  setError(where, e);
 }
 
 export async function startEngine(): Promise<void> {

@@ -1,14 +1,13 @@
 // Held-out evaluation of the current policy, saved into the live run after every sample so a stopped
 // or interrupted evaluation survives a reload.
 import { proxy } from 'comlink';
-import { engineClient } from '../../ui/engineClient.ts';
+import { engineClient } from '../../client/engineClient.ts';
 import type { WrapCallback } from '../lib/decodeRun.ts';
 import { TokenTexts } from '../lib/decodeRun.ts';
 import { evaluate } from '../lib/evalRun.ts';
 import { activeJob, runJob } from '../lib/jobs.ts';
-import { clearError, useStore } from '../store.ts';
+import { clearError, engineFailed, useStore } from '../store.ts';
 import type { EvalRun } from '../types.ts';
-import { engineFailed } from './engine.ts';
 import { updateLive } from './run.ts';
 
 const wrap: WrapCallback = (fn) => proxy(fn);

@@ -1,7 +1,8 @@
 // Settings changes: every one lands in the URL hash (a link reproduces the setup); decode knobs re-run
 // the side-by-side decode after a pause; memory knobs only re-estimate (the model is never reloaded).
 import { makeSettings } from '../../mot/presets.ts';
-import { levelFor, settingsFromHash, settingsToHash } from '../settings.ts';
+import { syncHash } from '../lib/hash.ts';
+import { levelFor, settingsFromHash } from '../settings.ts';
 import { useStore } from '../store.ts';
 import type { TrainForm } from '../trainForm.ts';
 import type {
@@ -12,13 +13,6 @@ import type {
   MixPreset,
 } from '../types.ts';
 import { scheduleDecode } from './decode.ts';
-
-/** Writes the settings into the URL hash without adding a history entry. */
-export function syncHash(settings: ExperimentSettings = useStore.getState().settings): void {
-  const hash = settingsToHash(settings);
-  const url = `${location.pathname}${location.search}${hash}`;
-  if (`${location.pathname}${location.search}${location.hash}` !== url) history.replaceState(null, '', url);
-}
 
 function setSettings(next: ExperimentSettings): void {
   useStore.setState({ settings: next });

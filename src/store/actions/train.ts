@@ -4,13 +4,14 @@
 // the end of a run, a pause and errors. Finished runs stay in the store so their charts overlay, and every
 // change lands in the live run (saved for reloads, exported with it). The trained policy can be taken away
 // as a peft adapter or a whole Hugging Face folder.
+
 import { proxy } from 'comlink';
+import { download } from '../../client/download.ts';
+import { engineClient } from '../../client/engineClient.ts';
+import { writeZip } from '../../client/zip.ts';
 import type { StepMetrics } from '../../rl/metrics.ts';
 import type { TrainingState } from '../../rl/session.ts';
 import type { ScoredTrajectory } from '../../rl/trainer.ts';
-import { engineClient } from '../../ui/engineClient.ts';
-import { download } from '../../ui/lib/exportRun.ts';
-import { writeZip } from '../../ui/lib/zip.ts';
 import { MAX_KEPT_ROLLOUTS, rolloutRecord } from '../lib/runFile.ts';
 import { type TrainRun, useStore } from '../store.ts';
 import { runLabel, type TrainForm, trainingSettingsOf } from '../trainForm.ts';

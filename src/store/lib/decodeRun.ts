@@ -1,6 +1,6 @@
 // One side of a side-by-side decode (discrete, or a MoT-G preset) on anything that implements the
 // engine's API: the page's comlink proxy or an in-process Engine (scripts/make-example-run.ts). DOM-free.
-import type { EngineApi, TokenEvent } from '../../engine/api.ts';
+
 import { makeSettings } from '../../mot/presets.ts';
 import type { MotSettings } from '../../mot/settings.ts';
 import type { RolloutRecord, RolloutStepEvent } from '../../rl/rollout.ts';
@@ -8,6 +8,7 @@ import { extractAnswer } from '../../tasks/extract.ts';
 import { getTask } from '../../tasks/registry.ts';
 import { computeReward } from '../../tasks/reward.ts';
 import type { TaskEntry } from '../../tasks/types.ts';
+import type { EngineApi, TokenEvent } from '../../worker/api.ts';
 import type { DecodeMode, DecodeSettings, DrawnItem, SideResult, StepView } from '../types.ts';
 
 export type DecodeEngine = Pick<EngineApi, 'generate' | 'score' | 'detokenize' | 'rollout'>;

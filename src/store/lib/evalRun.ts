@@ -2,8 +2,9 @@
 // each in the chosen decode mode (one batched rollout per question); accuracy = mean over questions of the
 // fraction of samples scoring exactly 1 (MOTG.md §4). DOM-free: the page and
 // scripts/make-example-run.ts both run it.
-import type { EngineApi } from '../../engine/api.ts';
+
 import { generateDataset } from '../../tasks/dataset.ts';
+import type { EngineApi } from '../../worker/api.ts';
 import { DEFAULT_DECODE, levelFor } from '../settings.ts';
 import type { EvalSettings, EvalTaskResult } from '../types.ts';
 import { completionsOf, decodeSide, judge, type TokenTexts, type WrapCallback } from './decodeRun.ts';

@@ -3,9 +3,10 @@
 // for G sequences of N tokens, and the prefill logits. Training: the plan of engine/train/memory.ts.
 // The hard limits are per buffer (maxBufferSize, maxStorageBufferBindingSize); WebGPU does not report
 // total GPU memory, so totals are compared with a stated budget only where one is known.
-import type { AdapterInfo } from '../../engine/api.ts';
+
 import { expectedParameters, type Qwen2Config } from '../../engine/config.ts';
 import { formatBytes, type MemoryPlan, memoryPlan } from '../../engine/train/memory.ts';
+import type { AdapterInfo } from '../../worker/api.ts';
 import type { MemorySettings } from '../types.ts';
 
 export interface BufferNeed {

@@ -1,12 +1,12 @@
 // Model panel: which model (built-in, a Hub id, a local folder), the compute adapter and its limits, the
 // model's size, and the memory the chosen settings need, checked before anything is allocated.
 import { useMemo, useRef, useState } from 'react';
+import { BUILTIN_MODEL_ID } from '../../client/engineClient.ts';
+import { filesFromDrop } from '../../client/folder.ts';
 import { loadFolder, loadModelChoice, restartEngine } from '../../store/actions/engine.ts';
 import { setMemory } from '../../store/actions/settings.ts';
 import { fitReport, formatBytes } from '../../store/lib/memoryFit.ts';
 import { useStore } from '../../store/store.ts';
-import { BUILTIN_MODEL_ID } from '../engineClient.ts';
-import { filesFromDrop } from '../lib/folder.ts';
 import { CheckField, NumberField, Panel, ProgressBar } from '../widgets/fields.tsx';
 
 type Source = 'builtin' | 'hub' | 'folder';

@@ -1,9 +1,12 @@
 // Keep and share: what run is on screen, a link with the whole setup, export to a .zip, import one back.
+
 import { useRef, useState } from 'react';
+import { download } from '../../client/download.ts';
 import { showImported, showLive } from '../../store/actions/run.ts';
-import { adoptShownSettings, syncHash } from '../../store/actions/settings.ts';
+import { adoptShownSettings } from '../../store/actions/settings.ts';
+import { syncHash } from '../../store/lib/hash.ts';
 import { setError, useStore } from '../../store/store.ts';
-import { buildExport, download, exportFileName, readRunFile } from '../lib/exportRun.ts';
+import { buildExport, exportFileName, readRunFile } from '../lib/exportRun.ts';
 
 const ORIGIN_TEXT = {
   example: 'Example run, bundled with the page (made with our engine on the built-in model).',

@@ -1,8 +1,9 @@
 // Export a run as one .zip (run.json with the settings and every metric, steps.csv, evals.csv, train.csv,
 // and a PNG of each chart on screen), and import such a file (or a bare run.json) back to view it.
+
+import { readZip, writeZip, type ZipEntry } from '../../client/zip.ts';
 import { evalsCsv, parseRunFile, RunFileError, stepsCsv, trainCsv } from '../../store/lib/runFile.ts';
 import type { RunFile } from '../../store/types.ts';
-import { readZip, writeZip, type ZipEntry } from './zip.ts';
 
 export interface LegendEntry {
   label: string;
@@ -139,18 +140,6 @@ export async function buildExport(run: RunFile, root: ParentNode = document): Pr
 export function exportFileName(run: RunFile): string {
   const stamp = (run.createdAt || new Date().toISOString()).slice(0, 19).replace(/[:T]/g, '-');
   return `motg-run-${stamp}.zip`;
-}
-
-/** Saves bytes as a download. */
-export function download(bytes: Uint8Array, name: string, type: string): void {
-  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 /** A run from an exported .zip or a run.json. */

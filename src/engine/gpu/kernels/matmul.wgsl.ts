@@ -5,6 +5,9 @@
 // in bench/kernels.bench.ts. ops.ts pickMatmulVersion says which one runs where.
 import type { BindingKind, KernelDef, ParamType } from '../pipelines.ts';
 
+/** The numbered matmul versions of this workbench (ops.ts MATMUL_KERNELS maps each to its kernel). */
+export type MatmulVersion = 1 | 2 | 3 | 4 | 5 | 6;
+
 const bindings: readonly (readonly [string, BindingKind])[] = [
   ['out', 'storage'],
   ['inp', 'read-only-storage'],

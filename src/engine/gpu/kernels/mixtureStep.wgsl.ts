@@ -14,7 +14,7 @@
 // Outputs per row b: recIds/recW (b, 0..n), meta (b, 0..8) = n, representative, argmax, sampled (0xffffffff:
 // none), mixture flag, bits of log-likelihood, of entropy, of temperature. ctrl (b, 0..8) = mode (0 skip,
 // 1 thinking, 2 answer), counter row, counter step, (inputs of the embedding kernel).
-import { WGSL_COUNTER_RNG } from '../../rng.ts';
+import { WGSL_COUNTER_RNG } from '../../../mot/rng.ts';
 import type { KernelDef } from '../pipelines.ts';
 
 /** WGSL of random.ts: uniform, Gumbel, Box–Muller normal, log-Gamma (Marsaglia–Tsang with the α < 1 boost). */

@@ -3,7 +3,7 @@
 // u = counter_uniform(seed, row, step, 0) — engine/rng.ts has the hash, engine/sampling.ts the CPU twin.
 // Row r's logits are row r · stride + offset of x (stride = T, offset = T − 1: the last position).
 // One workgroup of WG (a power of two) invocations per row.
-import { WGSL_COUNTER_RNG } from '../../rng.ts';
+import { WGSL_COUNTER_RNG } from '../../../mot/rng.ts';
 import type { KernelDef } from '../pipelines.ts';
 
 /** ids (N) = argmax over V of row r · stride + offset of x. */

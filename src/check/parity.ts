@@ -1,12 +1,12 @@
 // Parity checks against a folder in the golden fixtures' format (config.json, model.safetensors,
 // model.bf16.safetensors, adapter/, golden.json + golden.safetensors): run a backend on the recorded
 // inputs and compare every forward tensor the folder lists. Shared by `npm run parity` and the tests.
-import type { Backend } from './backend.ts';
-import { checkTensor, DEFAULT_REL_TOL, type TensorCheck } from './check.ts';
-import type { Qwen2Config } from './config.ts';
-import { parseSafetensors } from './model/safetensors.ts';
-import type { ModelSource } from './model/source.ts';
-import type { HostTensor } from './tensor.ts';
+import type { Backend } from '../engine/backend.ts';
+import type { Qwen2Config } from '../engine/config.ts';
+import { parseSafetensors } from '../engine/model/safetensors.ts';
+import type { ModelSource } from '../engine/model/source.ts';
+import type { HostTensor } from '../engine/tensor.ts';
+import { checkTensor, DEFAULT_REL_TOL, type TensorCheck } from './tensorCheck.ts';
 
 export interface GoldenSet {
   /** golden.json's tensor descriptions by name. */

@@ -17,7 +17,7 @@
 // first session. ORT's env is global per entry point and read once, when its wasm is first initialised.
 // No DOM, no `node:` imports: runs in a worker and in Node.
 import type { InferenceSession } from 'onnxruntime-web';
-import { EngineError } from '../errors.ts';
+import { EngineError } from '../engine/errors.ts';
 
 export type OrtExecutionProvider = 'wasm' | 'webgpu';
 type OrtModule = typeof import('onnxruntime-web');

@@ -2,11 +2,12 @@
 // per-position log-probs and every parameter gradient of the CPU reference's backward, for the plain
 // (`loss.*`, `grad.*`), mixture (`mixloss.value`, `mixgrad.*`) and LoRA (`lora.loss.value`,
 // `lora_grad.*`) cases. One TensorCheck per golden tensor, under the golden tensor's name.
-import { checkTensor, DEFAULT_REL_TOL, type TensorCheck } from './check.ts';
+
+import { qwen2LossAndGrads } from '../engine/ref/backward.ts';
+import type { LoraWeights, RefModel } from '../engine/ref/model.ts';
+import type { HostTensor } from '../engine/tensor.ts';
 import type { GoldenSet } from './parity.ts';
-import { qwen2LossAndGrads } from './ref/backward.ts';
-import type { LoraWeights, RefModel } from './ref/model.ts';
-import type { HostTensor } from './tensor.ts';
+import { checkTensor, DEFAULT_REL_TOL, type TensorCheck } from './tensorCheck.ts';
 
 function need(golden: GoldenSet, name: string): HostTensor {
   const t = golden.tensors.get(name);

@@ -3,7 +3,7 @@
 // an EngineError; any other error with a string `code` (TrainingError, SettingsError) comes back as an Error
 // with the same name, code (and `field`, when it has one).
 import { transferHandlers } from 'comlink';
-import { EngineError, type EngineErrorCode } from './errors.ts';
+import { EngineError, type EngineErrorCode } from '../engine/errors.ts';
 
 interface SerializedError {
   isError: true;

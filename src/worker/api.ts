@@ -1,16 +1,18 @@
 // The engine's one interface: implemented by `Engine` (in-process, Node or a worker) and reached from the
 // page through comlink (`wrap<EngineApi>(worker)`). Everything that crosses it is plain data.
+
+import type { BackendKind } from '../engine/backend.ts';
+import type { Qwen2Config } from '../engine/config.ts';
+import type { EngineErrorCode } from '../engine/errors.ts';
+import type { SftOptions, SftProgress, SftResult, SftSequence } from '../engine/train/sft.ts';
 import type { MotSettings, PresetName } from '../mot/settings.ts';
 import type { StopSettings } from '../mot/stop.ts';
 import type { StepMetrics } from '../rl/metrics.ts';
 import type { RolloutStepEvent, Trajectory } from '../rl/rollout.ts';
 import type { TrainingState } from '../rl/session.ts';
 import type { ScoredTrajectory, TrainerConfigInput } from '../rl/trainer.ts';
-import type { Qwen2Config } from './config.ts';
-import type { EngineErrorCode } from './errors.ts';
-import type { SftOptions, SftProgress, SftResult, SftSequence } from './train/sft.ts';
 
-export type BackendKind = 'webgpu' | 'cpu';
+export type { BackendKind };
 
 export interface AdapterInfo {
   backend: BackendKind;

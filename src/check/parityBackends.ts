@@ -1,22 +1,22 @@
 // Node only: build the backends a parity run needs for one fixture folder (CPU reference or WebGPU),
 // and the WebGPU counterpart of engine/gradParity.ts.
 import type { Backend } from '../engine/backend.ts';
-import { checkTensor, DEFAULT_REL_TOL, type TensorCheck } from '../engine/check.ts';
 import type { Qwen2Config } from '../engine/config.ts';
 import { CpuBackend } from '../engine/cpuBackend.ts';
 import type { EngineDevice } from '../engine/gpu/device.ts';
 import { GpuModel } from '../engine/gpu/model.ts';
 import { GpuTrainer } from '../engine/gpu/train.ts';
 import { GpuBackend } from '../engine/gpuBackend.ts';
-import { gradientTensorNames } from '../engine/gradParity.ts';
 import type { LoraAdapter } from '../engine/model/lora.ts';
 import { loadLoraAdapter } from '../engine/model/lora.ts';
 import { subSource } from '../engine/model/source.ts';
 import { DirModelSource } from '../engine/model/source-node.ts';
 import { loadModel } from '../engine/model/weights.ts';
-import type { GoldenSet, ParityBackends } from '../engine/parity.ts';
 import type { LoraWeights, ModelInput } from '../engine/ref/model.ts';
 import type { WeightMap } from '../engine/tensor.ts';
+import { gradientTensorNames } from './gradParity.ts';
+import type { GoldenSet, ParityBackends } from './parity.ts';
+import { checkTensor, DEFAULT_REL_TOL, type TensorCheck } from './tensorCheck.ts';
 
 export type BackendFactory = (
   config: Qwen2Config,

@@ -2,9 +2,9 @@
 // device cannot be revived inside the same worker, so `resetEngineClient` ends the worker and the next
 // call starts a fresh one.
 import { type Remote, releaseProxy, wrap } from 'comlink';
-import type { EngineApi } from '../engine/api.ts';
-import { installErrorTransfer } from '../engine/errorTransfer.ts';
-import { BUILTIN_MODEL_ID } from '../store/builtinModel.ts';
+import type { EngineApi } from '../worker/api.ts';
+import { installErrorTransfer } from '../worker/errorTransfer.ts';
+import { BUILTIN_MODEL_ID } from './builtinModel.ts';
 
 let worker: Worker | null = null;
 let client: Remote<EngineApi> | null = null;

@@ -2,20 +2,48 @@
 // when WebGPU is missing), and generates text token by token. DOM-free: the same class runs in a module
 // Web Worker (exposed with comlink) and in Node, with the GPU (`navigator.gpu` or npm `webgpu`) injected.
 
+import type { Backend } from '../engine/backend.ts';
+import type { Qwen2Config } from '../engine/config.ts';
+import { CpuBackend } from '../engine/cpuBackend.ts';
+import { ReferenceStepper } from '../engine/decode/referenceStepper.ts';
+import type { RolloutStepper, StepperConfig } from '../engine/decode/stepper.ts';
+import { EngineError } from '../engine/errors.ts';
+import { type EngineDevice, requestEngineDevice } from '../engine/gpu/device.ts';
+import { GpuMixtureStepper } from '../engine/gpu/mixture.ts';
+import { GpuBackend } from '../engine/gpuBackend.ts';
+import { GpuSftBackend } from '../engine/gpuSft.ts';
+import {
+  createLoraAdapter,
+  type LoraAdapter,
+  loadLoraAdapter,
+  writeLoraAdapter,
+} from '../engine/model/lora.ts';
+import { writeSafetensors } from '../engine/model/safetensors.ts';
+import { FileListModelSource, type ModelSource, subSource, UrlModelSource } from '../engine/model/source.ts';
+import { Tokenizer } from '../engine/model/tokenizer.ts';
+import { loadModel } from '../engine/model/weights.ts';
+import { loraGradName } from '../engine/ref/backward.ts';
+import { entropyForward, gatherLogprobsForward } from '../engine/ref/logits.ts';
+import type { WeightMap } from '../engine/tensor.ts';
+import {
+  CpuSftBackend,
+  type SftOptions,
+  type SftProgress,
+  type SftResult,
+  type SftSequence,
+  trainSft,
+} from '../engine/train/sft.ts';
 import { type MotSettings, SettingsError } from '../mot/settings.ts';
 import type { StopSettings } from '../mot/stop.ts';
 import { encodeCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
 import type { StepMetrics } from '../rl/metrics.ts';
 import {
   noiseStdOf,
-  ReferenceStepper,
   type RolloutStepEvent,
-  type RolloutStepper,
   rolloutPromptText,
   rolloutSettings,
   rolloutStopSettings,
   runRollout,
-  type StepperConfig,
 } from '../rl/rollout.ts';
 import { TrainingSession, type TrainingState } from '../rl/session.ts';
 import type { ScoredTrajectory } from '../rl/trainer.ts';
@@ -48,30 +76,6 @@ import type {
   TrainedExport,
   TrainingSettings,
 } from './api.ts';
-import type { Backend } from './backend.ts';
-import type { Qwen2Config } from './config.ts';
-import { CpuBackend } from './cpuBackend.ts';
-import { EngineError } from './errors.ts';
-import { type EngineDevice, requestEngineDevice } from './gpu/device.ts';
-import { GpuMixtureStepper } from './gpu/mixture.ts';
-import { GpuBackend } from './gpuBackend.ts';
-import { GpuSftBackend } from './gpuSft.ts';
-import { createLoraAdapter, type LoraAdapter, loadLoraAdapter, writeLoraAdapter } from './model/lora.ts';
-import { writeSafetensors } from './model/safetensors.ts';
-import { FileListModelSource, type ModelSource, subSource, UrlModelSource } from './model/source.ts';
-import { Tokenizer } from './model/tokenizer.ts';
-import { loadModel } from './model/weights.ts';
-import { loraGradName } from './ref/backward.ts';
-import { entropyForward, gatherLogprobsForward } from './ref/logits.ts';
-import type { WeightMap } from './tensor.ts';
-import {
-  CpuSftBackend,
-  type SftOptions,
-  type SftProgress,
-  type SftResult,
-  type SftSequence,
-  trainSft,
-} from './train/sft.ts';
 
 export interface EngineOptions {
   /** The WebGPU entry point (`navigator.gpu` in a browser, `create([])` from npm `webgpu` in Node). */
