@@ -11,8 +11,12 @@ if [ "${1:-}" = "--tests" ]; then
   export DEBIAN_FRONTEND=noninteractive
   if [ ! -x /usr/bin/chromium ] || [ ! -f /usr/share/vulkan/icd.d/lvp_icd.json ]; then
     # lavapipe must come from bookworm-backports (Mesa 25): Debian 12's Mesa 22 is rejected by Dawn.
+    # The backports suite is added on the machine's own Debian mirror (read from its apt sources).
     if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-      echo "deb http://deb.debian.org/debian bookworm-backports main" | $SUDO tee /etc/apt/sources.list.d/backports.list >/dev/null
+      MIRROR="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
+        | grep -E '^(URIs:|deb)[[:space:]]+[^[:space:]]+/debian/?([[:space:]]|$)' | awk '{print $2}' | head -n1)"
+      if [ -z "$MIRROR" ]; then echo "setup.sh: no Debian mirror found in /etc/apt sources" >&2; exit 1; fi
+      echo "deb $MIRROR bookworm-backports main" | $SUDO tee /etc/apt/sources.list.d/backports.list >/dev/null
     fi
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq chromium

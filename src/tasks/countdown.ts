@@ -1,8 +1,10 @@
 // countdown: reach a target with all the given numbers and + - * /. The scorer parses the answer the
 // way sympy's parse_expr would (expr.ts), checks the integer literals against the numbers, then the value.
+
 import { checkConfig, pyStrip } from './common.ts';
-import { type Ast, evalNumber, extractInts, numEquals, parseExpr, rat, toPyFloat } from './expr.ts';
+import { type Ast, evalNumber, extractInts, parseExpr } from './expr.ts';
 import { Rng } from './prng.ts';
+import { numEquals, rat, toPyFloat } from './pyNumber.ts';
 import type { ScoreResult, TaskDefinition, TaskEntry } from './types.ts';
 
 export type CountdownConfig = {

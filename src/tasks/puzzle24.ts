@@ -4,8 +4,9 @@
 
 import { checkConfig, pyStrip } from './common.ts';
 import { chainCandidate, isPlainArithmetic, literals } from './countdown.ts';
-import { evalNumber, extractInts, numEquals, parseExpr, rat, toPyInt } from './expr.ts';
+import { evalNumber, extractInts, parseExpr } from './expr.ts';
 import { Rng } from './prng.ts';
+import { numEquals, rat, toPyInt } from './pyNumber.ts';
 import type { ScoreResult, TaskDefinition, TaskEntry } from './types.ts';
 
 export type Puzzle24Config = {

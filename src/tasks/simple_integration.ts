@@ -1,30 +1,27 @@
 // simple_integration: integrate a random polynomial. The scorer stands in for reasoning-gym's sympy check
 // (parse the answer, differentiate, simplify(d - integrand) == 0): it differentiates the parsed answer
 // exactly (dual numbers over BigInt rationals) at several points and compares with the integrand.
+
 import { checkConfig } from './common.ts';
+import { type Ast, evalDual, isSympyNonSymbol, parseExpr, sympySpecialConstant } from './expr.ts';
+import { Rng } from './prng.ts';
 import {
-  type Ast,
   add,
   binary,
   div,
   ExprError,
-  evalDual,
   factorial,
   invert,
-  isSympyNonSymbol,
   isZero,
   mul,
   type Num,
   neg,
   numEquals,
   ONE,
-  parseExpr,
   pow,
   rat,
-  sympySpecialConstant,
   ZERO,
-} from './expr.ts';
-import { Rng } from './prng.ts';
+} from './pyNumber.ts';
 import type { ScoreResult, TaskDefinition, TaskEntry } from './types.ts';
 
 export type SimpleIntegrationConfig = {

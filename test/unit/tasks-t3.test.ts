@@ -1,20 +1,15 @@
 // Tasks simple_integration, countdown, puzzle24, graph_color, mini_sudoku, tower_of_hanoi,
 // color_cube_rotation (and the expression parser behind three of them): golden scores from
 // reasoning-gym, then independent checks of our generators across seeds and levels.
+
 import { describe, expect, it } from 'vitest';
 import { task as colorCube, rotateToTop, SIDES, type Side } from '../../src/tasks/color_cube_rotation.ts';
 import { task as countdown } from '../../src/tasks/countdown.ts';
-import {
-  evalNumber,
-  extractInts,
-  parseExpr,
-  pySplitlines,
-  toPyFloat,
-  toPyInt,
-} from '../../src/tasks/expr.ts';
+import { evalNumber, extractInts, parseExpr, pySplitlines } from '../../src/tasks/expr.ts';
 import { task as graphColor, oracleAnswer as graphOracle } from '../../src/tasks/graph_color.ts';
 import { task as miniSudoku } from '../../src/tasks/mini_sudoku.ts';
 import { task as puzzle24 } from '../../src/tasks/puzzle24.ts';
+import { toPyFloat, toPyInt } from '../../src/tasks/pyNumber.ts';
 import { type Poly, printPoly, task as simpleIntegration } from '../../src/tasks/simple_integration.ts';
 import { task as hanoi, solveHanoi } from '../../src/tasks/tower_of_hanoi.ts';
 import type { TaskConfig, TaskDefinition, TaskEntry } from '../../src/tasks/types.ts';
