@@ -5,7 +5,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GpuTensor } from '../../src/engine/gpu/buffers.ts';
 import type { CommandRecorder, GpuContext } from '../../src/engine/gpu/commands.ts';
-import * as gpu from '../../src/engine/gpu/ops.ts';
+import { ropeTable } from '../../src/engine/gpu/ops.ts';
+import * as gpu from '../../src/engine/gpu/opsBackward.ts';
+import * as optim from '../../src/engine/gpu/opsOptimizer.ts';
 import { attentionBackward, attentionForward } from '../../src/engine/ref/attention.ts';
 import { denseMixtureBackward, embeddingBackward, mixtureBackward } from '../../src/engine/ref/embedding.ts';
 import { linearBackward, linearLoraBackward } from '../../src/engine/ref/linear.ts';
@@ -254,7 +256,7 @@ describe('rope backward', () => {
       const want = new Float32Array(N * nH * D);
       ropeBackward(want, dout, pos, N, nH, D, theta);
       const dinp = poisoned(ctx, 'dinp', N * nH * D);
-      const cs = upload(ctx, 'cs', gpu.ropeTable(pos, N, D, theta));
+      const cs = upload(ctx, 'cs', ropeTable(pos, N, D, theta));
       await run((r) => gpu.ropeBackward(r, dinp, upload(ctx, 'dout', dout), cs, N, nH, D));
       expectClose('rope backward', await readF32(ctx, dinp), want);
     });
@@ -506,13 +508,13 @@ describe('optimizer kernels vs train/optim.ts over several steps', () => {
     const gs = grads(0);
     const ts = gs.map((g, i) => ({ t: upload(ctx, `g${i}`, g), n: g.length }));
     const gnorm = poisoned(ctx, 'gnorm', 2);
-    const partials = poisoned(ctx, 'partials', gpu.gradNormPartials(sizes));
+    const partials = poisoned(ctx, 'partials', optim.gradNormPartials(sizes));
     for (const [scale, maxNorm] of [
       [1, 0],
       [0.5, 1],
       [1, 1e6],
     ]) {
-      await run((r) => gpu.gradNorm(r, gnorm, partials, ts, scale, maxNorm));
+      await run((r) => optim.gradNorm(r, gnorm, partials, ts, scale, maxNorm));
       const [norm, clip] = await readF32(ctx, gnorm);
       const want = globalGradNorm(gs.map((g) => g.map((x) => x * scale)));
       expectClose('norm', [norm], [want], 1e-5);
@@ -531,12 +533,12 @@ describe('optimizer kernels vs train/optim.ts over several steps', () => {
     const tm = sizes.map((n, i) => upload(ctx, `m${i}`, new Float32Array(n)));
     const tv = sizes.map((n, i) => upload(ctx, `v${i}`, new Float32Array(n)));
     const gnorm = poisoned(ctx, 'gnorm', 2);
-    const partials = poisoned(ctx, 'partials', gpu.gradNormPartials(sizes));
+    const partials = poisoned(ctx, 'partials', optim.gradNormPartials(sizes));
     for (let step = 1; step <= 4; step++) {
       const gs = grads(step);
       const tg = gs.map((g, i) => upload(ctx, `g${i}`, g));
       await run((r) => {
-        gpu.gradNorm(
+        optim.gradNorm(
           r,
           gnorm,
           partials,
@@ -545,7 +547,7 @@ describe('optimizer kernels vs train/optim.ts over several steps', () => {
           maxNorm,
         );
         sizes.forEach((n, i) => {
-          gpu.adamwUpdate(r, tp[i], tg[i], tm[i], tv[i], gnorm, n, { ...o, step });
+          optim.adamwUpdate(r, tp[i], tg[i], tm[i], tv[i], gnorm, n, { ...o, step });
         });
       });
       clipGradNorm(gs, maxNorm);
@@ -580,7 +582,7 @@ describe('optimizer kernels vs train/optim.ts over several steps', () => {
         const g = randomFloats(n, 310 + step);
         const tg = upload(ctx, 'g', g);
         await run((r) =>
-          gpu.sgdUpdate(r, tp, tg, sgd.momentum ? tb : null, gnorm, n, { ...sgd, step, gradScale: 0.5 }),
+          optim.sgdUpdate(r, tp, tg, sgd.momentum ? tb : null, gnorm, n, { ...sgd, step, gradScale: 0.5 }),
         );
         sgdUpdate(
           param,

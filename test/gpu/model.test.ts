@@ -165,8 +165,8 @@ describe.each(subjects.map((s, i) => [i, s] as const))(
         attentionMask: mask,
         positionIds: g.get('padded.position_ids')!.data,
       });
-      // transformers' sdpa leaves NaN over the whole left-padded row (see parity.ts); the reference test
-      // below covers that row. Here: the positions the golden defines.
+      // transformers' sdpa leaves NaN over the whole left-padded row (see src/check/parity.ts); the
+      // reference test below covers that row. Here: the positions the golden defines.
       const wantPadded = g.get('padded.logits')!.data;
       expectClose(
         'golden padded.logits',

@@ -241,7 +241,14 @@ describe('training steps on the GPU equal the same steps on the CPU reference', 
     coef: new Float32Array(B * T).fill(1 / (B * T)),
   }));
   const decay = (n: string) => !n.endsWith('.bias') && !n.endsWith('norm.weight');
-  const schedule: LrSchedule = { kind: 'cosine', lr: 2e-3, warmupSteps: 1, totalSteps: 3, minLr: 2e-4 };
+  const schedule: LrSchedule = {
+    kind: 'cosine_with_min_lr',
+    lr: 2e-3,
+    warmupSteps: 1,
+    totalSteps: 3,
+    minLr: 2e-4,
+    warmup: 'llm.c',
+  };
 
   /** lrSum: the summed learning rates of AdamW steps (see expectWeightsClose); 0 = the plain rule. */
   async function compareParams(

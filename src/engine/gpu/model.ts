@@ -1,63 +1,34 @@
-// The Qwen2 forward pass on WebGPU: the same layers as ref/model.ts, recorded as WGSL dispatches into
-// ONE command encoder per forward (or per decode step) and submitted once. Parameters and activations
-// are tables of GPU tensors with their shapes (llm.c's ParameterTensors / ActivationTensors); buffers
-// come from a pool and go back to it; only what the caller asks for is read back.
-import { expectedParameters, type Qwen2Config } from '../config.ts';
+// GPU inference for the Qwen2 model: GpuModel owns the device context, the parameters (one typed table,
+// params.ts), the LoRA adapter, the KV caches and one set of activation buffers, and records each forward
+// (or decode step) through THE forward recorder (forward.ts, inference mode: appending to a KV cache) into
+// ONE command encoder, submitted once; only what the caller asks for is read back. GpuTrainer
+// (train.ts) trains these same parameter buffers in place, so after a step forward and decode use them.
+import type { Qwen2Config } from '../config.ts';
 import { EngineError } from '../errors.ts';
 import type { ForwardResult, HiddenStates, LoraWeights, ModelInput } from '../ref/model.ts';
 import type { WeightMap } from '../tensor.ts';
 import type { GpuTensor } from './buffers.ts';
+import { CallTensors } from './callTensors.ts';
 import { type CommandRecorder, GpuContext } from './commands.ts';
 import type { EngineDevice } from './device.ts';
+import { type GpuDecodeInput, type LayerActivations, recordForward } from './forward.ts';
+import { GpuKvCache } from './kvCache.ts';
+import { argmaxForward, entropyForward, gatherLogprobsForward, sampleForward } from './ops.ts';
 import {
-  argmaxForward,
-  attentionForward,
-  denseMixtureForward,
-  embeddingForward,
-  entropyForward,
-  gatherLogprobsForward,
-  inputNoiseForward,
-  matmulForward,
-  mixtureForward,
-  rmsnormForward,
-  ropeForward,
-  ropeTable,
-  sampleForward,
-  scatterRows,
-  swigluForward,
-} from './ops.ts';
+  checkLoraShapes,
+  type LoraTensors,
+  namedParameters,
+  type ParameterTensors,
+  releaseLoraPairs,
+  uploadLora,
+  uploadParameters,
+} from './params.ts';
 
-/** One decoder layer's parameters (HF names after `model.layers.{l}.`). */
-interface LayerParams {
-  ln1w: GpuTensor; // (C)        input_layernorm.weight
-  qw: GpuTensor; // (H·D, C)     self_attn.q_proj.weight
-  qb: GpuTensor | null; // (H·D) self_attn.q_proj.bias
-  kw: GpuTensor; // (KVH·D, C)   self_attn.k_proj.weight
-  kb: GpuTensor | null; // (KVH·D)
-  vw: GpuTensor; // (KVH·D, C)   self_attn.v_proj.weight
-  vb: GpuTensor | null; // (KVH·D)
-  ow: GpuTensor; // (C, H·D)     self_attn.o_proj.weight
-  ln2w: GpuTensor; // (C)        post_attention_layernorm.weight
-  gatew: GpuTensor; // (I, C)    mlp.gate_proj.weight
-  upw: GpuTensor; // (I, C)      mlp.up_proj.weight
-  downw: GpuTensor; // (C, I)    mlp.down_proj.weight
-}
+export type { GpuDecodeInput } from './forward.ts';
+export { GpuKvCache } from './kvCache.ts';
 
-interface ParameterTensors {
-  wte: GpuTensor; // (V, C)      model.embed_tokens.weight
-  layers: LayerParams[]; // L
-  lnfw: GpuTensor; // (C)        model.norm.weight
-  lmHead: GpuTensor; // (V, C)   lm_head.weight, or wte when tied
-}
-
-/** LoRA pairs by base weight HF name: A (r, IC), B (OC, r); y += scale · (x · Aᵀ) · Bᵀ. */
-interface LoraTensors {
-  r: number;
-  scale: number;
-  pairs: Map<string, { A: GpuTensor; B: GpuTensor }>;
-}
-
-/** Activations for N = B·T rows, sized once per N and reused (decode steps keep the same table). */
+/** Activations for N = B·T rows, sized once per N and reused by every layer and call (decode steps keep
+ * the same table); keys and values go to the KV cache. */
 interface ActivationTensors {
   N: number;
   residual: GpuTensor; // (N, C)   the residual stream
@@ -80,47 +51,14 @@ interface ActivationTensors {
   ids: GpuTensor; // (N) u32       sampled ids (decode)
 }
 
-/** Keys (after RoPE) and values of every layer for B rows of up to `capacity` positions, on the GPU. */
-export class GpuKvCache {
-  readonly k: GpuTensor[]; // L × (B, capacity, KVH·D)
-  readonly v: GpuTensor[]; // L × (B, capacity, KVH·D)
-  readonly mask: GpuTensor; // (B, capacity) u32, 1 = real token
-  length = 0;
-  private disposed = false;
-
-  constructor(
-    private readonly ctx: GpuContext,
-    config: Qwen2Config,
-    readonly B: number,
-    readonly capacity: number,
-    private readonly onDispose: (c: GpuKvCache) => void,
-  ) {
-    const row = config.numKeyValueHeads * config.headDim;
-    const n = B * capacity * row;
-    this.k = Array.from({ length: config.numHiddenLayers }, (_, l) =>
-      ctx.pool.tensor(`kv cache k[${l}] (${B}×${capacity})`, n),
-    );
-    this.v = Array.from({ length: config.numHiddenLayers }, (_, l) =>
-      ctx.pool.tensor(`kv cache v[${l}] (${B}×${capacity})`, n),
-    );
-    this.mask = ctx.pool.tensor('kv cache mask', B * capacity);
-  }
-
-  get isDisposed(): boolean {
-    return this.disposed;
-  }
-
-  /** Forget the cached positions (keep the buffers). */
-  reset(): void {
-    this.length = 0;
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    for (const t of [...this.k, ...this.v, this.mask]) this.ctx.pool.release(t);
-    this.onDispose(this);
-  }
+/** How record() appends a call to a cache, and the caller's per-layer dispatches. */
+interface RecordOptions {
+  cache: GpuKvCache;
+  positionIds?: ArrayLike<number>;
+  attentionMask?: ArrayLike<number>;
+  lora?: boolean;
+  onEmbedded?: (residual: GpuTensor) => void;
+  onLayer?: (l: number, residual: GpuTensor) => void;
 }
 
 export interface GpuForwardOptions {
@@ -159,9 +97,6 @@ export interface GpuDecodeOptions {
   step: number;
 }
 
-/** A decode input: a ModelInput, or input embeddings (B·T, C) already on the GPU (written by a `before` hook). */
-export type GpuDecodeInput = ModelInput | { kind: 'gpu-embeds'; embeds: GpuTensor };
-
 /** What decodeWith lets a caller record into the step's one command encoder. */
 export interface DecodeHooks<R> {
   /** Dispatches before the forward (e.g. the kernel that writes a gpu-embeds input). */
@@ -172,9 +107,6 @@ export interface DecodeHooks<R> {
    * and return how to turn the read buffers (in rec.read order) into the result. */
   after(rec: CommandRecorder, logits: GpuTensor): (buffers: ArrayBuffer[]) => R;
 }
-
-const u32 = (data: ArrayLike<number>): Uint32Array =>
-  data instanceof Uint32Array ? data : Uint32Array.from(data);
 
 export class GpuModel {
   private readonly params: ParameterTensors;
@@ -191,7 +123,7 @@ export class GpuModel {
     readonly config: Qwen2Config,
     weights: WeightMap,
   ) {
-    this.params = this.uploadParameters(weights);
+    this.params = uploadParameters(ctx.pool, config, weights);
   }
 
   /** Upload the weights (and optionally a LoRA adapter) to the device. Throws EngineError('gpu-limit')
@@ -238,7 +170,6 @@ export class GpuModel {
 
   private setLoraNow(lora: LoraWeights | null): void {
     this.checkAlive();
-    const { pool } = this.ctx;
     if (!lora) {
       this.releaseLora();
       return;
@@ -259,38 +190,8 @@ export class GpuModel {
       return;
     }
     this.releaseLora();
-    const pairs = new Map<string, { A: GpuTensor; B: GpuTensor }>();
-    const shapes = expectedParameters(this.config);
-    for (const [name, { A, B }] of lora.layers) {
-      const shape = shapes.get(name);
-      if (shape?.length !== 2)
-        throw new EngineError('adapter-invalid', `LoRA: ${name} is not a linear weight of this model`, {
-          tensor: name,
-        });
-      const [OC, IC] = shape;
-      if (A.data.length !== lora.r * IC || B.data.length !== OC * lora.r) {
-        throw new EngineError(
-          'adapter-invalid',
-          `LoRA ${name}: A must be [${lora.r}, ${IC}] and B [${OC}, ${lora.r}]`,
-          { tensor: name },
-        );
-      }
-    }
-    try {
-      for (const [name, { A, B }] of lora.layers) {
-        pairs.set(name, {
-          A: pool.upload(`${name} lora_A`, A.data),
-          B: pool.upload(`${name} lora_B`, B.data),
-        });
-      }
-    } catch (e) {
-      for (const t of pairs.values()) {
-        pool.release(t.A);
-        pool.release(t.B);
-      }
-      throw e;
-    }
-    this.lora = { r: lora.r, scale: lora.scale, pairs };
+    checkLoraShapes(this.config, lora);
+    this.lora = uploadLora(this.ctx.pool, this.config, lora);
     if (this.acts) this.releaseActivations(); // loraTmp is sized by r
   }
 
@@ -318,8 +219,8 @@ export class GpuModel {
       const B = cache.B;
       const rec = this.ctx.recorder('decode');
       const committed = cache.length + T;
-      const [ids] = await this.submit(rec, () => {
-        const acts = this.record(rec, input, B, T, { ...opts, cache }, null, true);
+      const [ids] = await this.submit(rec, (inputs) => {
+        const acts = this.record(rec, inputs, input, B, T, { ...opts, cache }, true);
         const V = this.config.vocabSize;
         const rows = { stride: 1, offset: 0 }; // logits hold only the last positions
         if (opts.greedy || !(opts.temperature > 0)) argmaxForward(rec, acts.ids, acts.logits, B, V, rows);
@@ -350,12 +251,12 @@ export class GpuModel {
       const rec = this.ctx.recorder('decode (custom step)');
       const committed = cache.length + T;
       let decoder: ((buffers: ArrayBuffer[]) => R) | null = null;
-      const bufs = await this.submit(rec, () => {
+      const bufs = await this.submit(rec, (inputs) => {
         hooks.before?.(rec);
         const onLayer = hooks.layer
           ? (l: number, residual: GpuTensor) => hooks.layer!(rec, l, residual)
           : undefined;
-        const acts = this.record(rec, input, B, T, { ...opts, cache, onLayer }, null, true);
+        const acts = this.record(rec, inputs, input, B, T, { ...opts, cache, onLayer }, true);
         decoder = hooks.after(rec, acts.logits);
       });
       cache.length = committed;
@@ -383,44 +284,24 @@ export class GpuModel {
     });
   }
 
+  /** The parameter table, for the trainer (gpu/train.ts), which updates the tensors in place. */
+  parameters(): ParameterTensors {
+    this.checkAlive();
+    return this.params;
+  }
+
   /**
-   * The parameter tensors by HF name, for the trainer (gpu/train.ts), which updates them in place: a tied
-   * lm_head is not listed (it is model.embed_tokens.weight), absent biases are not listed.
+   * The parameter tensors by HF name: a tied lm_head is not listed (it is model.embed_tokens.weight),
+   * absent biases are not listed.
    */
   parameterTensors(): Map<string, GpuTensor> {
     this.checkAlive();
-    const p = this.params;
-    const out = new Map<string, GpuTensor>([['model.embed_tokens.weight', p.wte]]);
-    p.layers.forEach((lp, l) => {
-      const pre = `model.layers.${l}`;
-      const put = (name: string, t: GpuTensor | null) => {
-        if (t) out.set(`${pre}.${name}`, t);
-      };
-      put('input_layernorm.weight', lp.ln1w);
-      put('self_attn.q_proj.weight', lp.qw);
-      put('self_attn.q_proj.bias', lp.qb);
-      put('self_attn.k_proj.weight', lp.kw);
-      put('self_attn.k_proj.bias', lp.kb);
-      put('self_attn.v_proj.weight', lp.vw);
-      put('self_attn.v_proj.bias', lp.vb);
-      put('self_attn.o_proj.weight', lp.ow);
-      put('post_attention_layernorm.weight', lp.ln2w);
-      put('mlp.gate_proj.weight', lp.gatew);
-      put('mlp.up_proj.weight', lp.upw);
-      put('mlp.down_proj.weight', lp.downw);
-    });
-    out.set('model.norm.weight', p.lnfw);
-    if (!this.config.tieWordEmbeddings) out.set('lm_head.weight', p.lmHead);
-    return out;
+    return namedParameters(this.params, this.config.tieWordEmbeddings);
   }
 
-  /** The uploaded adapter (rank, scale, A (r, IC) and B (OC, r) by base weight HF name), or null. The
-   * trainer updates A and B in place; setLora with other shapes replaces these tensors. */
-  loraTensors(): {
-    r: number;
-    scale: number;
-    pairs: ReadonlyMap<string, { A: GpuTensor; B: GpuTensor }>;
-  } | null {
+  /** The uploaded adapter (rank, scale, A (r, IC) and B (OC, r) by base weight HF name and by layer), or
+   * null. The trainer updates A and B in place; setLora with other shapes replaces these tensors. */
+  loraTensors(): LoraTensors | null {
     this.checkAlive();
     return this.lora;
   }
@@ -459,11 +340,19 @@ export class GpuModel {
       const rec = this.ctx.recorder('forward');
       const reads = { logits: -1, hidden: -1, logp: -1, entropy: -1 };
       const committed = cache.length + T;
-      const bufs = await this.submit(rec, () => {
-        if (opts.hiddenStates) hidden = pool.tensor('hidden states', (L + 2) * N * C);
-        const acts = this.record(rec, input, B, T, { ...opts, cache }, hidden);
+      const slot = N * C * 4; // one hidden state in `hidden`
+      const bufs = await this.submit(rec, (inputs) => {
+        const keep = opts.hiddenStates ? pool.tensor('hidden states', (L + 2) * N * C) : null;
+        hidden = keep;
+        const acts = this.record(rec, inputs, input, B, T, {
+          ...opts,
+          cache,
+          onEmbedded: keep ? (r) => rec.copy(r, keep, 0, 0, slot) : undefined,
+          onLayer: keep ? (l, r) => rec.copy(r, keep, 0, (l + 1) * slot, slot) : undefined,
+        });
+        if (keep) rec.copy(acts.normed, keep, 0, (L + 1) * slot, slot);
         if (opts.targets) {
-          const targets = this.uploadIds('targets', opts.targets, N, V);
+          const targets = inputs.ids('targets', opts.targets, N, V);
           gatherLogprobsForward(rec, acts.logp, acts.logits, targets, N, V);
           reads.logp = rec.read(acts.logp, N * 4);
         }
@@ -472,7 +361,7 @@ export class GpuModel {
           reads.entropy = rec.read(acts.entropy, N * 4);
         }
         if (opts.logits !== false) reads.logits = rec.read(acts.logits, N * V * 4);
-        if (hidden) reads.hidden = rec.read(hidden);
+        if (keep) reads.hidden = rec.read(keep);
       });
       cache.length = committed;
       const result: GpuForwardResult = {
@@ -480,9 +369,9 @@ export class GpuModel {
       };
       if (reads.hidden >= 0) {
         const all = new Float32Array(bufs[reads.hidden]);
-        const slot = (i: number) => all.slice(i * N * C, (i + 1) * N * C);
-        const hs: HiddenStates = { embed: slot(0), layers: [], finalNorm: slot(L + 1) };
-        for (let l = 0; l < L; l++) hs.layers.push(slot(l + 1));
+        const at = (i: number) => all.slice(i * N * C, (i + 1) * N * C);
+        const hs: HiddenStates = { embed: at(0), layers: [], finalNorm: at(L + 1) };
+        for (let l = 0; l < L; l++) hs.layers.push(at(l + 1));
         result.hidden = hs;
       }
       if (reads.logp >= 0) result.logprobs = new Float32Array(bufs[reads.logp]);
@@ -494,46 +383,32 @@ export class GpuModel {
     }
   }
 
-  /** Record (build), then submit; per-call inputs go back to the pool whatever happens. A failure
+  /** Record (build), then submit; the call's tensors go back to the pool whatever happens. A failure
    * leaves the caller's cache length unchanged (the caller commits it after success). */
-  private async submit(rec: CommandRecorder, build: () => void): Promise<ArrayBuffer[]> {
+  private async submit(rec: CommandRecorder, build: (inputs: CallTensors) => void): Promise<ArrayBuffer[]> {
+    const inputs = new CallTensors(this.ctx);
     try {
-      build();
+      build(inputs);
       return await rec.submit();
     } finally {
-      for (const t of this.callInputs) this.ctx.pool.release(t);
-      this.callInputs = [];
+      inputs.releaseAll();
     }
   }
 
-  private callInputs: GpuTensor[] = [];
-
   /**
-   * Record the whole forward for N = B·T new positions appended to `cache`: embedding, L layers, final
-   * norm, lm_head into acts.logits. Inputs are written (queue.writeBuffer) before the submit.
+   * Record the forward (forward.ts, inference mode) of N = B·T new positions appended to `opts.cache`:
+   * logits of every position, or with lastOnly of each row's last one, into acts.logits.
    */
   private record(
     rec: CommandRecorder,
+    inputs: CallTensors,
     input: GpuDecodeInput,
     B: number,
     T: number,
-    opts: GpuForwardOptions & {
-      cache: GpuKvCache;
-      onLayer?: (l: number, residual: GpuTensor) => void;
-    },
-    hidden: GpuTensor | null = null,
+    opts: RecordOptions,
     lastOnly = false,
   ): ActivationTensors {
     this.checkAlive();
-    const cfg = this.config;
-    const {
-      hiddenSize: C,
-      intermediateSize: I,
-      numAttentionHeads: H,
-      numKeyValueHeads: KVH,
-      headDim: D,
-      vocabSize: V,
-    } = cfg;
     const cache = opts.cache;
     if (cache.isDisposed) throw new EngineError('invalid-argument', 'forward: the KV cache was disposed');
     if (cache.B !== B)
@@ -546,163 +421,48 @@ export class GpuModel {
       throw new EngineError('invalid-argument', 'forward: lora requested but no adapter is loaded');
     const N = B * T;
     const acts = this.activations(N, lastOnly ? B : N);
-    const queue = this.ctx.device.queue;
-    const p = this.params;
-
-    // Positions → RoPE table; the attention mask → the cache's mask slots for these positions.
-    const positions = new Float64Array(N);
-    const mask = new Uint32Array(N);
-    if (opts.positionIds && opts.positionIds.length !== N)
-      throw new EngineError('invalid-argument', `positionIds: ${opts.positionIds.length} != B·T = ${N}`);
-    if (opts.attentionMask && opts.attentionMask.length !== N)
-      throw new EngineError('invalid-argument', `attentionMask: ${opts.attentionMask.length} != B·T = ${N}`);
-    for (let i = 0; i < N; i++) {
-      positions[i] = opts.positionIds ? opts.positionIds[i] : start + (i % T);
-      mask[i] = opts.attentionMask ? (opts.attentionMask[i] ? 1 : 0) : 1;
-    }
-    const cs = ropeTable(positions, N, D, cfg.ropeTheta);
-    queue.writeBuffer(acts.cs.buffer, 0, cs.buffer, 0, cs.byteLength);
-    for (let b = 0; b < B; b++)
-      queue.writeBuffer(cache.mask.buffer, (b * cap + start) * 4, mask.buffer, b * T * 4, T * 4);
-
-    // Embedding → residual (N, C)
-    switch (input.kind) {
-      case 'ids': {
-        const ids = this.uploadIds('input ids', input.ids, N, V);
-        embeddingForward(rec, acts.residual, ids, p.wte, N, C, V);
-        break;
-      }
-      case 'mixture': {
-        const K = input.k;
-        if (input.weights.length !== N * K)
-          throw new EngineError(
-            'invalid-argument',
-            `mixture weights: ${input.weights.length} != B·T·k = ${N * K}`,
-          );
-        const ids = this.uploadIds('mixture ids', input.ids, N * K, V);
-        const w = this.uploadInput('mixture weights', Float32Array.from(input.weights));
-        mixtureForward(rec, acts.residual, ids, w, p.wte, N, K, C, V);
-        if (input.noise)
-          inputNoiseForward(rec, acts.residual, input.noise, N, C, (n, d) => this.uploadInput(n, d));
-        break;
-      }
-      case 'dense': {
-        if (input.probs.length < N * V)
-          throw new EngineError('invalid-argument', `dense probs: ${input.probs.length} < B·T·V = ${N * V}`);
-        const probs = this.uploadInput('dense probs', input.probs.subarray(0, N * V));
-        denseMixtureForward(rec, acts.residual, probs, p.wte, N, V, C);
-        break;
-      }
-      case 'embeds': {
-        if (input.embeds.length < N * C)
-          throw new EngineError('invalid-argument', `embeds: ${input.embeds.length} < B·T·C = ${N * C}`);
-        queue.writeBuffer(acts.residual.buffer, 0, input.embeds.buffer, input.embeds.byteOffset, N * C * 4);
-        break;
-      }
-      case 'gpu-embeds': {
-        if (input.embeds.bytes < N * C * 4)
-          throw new EngineError(
-            'invalid-argument',
-            `gpu embeds: ${input.embeds.bytes / 4} < B·T·C = ${N * C}`,
-          );
-        rec.copy(input.embeds, acts.residual, 0, 0, N * C * 4);
-        break;
-      }
-    }
-    const slot = N * C * 4;
-    if (hidden) rec.copy(acts.residual, hidden, 0, 0, slot);
-
-    const useLora = opts.lora === true;
-    const linear = (
-      out: GpuTensor,
-      inp: GpuTensor,
-      name: string,
-      w: GpuTensor,
-      b: GpuTensor | null,
-      IC: number,
-      OC: number,
-      beta = 0,
-    ) => {
-      matmulForward(rec, out, inp, w, b, N, IC, OC, { beta });
-      const pair = useLora ? this.lora?.pairs.get(name) : undefined;
-      if (pair && this.lora) {
-        const r = this.lora.r;
-        matmulForward(rec, acts.loraTmp, inp, pair.A, null, N, IC, r);
-        matmulForward(rec, out, acts.loraTmp, pair.B, null, N, r, OC, { alpha: this.lora.scale, beta: 1 });
-      }
+    // Every layer reuses the same buffers; the residual stream is updated in place.
+    const shared: Omit<LayerActivations, 'k' | 'v'> = {
+      resIn: acts.residual,
+      rstd1: null,
+      normed1: acts.normed,
+      qraw: acts.qraw,
+      q: acts.q,
+      kraw: acts.kraw,
+      vraw: acts.vraw,
+      attOut: acts.att,
+      resMid: acts.residual,
+      rstd2: null,
+      normed2: acts.normed,
+      gate: acts.gate,
+      up: acts.up,
+      act: acts.act,
+      resOut: acts.residual,
     };
-    const place = { T, outT: cap, outStart: start };
-    for (let l = 0; l < cfg.numHiddenLayers; l++) {
-      const lp = p.layers[l];
-      const pre = `model.layers.${l}`;
-      rmsnormForward(rec, acts.normed, null, acts.residual, lp.ln1w, N, C, cfg.rmsNormEps);
-      linear(acts.qraw, acts.normed, `${pre}.self_attn.q_proj.weight`, lp.qw, lp.qb, C, H * D);
-      linear(acts.kraw, acts.normed, `${pre}.self_attn.k_proj.weight`, lp.kw, lp.kb, C, KVH * D);
-      linear(acts.vraw, acts.normed, `${pre}.self_attn.v_proj.weight`, lp.vw, lp.vb, C, KVH * D);
-      ropeForward(rec, acts.q, acts.qraw, acts.cs, N, H, D);
-      ropeForward(rec, cache.k[l], acts.kraw, acts.cs, N, KVH, D, place);
-      scatterRows(rec, cache.v[l], acts.vraw, N, KVH * D, place);
-      attentionForward(
-        rec,
-        acts.att,
-        acts.q,
-        cache.k[l],
-        cache.v[l],
-        cache.mask,
-        B,
-        T,
-        start + T,
-        start,
-        H,
-        KVH,
-        D,
-        cap,
-      );
-      linear(acts.residual, acts.att, `${pre}.self_attn.o_proj.weight`, lp.ow, null, H * D, C, 1);
-
-      rmsnormForward(rec, acts.normed, null, acts.residual, lp.ln2w, N, C, cfg.rmsNormEps);
-      linear(acts.gate, acts.normed, `${pre}.mlp.gate_proj.weight`, lp.gatew, null, C, I);
-      linear(acts.up, acts.normed, `${pre}.mlp.up_proj.weight`, lp.upw, null, C, I);
-      swigluForward(rec, acts.act, acts.gate, acts.up, N * I);
-      linear(acts.residual, acts.act, `${pre}.mlp.down_proj.weight`, lp.downw, null, I, C, 1);
-      if (hidden) rec.copy(acts.residual, hidden, 0, (l + 1) * slot, slot);
-      opts.onLayer?.(l, acts.residual);
-    }
-    if (lastOnly && T > 1) {
-      // decode: only each row's last position needs logits (lm_head is the largest matmul)
-      for (let b = 0; b < B; b++)
-        rec.copy(acts.residual, acts.lastRows, (b * T + T - 1) * C * 4, b * C * 4, C * 4);
-      rmsnormForward(rec, acts.normed, null, acts.lastRows, p.lnfw, B, C, cfg.rmsNormEps);
-      matmulForward(rec, acts.logits, acts.normed, p.lmHead, null, B, C, V);
-      return acts;
-    }
-    rmsnormForward(rec, acts.normed, null, acts.residual, p.lnfw, N, C, cfg.rmsNormEps);
-    if (hidden) rec.copy(acts.normed, hidden, 0, (cfg.numHiddenLayers + 1) * slot, slot);
-    matmulForward(rec, acts.logits, acts.normed, p.lmHead, null, N, C, V);
+    recordForward(rec, {
+      config: this.config,
+      params: this.params,
+      lora: opts.lora ? this.lora : null,
+      inputs,
+      B,
+      T,
+      input,
+      positionIds: opts.positionIds,
+      attentionMask: opts.attentionMask,
+      kv: { mask: cache.mask, start, capacity: cap },
+      cs: acts.cs,
+      loraTmp: acts.loraTmp,
+      layer: (l) => ({ ...shared, k: cache.k[l], v: cache.v[l] }),
+      head: {
+        rstd: null,
+        normed: acts.normed,
+        logits: acts.logits,
+        lastRows: lastOnly ? acts.lastRows : null,
+      },
+      onEmbedded: opts.onEmbedded,
+      onLayer: opts.onLayer,
+    });
     return acts;
-  }
-
-  private uploadIds(name: string, ids: ArrayLike<number>, n: number, V: number): GpuTensor {
-    if (ids.length !== n)
-      throw new EngineError('invalid-argument', `${name}: ${ids.length} ids, expected ${n}`);
-    for (let i = 0; i < n; i++) {
-      const id = ids[i];
-      if (!(Number.isInteger(id) && id >= 0 && id < V)) {
-        throw new EngineError(
-          'invalid-argument',
-          `${name}: token id ${id} at ${i} is outside the vocabulary [0, ${V})`,
-        );
-      }
-    }
-    return this.uploadInput(name, u32(ids));
-  }
-
-  /** A per-call input tensor, released after the submit. */
-  private uploadInput(name: string, data: Float32Array | Uint32Array): GpuTensor {
-    const t = this.ctx.pool.tensor(name, data.length);
-    this.ctx.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
-    this.callInputs.push(t);
-    return t;
   }
 
   private activations(N: number, logitRows: number): ActivationTensors {
@@ -756,63 +516,8 @@ export class GpuModel {
 
   private releaseLora(): void {
     if (!this.lora) return;
-    for (const { A, B } of this.lora.pairs.values()) {
-      this.ctx.pool.release(A);
-      this.ctx.pool.release(B);
-    }
+    releaseLoraPairs(this.ctx.pool, this.lora.pairs.values());
     this.lora = null;
-  }
-
-  private uploadParameters(weights: WeightMap): ParameterTensors {
-    const cfg = this.config;
-    const {
-      hiddenSize: C,
-      intermediateSize: I,
-      numAttentionHeads: H,
-      numKeyValueHeads: KVH,
-      headDim: D,
-      vocabSize: V,
-    } = cfg;
-    const pool = this.ctx.pool;
-    const get = (name: string, numel: number, optional = false): GpuTensor | null => {
-      const t = weights.get(name);
-      if (!t) {
-        if (optional) return null;
-        throw new EngineError('tensor-missing', `GPU model: missing parameter ${name}`, { tensor: name });
-      }
-      if (t.data.length !== numel) {
-        throw new EngineError(
-          'tensor-shape',
-          `GPU model: ${name} has ${t.data.length} elements, expected ${numel}`,
-          { tensor: name },
-        );
-      }
-      return pool.upload(name, t.data);
-    };
-    const req = (name: string, numel: number) => get(name, numel)!;
-    const wte = req('model.embed_tokens.weight', V * C);
-    const layers: LayerParams[] = [];
-    for (let l = 0; l < cfg.numHiddenLayers; l++) {
-      const pre = `model.layers.${l}`;
-      const bias = !cfg.attentionBias;
-      layers.push({
-        ln1w: req(`${pre}.input_layernorm.weight`, C),
-        qw: req(`${pre}.self_attn.q_proj.weight`, H * D * C),
-        qb: get(`${pre}.self_attn.q_proj.bias`, H * D, bias),
-        kw: req(`${pre}.self_attn.k_proj.weight`, KVH * D * C),
-        kb: get(`${pre}.self_attn.k_proj.bias`, KVH * D, bias),
-        vw: req(`${pre}.self_attn.v_proj.weight`, KVH * D * C),
-        vb: get(`${pre}.self_attn.v_proj.bias`, KVH * D, bias),
-        ow: req(`${pre}.self_attn.o_proj.weight`, C * H * D),
-        ln2w: req(`${pre}.post_attention_layernorm.weight`, C),
-        gatew: req(`${pre}.mlp.gate_proj.weight`, I * C),
-        upw: req(`${pre}.mlp.up_proj.weight`, I * C),
-        downw: req(`${pre}.mlp.down_proj.weight`, C * I),
-      });
-    }
-    const lnfw = req('model.norm.weight', C);
-    const lmHead = cfg.tieWordEmbeddings ? wte : req('lm_head.weight', V * C);
-    return { wte, layers, lnfw, lmHead };
   }
 
   private serial<R>(fn: () => Promise<R>): Promise<R> {

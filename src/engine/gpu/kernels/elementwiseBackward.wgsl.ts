@@ -1,5 +1,5 @@
 // Backward of the elementwise kernels (elementwise.wgsl.ts): SwiGLU and the residual add.
-// Accumulation rule: see the backward section of gpu/ops.ts.
+// Accumulation rule: see gpu/opsBackward.ts.
 import type { KernelDef } from '../pipelines.ts';
 
 /**

@@ -1,10 +1,10 @@
 // Backward of the input embeddings (embedding.wgsl.ts): the scatter-add into the embedding matrix and
-// the mixture weights' gradient. Accumulation rule: see the backward section of gpu/ops.ts.
+// the mixture weights' gradient. Accumulation rule: see gpu/opsBackward.ts.
 //
 // The scatter-add is deterministic, without atomics (llm.c's encoder_backward buckets): the token ids
-// are on the CPU anyway, so the CPU groups the entries by token id (ops.ts planEmbeddingBackward) and
+// are on the CPU anyway, so the CPU groups the entries by token id (opsBackward.ts planEmbeddingBackward) and
 // one invocation per (token, channel) sums its entries in a fixed order, then adds into its row.
-// A dense mixture (probs @ wte) is the matmul's backward (ops.ts denseMixtureBackward).
+// A dense mixture (probs @ wte) is the matmul's backward (opsBackward.ts denseMixtureBackward).
 import type { KernelDef } from '../pipelines.ts';
 
 /**

@@ -8,7 +8,7 @@
 // a_k = q_k (1 + log p(target_k) − ℓ) and s = Σ_k a_k = 1. Weight 0 pads a position's list to K.
 // The softmax is never stored: each row's log-sum-exp is computed in the workgroup, then the row of
 // logits is overwritten by its gradient in place (one (N, V) buffer, as the training memory plan has).
-// The loss itself is −Σ coef · ℓ over the N read-back ℓ (ops.ts logprobLossBackward).
+// The loss itself is −Σ coef · ℓ over the N read-back ℓ (opsBackward.ts logprobLossBackward).
 import type { KernelDef } from '../pipelines.ts';
 
 /**

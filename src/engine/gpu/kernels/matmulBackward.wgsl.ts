@@ -1,5 +1,5 @@
-// Backward of the linear layer (matmul.wgsl.ts), HF layout W (OC, IC). Accumulation rule: see the
-// backward section of gpu/ops.ts.
+// Backward of the linear layer (matmul.wgsl.ts), HF layout W (OC, IC). Accumulation rule: see
+// gpu/opsBackward.ts.
 //   dinp (N, IC)   = dout (N, OC) · W          — the forward kernel with W read as [in, out] (ops.ts)
 //   dweight (OC, IC) += alpha · doutᵀ · inp    — matmul_backward_weight, below
 //   dbias (OC)     += Σ_n dout[n, :]           — matmul_backward_bias, below

@@ -6,7 +6,7 @@
 // row of the residual stream (MOTG.md §4), written to out[b · L + layer]. input_noise: the same noise added
 // again to the training forward's mixture inputs, from each position's recorded counters.
 import type { KernelDef } from '../pipelines.ts';
-import { WGSL_MOT_RANDOM } from './mixtureStep.wgsl.ts';
+import { WGSL_MOT_RANDOM } from './motRandom.wgsl.ts';
 
 /** out (B, C): the next inputs. ctrl (B, 8): [1] counter row, [3] given id (0xffffffff: the record),
  * [4] counter step of the record being fed. meta (B, 8): [0] n, [4] mixture flag. */

@@ -1,7 +1,7 @@
 // Backward of RMSNorm (rmsnorm.wgsl.ts) from the saved rstd. With g = weight · dout, x̂ = x · rstd:
 //   dinp (N, C) += rstd · (g − x̂ · mean(g · x̂))   (`+=`: the input is the residual stream)
 //   dweight (C) += Σ_n dout · x̂
-// Accumulation rule: see the backward section of gpu/ops.ts.
+// Accumulation rule: see gpu/opsBackward.ts.
 import type { KernelDef } from '../pipelines.ts';
 
 /** dinp += …; one workgroup of WG (a power of two) per row. */
