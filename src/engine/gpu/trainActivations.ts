@@ -7,7 +7,7 @@ import type { GpuTensor } from './buffers.ts';
 import type { GpuContext } from './commands.ts';
 import type { LayerActivations } from './forward.ts';
 
-/** What one decoder layer keeps for its backward (N = B·T), as ref/backward.ts LayerActivations. */
+/** What one decoder layer keeps for its backward (N = B·T), as ref/model.ts LayerActivations. */
 interface SavedLayer {
   rstd1: GpuTensor; // (N)        input_layernorm 1/rms
   normed1: GpuTensor; // (N, C)   input of q/k/v_proj

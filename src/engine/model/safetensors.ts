@@ -112,6 +112,21 @@ export function readSafetensorsHeader(
 ): SafetensorsHeader {
   const u8 = asBytes(bytes);
   const fileSize = opts.fileSize ?? u8.byteLength;
+  const headerLength = readHeaderLength(u8, file, fileSize);
+  const json = parseHeaderJson(u8.subarray(8, 8 + headerLength), file);
+  const dataOffset = 8 + headerLength;
+  let metadata: Record<string, string> | undefined;
+  const tensors: SafetensorsEntry[] = [];
+  for (const [name, raw] of Object.entries(json)) {
+    if (name === '__metadata__') metadata = parseMetadata(raw, file);
+    else tensors.push(parseEntry(name, raw, file));
+  }
+  checkLayout(tensors, file, dataOffset, fileSize);
+  return { headerLength, dataOffset, fileSize, metadata, tensors };
+}
+
+/** N from the first 8 bytes, checked against the file size, the size limit and the bytes given. */
+function readHeaderLength(u8: Uint8Array, file: string, fileSize: number): number {
   if (fileSize < 8 || u8.byteLength < 8) {
     throw err(
       'safetensors-truncated',
@@ -148,9 +163,14 @@ export function readSafetensorsHeader(
       `only ${u8.byteLength} bytes given, the header needs ${8 + headerLength}`,
     );
   }
+  return headerLength;
+}
+
+/** The header's N bytes as a JSON object (strict UTF-8). */
+function parseHeaderJson(headerBytes: Uint8Array, file: string): Record<string, unknown> {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(u8.subarray(8, 8 + headerLength));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
   } catch {
     throw err('safetensors-header-json', file, undefined, 'header is not valid UTF-8');
   }
@@ -168,80 +188,85 @@ export function readSafetensorsHeader(
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw err('safetensors-header-json', file, undefined, 'header JSON is not an object');
   }
-  const dataOffset = 8 + headerLength;
-  const dataSize = fileSize - dataOffset;
-  let metadata: Record<string, string> | undefined;
-  const tensors: SafetensorsEntry[] = [];
-  for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-        throw err('safetensors-header-json', file, undefined, '"__metadata__" must be an object of strings');
-      }
-      for (const [k, v] of Object.entries(raw)) {
-        if (typeof v !== 'string') {
-          throw err(
-            'safetensors-header-json',
-            file,
-            undefined,
-            `"__metadata__.${k}" must be a string, got ${JSON.stringify(v)}`,
-          );
-        }
-      }
-      metadata = raw as Record<string, string>;
-      continue;
-    }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw err('safetensors-header-json', file, name, 'entry is not an object');
-    }
-    const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-    if (!Array.isArray(shape) || !shape.every(isNonNegInt)) {
-      throw err(
-        'safetensors-header-json',
-        file,
-        name,
-        `"shape" must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
-      );
-    }
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt)) {
-      throw err(
-        'safetensors-header-json',
-        file,
-        name,
-        `"data_offsets" must be two non-negative integers, got ${JSON.stringify(offsets)}`,
-      );
-    }
-    if (typeof dtype !== 'string') {
-      throw err(
-        'safetensors-header-json',
-        file,
-        name,
-        `"dtype" must be a string, got ${JSON.stringify(dtype)}`,
-      );
-    }
-    if (!isDtype(dtype)) {
-      throw err(
-        'safetensors-dtype',
-        file,
-        name,
-        `dtype ${dtype} is not supported (F32, F16, BF16, and integer types for non-weights)`,
-      );
-    }
-    const [begin, end] = offsets as number[];
-    if (end < begin) {
-      throw err('safetensors-offsets', file, name, `data_offsets [${begin}, ${end}] end before they begin`);
-    }
-    const want = numel(shape) * DTYPE_SIZE[dtype];
-    if (want !== end - begin) {
-      throw err(
-        'safetensors-byte-length',
-        file,
-        name,
-        `shape [${shape.join(', ')}] × ${dtype} needs ${want} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`,
-      );
-    }
-    tensors.push({ name, dtype, shape: shape.slice(), begin, end });
+  return json as Record<string, unknown>;
+}
+
+/** `__metadata__`: an object whose values are all strings. */
+function parseMetadata(raw: unknown, file: string): Record<string, string> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw err('safetensors-header-json', file, undefined, '"__metadata__" must be an object of strings');
   }
-  // Layout: sorted by offset, no two tensors may share bytes, and all must lie inside the data section.
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string') {
+      throw err(
+        'safetensors-header-json',
+        file,
+        undefined,
+        `"__metadata__.${k}" must be a string, got ${JSON.stringify(v)}`,
+      );
+    }
+  }
+  return raw as Record<string, string>;
+}
+
+/** One tensor entry: shape, offsets and dtype well-formed, and the offsets spanning exactly its bytes. */
+function parseEntry(name: string, raw: unknown, file: string): SafetensorsEntry {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw err('safetensors-header-json', file, name, 'entry is not an object');
+  }
+  const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
+  if (!Array.isArray(shape) || !shape.every(isNonNegInt)) {
+    throw err(
+      'safetensors-header-json',
+      file,
+      name,
+      `"shape" must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
+    );
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt)) {
+    throw err(
+      'safetensors-header-json',
+      file,
+      name,
+      `"data_offsets" must be two non-negative integers, got ${JSON.stringify(offsets)}`,
+    );
+  }
+  if (typeof dtype !== 'string') {
+    throw err(
+      'safetensors-header-json',
+      file,
+      name,
+      `"dtype" must be a string, got ${JSON.stringify(dtype)}`,
+    );
+  }
+  if (!isDtype(dtype)) {
+    throw err(
+      'safetensors-dtype',
+      file,
+      name,
+      `dtype ${dtype} is not supported (F32, F16, BF16, and integer types for non-weights)`,
+    );
+  }
+  const [begin, end] = offsets as number[];
+  if (end < begin) {
+    throw err('safetensors-offsets', file, name, `data_offsets [${begin}, ${end}] end before they begin`);
+  }
+  const want = numel(shape) * DTYPE_SIZE[dtype];
+  if (want !== end - begin) {
+    throw err(
+      'safetensors-byte-length',
+      file,
+      name,
+      `shape [${shape.join(', ')}] × ${dtype} needs ${want} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`,
+    );
+  }
+  return { name, dtype, shape: shape.slice(), begin, end };
+}
+
+/** Layout: no two tensors may share bytes, and all must lie inside the data section. A packed layout
+ * (contiguous from 0) that runs past the end means the file was cut short, not a bad header. */
+function checkLayout(tensors: SafetensorsEntry[], file: string, dataOffset: number, fileSize: number): void {
+  const dataSize = fileSize - dataOffset;
   const sorted = tensors.filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin || a.end - b.end);
   let contiguous = sorted.length === 0 || sorted[0].begin === 0;
   for (let i = 1; i < sorted.length; i++) {
@@ -275,7 +300,6 @@ export function readSafetensorsHeader(
       `data_offsets [${t.begin}, ${t.end}] are outside the data section (${dataSize} bytes)`,
     );
   }
-  return { headerLength, dataOffset, fileSize, metadata, tensors };
 }
 
 // ---- dtype conversion ----------------------------------------------------------------------------

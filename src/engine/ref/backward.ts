@@ -1,20 +1,29 @@
-// Training on the CPU reference: a full-sequence forward that saves what the backward needs, and the
-// backward pass that walks the layers in reverse (llm.c's gpt2_forward / gpt2_backward). Gradients
-// come back by HF parameter name (full fine-tuning) or by peft parameter name (LoRA).
+// Training on the CPU reference: the forward with every activation saved (ref/model.ts's one forward,
+// saving on) and the backward pass that walks the layers in reverse (llm.c's gpt2_forward /
+// gpt2_backward). Gradients come back by HF parameter name (full fine-tuning) or by peft parameter name
+// (LoRA).
 //
 // Accumulation rule (as every *Backward in ref/): parameter gradients `+=`, activation gradients `=`,
 // except the residual stream, whose gradient `dres` is one buffer that each block's branch adds into.
 // A frozen parameter's gradient is null (LoRA leaves the base frozen).
 import { expectedParameters } from '../config.ts';
-import { attentionBackward, attentionForward } from './attention.ts';
+import { attentionBackward } from './attention.ts';
 import { denseMixtureBackward, embeddingBackward, mixtureBackward } from './embedding.ts';
-import { linearBackward, linearForward, linearLoraBackward, linearLoraForward } from './linear.ts';
+import { linearBackward, linearLoraBackward } from './linear.ts';
 import { logprobLossBackward, logprobLossForward } from './loss.ts';
-import { swigluBackward, swigluForward } from './mlp.ts';
-import { embedInputs, type LoraWeights, type ModelInput, type RefModel } from './model.ts';
-import { residualForward } from './residual.ts';
-import { rmsnormBackward, rmsnormForward } from './rmsnorm.ts';
-import { ropeBackward, ropeForward } from './rope.ts';
+import { swigluBackward } from './mlp.ts';
+import {
+  headName,
+  type LayerActivations,
+  type LoraWeights,
+  type ModelInput,
+  parameter,
+  qwen2ForwardPass,
+  type RefModel,
+  type SavedActivations,
+} from './model.ts';
+import { rmsnormBackward } from './rmsnorm.ts';
+import { ropeBackward } from './rope.ts';
 
 export interface TrainForwardOptions {
   /** (B, T) positions; default 0..T−1 in every row. */
@@ -25,38 +34,13 @@ export interface TrainForwardOptions {
   lora?: LoraWeights | null;
 }
 
-/** What one decoder layer saves for its backward (N = B·T). */
-export interface LayerActivations {
-  resIn: Float32Array; // (N, C) residual stream entering the layer (the previous layer's resOut)
-  rstd1: Float32Array; // (N) input_layernorm 1/rms
-  normed1: Float32Array; // (N, C) input_layernorm output: input of q/k/v_proj
-  q: Float32Array; // (N, H·D) after RoPE
-  k: Float32Array; // (N, KVH·D) after RoPE
-  v: Float32Array; // (N, KVH·D)
-  att: Float32Array; // (B, H, T, T) softmax probabilities
-  attOut: Float32Array; // (N, H·D) input of o_proj
-  resMid: Float32Array; // (N, C) residual stream after attention
-  rstd2: Float32Array; // (N) post_attention_layernorm 1/rms
-  normed2: Float32Array; // (N, C) input of gate/up_proj
-  gate: Float32Array; // (N, I) gate_proj output
-  up: Float32Array; // (N, I) up_proj output
-  act: Float32Array; // (N, I) silu(gate) · up: input of down_proj
-}
-
 /** Everything qwen2Backward reads: the model, the input, and the saved activations. */
-export interface TrainActivations {
+export interface TrainActivations extends SavedActivations {
   model: RefModel;
   input: ModelInput;
   B: number;
   T: number;
-  positions: Float64Array; // (N)
-  mask: Uint8Array; // (B, T)
   lora: LoraWeights | null;
-  embeds: Float32Array; // (N, C) input embeddings (= layers[0].resIn)
-  layers: LayerActivations[];
-  resOut: Float32Array; // (N, C) residual stream after the last layer
-  rstdF: Float32Array; // (N) model.norm 1/rms
-  normedF: Float32Array; // (N, C) input of lm_head
   logits: Float32Array; // (N, V)
 }
 
@@ -87,14 +71,8 @@ export function loraGradName(baseName: string, which: 'A' | 'B'): string {
   return `${baseName.replace(/\.weight$/, '')}.lora_${which}.default.weight`;
 }
 
-function param(model: RefModel, name: string): Float32Array {
-  const t = model.weights.get(name);
-  if (!t) throw new Error(`reference training: missing parameter ${name}`);
-  return t.data;
-}
-
-/** The full-sequence forward (no KV cache) that keeps every activation the backward needs. Its logits
- * equal qwen2Forward's for the same input and options. */
+/** The full-sequence forward (no KV cache) that keeps every activation the backward needs: the one
+ * forward of ref/model.ts with saving on, so its logits equal qwen2Forward's for the same input. */
 export function qwen2ForwardTrain(
   model: RefModel,
   input: ModelInput,
@@ -102,106 +80,38 @@ export function qwen2ForwardTrain(
   T: number,
   opts: TrainForwardOptions = {},
 ): TrainActivations {
-  const cfg = model.config;
-  const {
-    hiddenSize: C,
-    intermediateSize: I,
-    numAttentionHeads: H,
-    numKeyValueHeads: KVH,
-    headDim: D,
-    vocabSize: V,
-  } = cfg;
-  const N = B * T;
-  const eps = cfg.rmsNormEps;
   const lora = opts.lora ?? null;
-  const positions = new Float64Array(N);
-  const mask = new Uint8Array(N);
-  for (let n = 0; n < N; n++) {
-    positions[n] = opts.positionIds ? opts.positionIds[n] : n % T;
-    mask[n] = opts.attentionMask ? opts.attentionMask[n] : 1;
-  }
-  const linear = (out: Float32Array, inp: Float32Array, name: string, IC: number, OC: number) => {
-    const bias = model.weights.get(name.replace(/\.weight$/, '.bias'))?.data ?? null;
-    const l = lora?.layers.get(name);
-    if (l && lora)
-      linearLoraForward(
-        out,
-        inp,
-        param(model, name),
-        bias,
-        l.A.data,
-        l.B.data,
-        lora.scale,
-        N,
-        IC,
-        OC,
-        lora.r,
-      );
-    else linearForward(out, inp, param(model, name), bias, N, IC, OC);
-  };
+  const { positionIds, attentionMask } = opts;
+  const { logits, saved } = qwen2ForwardPass(model, input, B, T, {
+    positionIds,
+    attentionMask,
+    lora,
+    save: true,
+  });
+  // A saving forward always returns its activations.
+  return { model, input, B, T, lora, ...saved!, logits };
+}
 
-  const embeds = embedInputs(model, input, N);
-  const proj = new Float32Array(N * C);
-  const layers: LayerActivations[] = [];
-  let res = embeds;
-  for (let l = 0; l < cfg.numHiddenLayers; l++) {
-    const pre = `model.layers.${l}`;
-    const a: LayerActivations = {
-      resIn: res,
-      rstd1: new Float32Array(N),
-      normed1: new Float32Array(N * C),
-      q: new Float32Array(N * H * D),
-      k: new Float32Array(N * KVH * D),
-      v: new Float32Array(N * KVH * D),
-      att: new Float32Array(B * H * T * T),
-      attOut: new Float32Array(N * H * D),
-      resMid: new Float32Array(N * C),
-      rstd2: new Float32Array(N),
-      normed2: new Float32Array(N * C),
-      gate: new Float32Array(N * I),
-      up: new Float32Array(N * I),
-      act: new Float32Array(N * I),
-    };
-    rmsnormForward(a.normed1, a.rstd1, a.resIn, param(model, `${pre}.input_layernorm.weight`), N, C, eps);
-    linear(a.q, a.normed1, `${pre}.self_attn.q_proj.weight`, C, H * D);
-    linear(a.k, a.normed1, `${pre}.self_attn.k_proj.weight`, C, KVH * D);
-    linear(a.v, a.normed1, `${pre}.self_attn.v_proj.weight`, C, KVH * D);
-    ropeForward(a.q, a.q, positions, N, H, D, cfg.ropeTheta);
-    ropeForward(a.k, a.k, positions, N, KVH, D, cfg.ropeTheta);
-    attentionForward(a.attOut, a.att, a.q, a.k, a.v, mask, B, T, T, 0, H, KVH, D);
-    linear(proj, a.attOut, `${pre}.self_attn.o_proj.weight`, H * D, C);
-    residualForward(a.resMid, a.resIn, proj, N * C);
-    rmsnormForward(
-      a.normed2,
-      a.rstd2,
-      a.resMid,
-      param(model, `${pre}.post_attention_layernorm.weight`),
-      N,
-      C,
-      eps,
-    );
-    linear(a.gate, a.normed2, `${pre}.mlp.gate_proj.weight`, C, I);
-    linear(a.up, a.normed2, `${pre}.mlp.up_proj.weight`, C, I);
-    swigluForward(a.act, a.gate, a.up, N * I);
-    linear(proj, a.act, `${pre}.mlp.down_proj.weight`, I, C);
-    res = new Float32Array(N * C);
-    residualForward(res, a.resMid, proj, N * C);
-    layers.push(a);
-  }
-  const rstdF = new Float32Array(N);
-  const normedF = new Float32Array(N * C);
-  rmsnormForward(normedF, rstdF, res, param(model, 'model.norm.weight'), N, C, eps);
-  const logits = new Float32Array(N * V);
-  linearForward(
-    logits,
-    normedF,
-    param(model, cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'),
-    null,
-    N,
-    C,
-    V,
-  );
-  return { model, input, B, T, positions, mask, lora, embeds, layers, resOut: res, rstdF, normedF, logits };
+/** What every step of one backward shares: the model, the gradients, and scratch reused by every layer. */
+interface BackwardContext {
+  model: RefModel;
+  B: number;
+  T: number;
+  N: number;
+  positions: Float64Array;
+  lora: LoraWeights | null;
+  /** Train the adapter (its A/B get gradients) with the base frozen. */
+  trainLora: boolean;
+  grads: Map<string, Float32Array>;
+  dnormed: Float32Array; // (N, C) d(norm output)
+  tmp: Float32Array; // (N, C) one projection's d input, before it joins dnormed
+  dact: Float32Array; // (N, I)
+  dgate: Float32Array; // (N, I)
+  dup: Float32Array; // (N, I)
+  dattOut: Float32Array; // (N, H·D)
+  dq: Float32Array; // (N, H·D)
+  dk: Float32Array; // (N, KVH·D)
+  dv: Float32Array; // (N, KVH·D)
 }
 
 /** The backward pass from d loss / d logits (N, V). */
@@ -212,164 +122,186 @@ export function qwen2Backward(
 ): Qwen2Gradients {
   const { model, B, T, positions, lora } = saved;
   const cfg = model.config;
-  const {
-    hiddenSize: C,
-    intermediateSize: I,
-    numAttentionHeads: H,
-    numKeyValueHeads: KVH,
-    headDim: D,
-    vocabSize: V,
-  } = cfg;
+  const { hiddenSize: C, intermediateSize: I, numAttentionHeads: H, numKeyValueHeads: KVH, headDim: D } = cfg;
   const N = B * T;
   const trainLora = opts.lora === true;
   if (trainLora && !lora)
     throw new Error('qwen2Backward: lora training needs the forward to have run with an adapter');
   const trainEmbeddings = !trainLora && opts.trainEmbeddings !== false;
-
-  // Gradient buffers, zeroed or the caller's (accumulation).
   const grads = opts.grads ?? new Map<string, Float32Array>();
-  const slot = (name: string, size: number): Float32Array => {
-    let g = grads.get(name);
-    if (!g) {
-      g = new Float32Array(size);
-      grads.set(name, g);
-    } else if (g.length !== size)
-      throw new Error(`qwen2Backward: gradient ${name} has ${g.length} elements, expected ${size}`);
-    return g;
-  };
-  if (trainLora && lora) {
-    for (const [base, pair] of lora.layers) {
-      slot(loraGradName(base, 'A'), pair.A.data.length);
-      slot(loraGradName(base, 'B'), pair.B.data.length);
-    }
-  } else {
-    for (const [name, shape] of expectedParameters(cfg)) {
-      if (name === 'model.embed_tokens.weight' && !trainEmbeddings) continue;
-      slot(
-        name,
-        shape.reduce((a, b) => a * b, 1),
-      );
-    }
-  }
-  const gradOf = (name: string): Float32Array | null => (trainLora ? null : (grads.get(name) ?? null));
-
-  // One linear layer's backward: dinp (=), and either the base's or the adapter's gradients (+=).
-  const linearBack = (
-    dinp: Float32Array | null,
-    dout: Float32Array,
-    inp: Float32Array,
-    name: string,
-    IC: number,
-    OC: number,
-  ) => {
-    const weight = param(model, name);
-    const l = lora?.layers.get(name);
-    if (l && lora) {
-      const dA = trainLora ? slot(loraGradName(name, 'A'), l.A.data.length) : null;
-      const dB = trainLora ? slot(loraGradName(name, 'B'), l.B.data.length) : null;
-      linearLoraBackward(dinp, dA, dB, dout, inp, weight, l.A.data, l.B.data, lora.scale, N, IC, OC, lora.r);
-      if (!trainLora)
-        linearBackward(
-          null,
-          gradOf(name),
-          gradOf(name.replace(/\.weight$/, '.bias')),
-          dout,
-          inp,
-          weight,
-          N,
-          IC,
-          OC,
-        );
-    } else {
-      linearBackward(
-        dinp,
-        gradOf(name),
-        gradOf(name.replace(/\.weight$/, '.bias')),
-        dout,
-        inp,
-        weight,
-        N,
-        IC,
-        OC,
-      );
-    }
-  };
-  const addInto = (dst: Float32Array, src: Float32Array) => {
-    for (let i = 0; i < dst.length; i++) dst[i] += src[i];
-  };
-
-  // Head and final norm. dres is the residual stream's gradient, accumulated through the layers.
-  const headName = cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-  const dnormed = new Float32Array(N * C);
-  linearBackward(dnormed, gradOf(headName), null, dlogits, saved.normedF, param(model, headName), N, C, V);
-  const dres = new Float32Array(N * C);
-  rmsnormBackward(
-    dres,
-    gradOf('model.norm.weight'),
-    dnormed,
-    saved.resOut,
-    param(model, 'model.norm.weight'),
-    saved.rstdF,
+  createGradients(grads, saved, trainLora, trainEmbeddings);
+  const ctx: BackwardContext = {
+    model,
+    B,
+    T,
     N,
-    C,
-  );
-
-  const tmp = new Float32Array(N * C);
-  const dact = new Float32Array(N * I);
-  const dgate = new Float32Array(N * I);
-  const dup = new Float32Array(N * I);
-  const dattOut = new Float32Array(N * H * D);
-  const dq = new Float32Array(N * H * D);
-  const dk = new Float32Array(N * KVH * D);
-  const dv = new Float32Array(N * KVH * D);
-  for (let l = cfg.numHiddenLayers - 1; l >= 0; l--) {
-    const a = saved.layers[l];
-    const pre = `model.layers.${l}`;
-    // resOut = resMid + down(act): the residual's backward is the identity, so dres is both
-    // d resMid and d(down output).
-    linearBack(dact, dres, a.act, `${pre}.mlp.down_proj.weight`, I, C);
-    swigluBackward(dgate, dup, dact, a.gate, a.up, N * I);
-    linearBack(dnormed, dgate, a.normed2, `${pre}.mlp.gate_proj.weight`, C, I);
-    linearBack(tmp, dup, a.normed2, `${pre}.mlp.up_proj.weight`, C, I);
-    addInto(dnormed, tmp);
-    const ln2 = `${pre}.post_attention_layernorm.weight`;
-    rmsnormBackward(dres, gradOf(ln2), dnormed, a.resMid, param(model, ln2), a.rstd2, N, C);
-    // resMid = resIn + o_proj(attention(...)).
-    linearBack(dattOut, dres, a.attOut, `${pre}.self_attn.o_proj.weight`, H * D, C);
-    attentionBackward(dq, dk, dv, dattOut, a.q, a.k, a.v, a.att, B, T, T, 0, H, KVH, D);
-    ropeBackward(dq, dq, positions, N, H, D, cfg.ropeTheta);
-    ropeBackward(dk, dk, positions, N, KVH, D, cfg.ropeTheta);
-    linearBack(dnormed, dq, a.normed1, `${pre}.self_attn.q_proj.weight`, C, H * D);
-    linearBack(tmp, dk, a.normed1, `${pre}.self_attn.k_proj.weight`, C, KVH * D);
-    addInto(dnormed, tmp);
-    linearBack(tmp, dv, a.normed1, `${pre}.self_attn.v_proj.weight`, C, KVH * D);
-    addInto(dnormed, tmp);
-    const ln1 = `${pre}.input_layernorm.weight`;
-    rmsnormBackward(dres, gradOf(ln1), dnormed, a.resIn, param(model, ln1), a.rstd1, N, C);
-  }
-
+    positions,
+    lora,
+    trainLora,
+    grads,
+    dnormed: new Float32Array(N * C),
+    tmp: new Float32Array(N * C),
+    dact: new Float32Array(N * I),
+    dgate: new Float32Array(N * I),
+    dup: new Float32Array(N * I),
+    dattOut: new Float32Array(N * H * D),
+    dq: new Float32Array(N * H * D),
+    dk: new Float32Array(N * KVH * D),
+    dv: new Float32Array(N * KVH * D),
+  };
+  const dres = headBackward(ctx, saved, dlogits);
+  for (let l = cfg.numHiddenLayers - 1; l >= 0; l--) decoderLayerBackward(ctx, l, dres, saved.layers[l]);
   // dres is now d loss / d input embeddings: into the embedding matrix through the input.
-  const dwte = trainEmbeddings ? gradOf('model.embed_tokens.weight') : null;
-  const wte = param(model, 'model.embed_tokens.weight');
-  const input = saved.input;
-  let dmixWeights: Float32Array | null = null;
-  let dprobs: Float32Array | null = null;
+  const dwte = trainEmbeddings ? gradOf(ctx, 'model.embed_tokens.weight') : null;
+  return { grads, dembeds: dres, ...inputBackward(dwte, dres, saved.input, model, N) };
+}
+
+/** Gradients zeroed (or, accumulating, checked) for whatever trains: the adapter or the HF parameters. */
+function createGradients(
+  grads: Map<string, Float32Array>,
+  saved: TrainActivations,
+  trainLora: boolean,
+  trainEmbeddings: boolean,
+): void {
+  if (trainLora && saved.lora) {
+    for (const [base, pair] of saved.lora.layers) {
+      gradientSlot(grads, loraGradName(base, 'A'), pair.A.data.length);
+      gradientSlot(grads, loraGradName(base, 'B'), pair.B.data.length);
+    }
+    return;
+  }
+  for (const [name, shape] of expectedParameters(saved.model.config)) {
+    if (name === 'model.embed_tokens.weight' && !trainEmbeddings) continue;
+    gradientSlot(
+      grads,
+      name,
+      shape.reduce((a, b) => a * b, 1),
+    );
+  }
+}
+
+/** The gradient buffer of `name`, created zeroed when absent (a caller's must have the right size). */
+function gradientSlot(grads: Map<string, Float32Array>, name: string, size: number): Float32Array {
+  let g = grads.get(name);
+  if (!g) {
+    g = new Float32Array(size);
+    grads.set(name, g);
+  } else if (g.length !== size)
+    throw new Error(`qwen2Backward: gradient ${name} has ${g.length} elements, expected ${size}`);
+  return g;
+}
+
+/** A base parameter's gradient, or null when it is frozen (LoRA training, or not trained). */
+function gradOf(ctx: BackwardContext, name: string): Float32Array | null {
+  return ctx.trainLora ? null : (ctx.grads.get(name) ?? null);
+}
+
+/** Head and final norm: returns dres, the residual stream's gradient (N, C), after model.norm. */
+function headBackward(ctx: BackwardContext, saved: TrainActivations, dlogits: Float32Array): Float32Array {
+  const { model, N, dnormed } = ctx;
+  const { hiddenSize: C, vocabSize: V } = model.config;
+  const head = headName(model.config);
+  linearBackward(dnormed, gradOf(ctx, head), null, dlogits, saved.normedF, parameter(model, head), N, C, V);
+  const dres = new Float32Array(N * C);
+  const norm = 'model.norm.weight';
+  rmsnormBackward(dres, gradOf(ctx, norm), dnormed, saved.resOut, parameter(model, norm), saved.rstdF, N, C);
+  return dres;
+}
+
+/** One decoder layer in reverse; dres (N, C) enters as d resOut and leaves as d resIn. */
+function decoderLayerBackward(
+  ctx: BackwardContext,
+  l: number,
+  dres: Float32Array,
+  a: LayerActivations,
+): void {
+  const { model, B, T, N, positions, dnormed, tmp, dact, dgate, dup, dattOut, dq, dk, dv } = ctx;
+  const cfg = model.config;
+  const { hiddenSize: C, intermediateSize: I, numAttentionHeads: H, numKeyValueHeads: KVH, headDim: D } = cfg;
+  const pre = `model.layers.${l}`;
+  // resOut = resMid + down(act): the residual's backward is the identity, so dres is both
+  // d resMid and d(down output).
+  projectionBackward(ctx, dact, dres, a.act, `${pre}.mlp.down_proj.weight`, I, C);
+  swigluBackward(dgate, dup, dact, a.gate, a.up, N * I);
+  projectionBackward(ctx, dnormed, dgate, a.normed2, `${pre}.mlp.gate_proj.weight`, C, I);
+  projectionBackward(ctx, tmp, dup, a.normed2, `${pre}.mlp.up_proj.weight`, C, I);
+  addInto(dnormed, tmp);
+  const ln2 = `${pre}.post_attention_layernorm.weight`;
+  rmsnormBackward(dres, gradOf(ctx, ln2), dnormed, a.resMid, parameter(model, ln2), a.rstd2, N, C);
+  // resMid = resIn + o_proj(attention(...)).
+  projectionBackward(ctx, dattOut, dres, a.attOut, `${pre}.self_attn.o_proj.weight`, H * D, C);
+  attentionBackward(dq, dk, dv, dattOut, a.q, a.k, a.v, a.att, B, T, T, 0, H, KVH, D);
+  ropeBackward(dq, dq, positions, N, H, D, cfg.ropeTheta);
+  ropeBackward(dk, dk, positions, N, KVH, D, cfg.ropeTheta);
+  projectionBackward(ctx, dnormed, dq, a.normed1, `${pre}.self_attn.q_proj.weight`, C, H * D);
+  projectionBackward(ctx, tmp, dk, a.normed1, `${pre}.self_attn.k_proj.weight`, C, KVH * D);
+  addInto(dnormed, tmp);
+  projectionBackward(ctx, tmp, dv, a.normed1, `${pre}.self_attn.v_proj.weight`, C, KVH * D);
+  addInto(dnormed, tmp);
+  const ln1 = `${pre}.input_layernorm.weight`;
+  rmsnormBackward(dres, gradOf(ctx, ln1), dnormed, a.resIn, parameter(model, ln1), a.rstd1, N, C);
+}
+
+/** Backward of ref/model.ts projectionForward: dinp (=), and either the base's or the adapter's
+ * gradients (+=). */
+function projectionBackward(
+  ctx: BackwardContext,
+  dinp: Float32Array | null,
+  dout: Float32Array,
+  inp: Float32Array,
+  name: string,
+  IC: number,
+  OC: number,
+): void {
+  const { model, lora, trainLora, grads, N } = ctx;
+  const weight = parameter(model, name);
+  const dbiasName = name.replace(/\.weight$/, '.bias');
+  const adapter = lora?.layers.get(name);
+  if (!(lora && adapter)) {
+    linearBackward(dinp, gradOf(ctx, name), gradOf(ctx, dbiasName), dout, inp, weight, N, IC, OC);
+    return;
+  }
+  const dA = trainLora ? gradientSlot(grads, loraGradName(name, 'A'), adapter.A.data.length) : null;
+  const dB = trainLora ? gradientSlot(grads, loraGradName(name, 'B'), adapter.B.data.length) : null;
+  const { A, B } = adapter;
+  linearLoraBackward(dinp, dA, dB, dout, inp, weight, A.data, B.data, lora.scale, N, IC, OC, lora.r);
+  // Full fine-tuning through a loaded adapter: the base trains too (the adapter stays fixed).
+  if (!trainLora)
+    linearBackward(null, gradOf(ctx, name), gradOf(ctx, dbiasName), dout, inp, weight, N, IC, OC);
+}
+
+function addInto(dst: Float32Array, src: Float32Array): void {
+  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
+}
+
+/** From d loss / d input embeddings into the embedding matrix (dwte +=, or null when frozen) and into
+ * the mixture weights or dense probabilities the input was made of. */
+function inputBackward(
+  dwte: Float32Array | null,
+  dembeds: Float32Array,
+  input: ModelInput,
+  model: RefModel,
+  N: number,
+): Pick<Qwen2Gradients, 'dmixWeights' | 'dprobs'> {
+  const { hiddenSize: C, vocabSize: V } = model.config;
+  const wte = parameter(model, 'model.embed_tokens.weight');
   switch (input.kind) {
     case 'ids':
-      if (dwte) embeddingBackward(dwte, dres, input.ids, N, C);
-      break;
-    case 'mixture':
-      dmixWeights = new Float32Array(N * input.k);
-      mixtureBackward(dwte, dmixWeights, dres, input.ids, input.weights, wte, N, input.k, C);
-      break;
-    case 'dense':
-      dprobs = new Float32Array(N * V);
-      denseMixtureBackward(dwte, dprobs, dres, input.probs, wte, N, V, C);
-      break;
+      if (dwte) embeddingBackward(dwte, dembeds, input.ids, N, C);
+      return { dmixWeights: null, dprobs: null };
+    case 'mixture': {
+      const dmixWeights = new Float32Array(N * input.k);
+      mixtureBackward(dwte, dmixWeights, dembeds, input.ids, input.weights, wte, N, input.k, C);
+      return { dmixWeights, dprobs: null };
+    }
+    case 'dense': {
+      const dprobs = new Float32Array(N * V);
+      denseMixtureBackward(dwte, dprobs, dembeds, input.probs, wte, N, V, C);
+      return { dmixWeights: null, dprobs };
+    }
     case 'embeds':
-      break;
+      return { dmixWeights: null, dprobs: null };
   }
-  return { grads, dembeds: dres, dmixWeights, dprobs };
 }
 
 /** Forward, the log-prob loss of ref/loss.ts (−Σ coef · logp[target]) and the backward, in one call. */
