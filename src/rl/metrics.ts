@@ -1,8 +1,10 @@
 // Per-step GRPO metrics (MOTG.md §2, §4): reward statistics, accuracy and format rate, completion length,
 // KL / clip fraction / zero-variance groups from the loss, next-token and hidden-state entropy, the
 // mixture statistics (effective mixed tokens 1/Σw², representative ≠ argmax), cost (tokens/s, wall time,
-// an estimated FLOP count). Plain data: it crosses the worker boundary and is written as JSONL.
+// an estimated FLOP count). Plain data: it crosses the worker boundary and is written as JSONL. stepMetrics
+// assembles a GRPO step's from what the trainer measured (src/rl/trainer.ts trainStep).
 import type { Qwen2Config } from '../engine/config.ts';
+import type { RewardBreakdown } from '../tasks/reward.ts';
 import type { Trajectory } from './rollout.ts';
 
 export interface StepMetrics {
@@ -216,4 +218,67 @@ export function deterministicMetrics(
 ): Omit<StepMetrics, 'tokensPerSecond' | 'rolloutMs' | 'trainMs' | 'wallMs' | 'elapsedMs'> {
   const { tokensPerSecond, rolloutMs, trainMs, wallMs, elapsedMs, ...rest } = m;
   return rest;
+}
+
+/** What a GRPO step measured, from which stepMetrics derives the rest. */
+export interface StepMetricsInput {
+  /** 1-based number of steps completed, this one included. */
+  step: number;
+  /** The policy's model (for the FLOP estimate). */
+  model: Qwen2Config;
+  trajectories: readonly Trajectory[];
+  /** Reward of each trajectory, in their order. */
+  rewards: readonly RewardBreakdown[];
+  zeroStdFraction: number;
+  /** The loss (mean over iterations) and what the updates did. */
+  updates: Pick<
+    StepMetrics,
+    'loss' | 'kl' | 'clipFraction' | 'gradNorm' | 'lr' | 'skipped' | 'skippedTotal' | 'updates'
+  >;
+  timing: Pick<StepMetrics, 'tokensPerSecond' | 'rolloutMs' | 'trainMs' | 'wallMs' | 'elapsedMs'>;
+  /** Tokens processed: the prompts of every rollout row, the training batches' (real) tokens. */
+  work: { promptTokens: number; trainTokens: number; iterations: number; referenceForward: boolean };
+}
+
+/** A GRPO step's metrics: reward statistics, rollout statistics, the updates' figures, cost. */
+export function stepMetrics(m: StepMetricsInput): StepMetrics {
+  const { rewards, updates: u, timing } = m;
+  const stats = rolloutStats(m.trajectories);
+  const rm = meanStd(rewards.map((r) => r.total));
+  return {
+    step: m.step,
+    rewardMean: rm.mean,
+    rewardStd: rm.std,
+    accuracy: rewards.filter((r) => r.score === 1).length / rewards.length,
+    scoreMean: meanStd(rewards.map((r) => r.score)).mean,
+    formatRate: rewards.filter((r) => r.format > 0).length / rewards.length,
+    completionLength: stats.completionLength,
+    truncatedRate: stats.truncatedRate,
+    kl: u.kl,
+    clipFraction: u.clipFraction,
+    zeroStdFraction: m.zeroStdFraction,
+    loss: u.loss,
+    gradNorm: u.gradNorm,
+    lr: u.lr,
+    entropy: stats.entropy,
+    hiddenEntropy: stats.hiddenEntropy,
+    hiddenEntropyByPosition: stats.hiddenEntropyByPosition,
+    effectiveTokens: stats.effectiveTokens,
+    representativeNotArgmax: stats.representativeNotArgmax,
+    mixtureRate: stats.mixtureRate,
+    tokensPerSecond: timing.tokensPerSecond,
+    rolloutMs: timing.rolloutMs,
+    trainMs: timing.trainMs,
+    wallMs: timing.wallMs,
+    elapsedMs: timing.elapsedMs,
+    flops: estimateFlops(m.model, {
+      rolloutTokens: m.work.promptTokens + stats.positions,
+      trainTokens: m.work.trainTokens,
+      iterations: m.work.iterations,
+      referenceForward: m.work.referenceForward,
+    }),
+    skipped: u.skipped,
+    skippedTotal: u.skippedTotal,
+    updates: u.updates,
+  };
 }

@@ -2,47 +2,17 @@
 // at a curriculum level, G rollouts per prompt (rollout.ts), rewards (tasks/reward.ts), group advantages,
 // `num_iterations` updates of the clipped objective with the k3 KL to a reference policy (grpo.ts), the
 // per-action coefficient dL/dℓ_t pushed through dℓ_t/dlogits (mot/likelihood.ts) into the model backward,
-// and an optimizer step with global-norm clipping and the LR schedule.
+// and an optimizer step with global-norm clipping and the LR schedule (engine/train/schedule.ts, HF's).
 //
-// Two policies implement the model side:
-// - CpuPolicy (any likelihood mode): qwen2ForwardTrain → ℓ and dℓ/dlogits of every action from its GradTerms
-//   → qwen2Backward with that dense dlogits; a serialisable SGD / AdamW on the host.
-// - GpuPolicy (policy.ts is not split out: see GpuPolicy below): GpuTrainer's backward takes a coefficient
-//   and k weighted targets per position, i.e. dℓ/dlogits of log softmax(z)[target] at temperature 1, or of
-//   Σ_j q_j log softmax(z)[x_j] with q the current softmax renormalised over the ids, so it serves only
-//   paper-mode actions at T = 1 (the representative or weighted-ids rule, and discrete steps, at
-//   `paperTemperature: 'one'` or T = 1; Gaussian noise on e_t included, regenerated in the training
-//   forward from the records' counters); anything else is refused up front with
-//   TrainingError('unsupported-on-gpu').
+// The model side is a GrpoPolicy (policy/policy.ts), one per backend: CpuPolicy (policy/cpu.ts, any
+// likelihood mode) and GpuPolicy (policy/gpu.ts, paper-mode actions at T = 1: gpuUnsupportedReason below
+// says what it refuses). The step's metrics are assembled in metrics.ts.
 //
 // Determinism: every random choice is counter-based on (seed, step): prompts, task items, rollout draws. So
 // the trainer's RNG state is its step count, and a checkpoint (weights, optimizer state, step) resumes
 // exactly.
 
-import type { Qwen2Config } from '../engine/config.ts';
-import { CpuBackend } from '../engine/cpuBackend.ts';
-import { ReferenceStepper } from '../engine/decode/referenceStepper.ts';
-import type { RolloutStepper, StepperConfig } from '../engine/decode/stepper.ts';
-import { EngineError } from '../engine/errors.ts';
-import { GpuTrainer } from '../engine/gpu/train.ts';
-import type { GpuBackend } from '../engine/gpuBackend.ts';
-import { loraGradName, qwen2Backward, qwen2ForwardTrain } from '../engine/ref/backward.ts';
-import type { LoraWeights, RefModel } from '../engine/ref/model.ts';
-import type { WeightMap } from '../engine/tensor.ts';
-import {
-  ADAMW_DEFAULTS,
-  adamwUpdate,
-  globalGradNorm,
-  SGD_DEFAULTS,
-  sgdUpdate,
-} from '../engine/train/optim.ts';
-import {
-  actionLogLikelihood,
-  denseFromTerms,
-  type EmbeddingContext,
-  type GradTerm,
-  type StepRecord,
-} from '../mot/likelihood.ts';
+import { hfSchedule, learningRate } from '../engine/train/schedule.ts';
 import { counterUniform, pcgHash } from '../mot/rng.ts';
 import type { MotSettings, PresetName } from '../mot/settings.ts';
 import { SettingsError } from '../mot/settings.ts';
@@ -56,19 +26,21 @@ import {
   type RewardSettings,
 } from '../tasks/reward.ts';
 import type { TaskEntry } from '../tasks/types.ts';
-import { groupAdvantages, grpoLoss } from './grpo.ts';
-import { estimateFlops, meanStd, rolloutStats, type StepMetrics } from './metrics.ts';
+import { evaluateItems, rewardScore, rolloutDecoder } from './evaluate.ts';
+import { type GroupAdvantages, type GrpoBatch, groupAdvantages, grpoLoss } from './grpo.ts';
+import { type StepMetrics, stepMetrics } from './metrics.ts';
+import type { GrpoPolicy } from './policy/policy.ts';
 import {
-  buildTrainingBatch,
   noiseStdOf,
+  type RolloutRun,
   rolloutSettings,
   rolloutStopSettings,
   runRollout,
   type TextCodec,
-  type TrainingBatch,
   type Trajectory,
 } from './rollout.ts';
 import { type GrpoSettings, generationBatchSize, makeGrpoSettings } from './settings.ts';
+import { buildTrainingBatch, type TrainingBatch } from './trainingBatch.ts';
 
 // ---- Errors -------------------------------------------------------------------------------------------
 
@@ -188,448 +160,6 @@ export function gpuUnsupportedReason(s: MotSettings): string | null {
   return null;
 }
 
-// ---- The model side -----------------------------------------------------------------------------------
-
-export interface PolicyState {
-  /** Trainable parameters by HF name (full) or peft name (LoRA). */
-  params: Record<string, Float32Array>;
-  /** Optimizer state, the same format on both policies (null: not captured; an import restarts it). */
-  optimizer: OptimizerState | null;
-}
-
-export interface GrpoPolicy {
-  readonly kind: 'cpu' | 'webgpu';
-  readonly config: Qwen2Config;
-  readonly embedding: Float32Array | null;
-  makeStepper(cfg: StepperConfig): RolloutStepper;
-  /** ℓ of every action (batch.actions order) under the reference policy. */
-  referenceLogLikelihoods(batch: TrainingBatch, s: MotSettings): Promise<Float64Array>;
-  /** Current-policy ℓ of every action; `coefOf(ℓ)` gives dL/dℓ per action, whose gradient is accumulated. */
-  accumulate(
-    batch: TrainingBatch,
-    s: MotSettings,
-    coefOf: (logp: Float64Array) => Float64Array,
-  ): Promise<Float64Array>;
-  /** Clip and update with the accumulated gradients; a non-finite norm discards them (applied: false). */
-  update(lr: number, maxGradNorm: number): Promise<{ gradNorm: number; applied: boolean }>;
-  discardGrads(): void;
-  /** Parameters and optimizer state (`optimizer: false`: the parameters alone, optimizer null). */
-  exportState(opts?: { optimizer?: boolean }): Promise<PolicyState>;
-  importState(s: PolicyState): Promise<void>;
-  dispose(): void;
-}
-
-export interface OptimizerState {
-  kind: 'sgd' | 'adamw';
-  t: number;
-  slots: Record<string, { steps: number; bufs: Float32Array[] }>;
-}
-
-/** SGD / AdamW (train/optim.ts kernels) whose state can be saved and restored exactly. */
-export class HostOptimizer {
-  private t = 0;
-  private slots = new Map<string, { steps: number; bufs: Float32Array[] }>();
-  constructor(readonly kind: 'sgd' | 'adamw') {}
-
-  update(
-    params: ReadonlyMap<string, Float32Array>,
-    grads: ReadonlyMap<string, Float32Array>,
-    lr: number,
-  ): void {
-    this.t++;
-    for (const [name, g] of grads) {
-      const p = params.get(name);
-      if (!p) continue; // a frozen parameter's gradient (e.g. the embedding with trainEmbeddings off)
-      let s = this.slots.get(name);
-      if (!s) {
-        const nb = this.kind === 'adamw' ? 2 : 0;
-        s = { steps: 0, bufs: Array.from({ length: nb }, () => new Float32Array(p.length)) };
-        this.slots.set(name, s);
-      }
-      s.steps++;
-      if (this.kind === 'adamw')
-        adamwUpdate(p, g, s.bufs[0], s.bufs[1], s.steps, { ...ADAMW_DEFAULTS, weightDecay: 0, lr });
-      else sgdUpdate(p, g, null, s.steps, { ...SGD_DEFAULTS, lr });
-    }
-  }
-
-  state(): OptimizerState {
-    const slots: OptimizerState['slots'] = {};
-    for (const [k, s] of this.slots) slots[k] = { steps: s.steps, bufs: s.bufs.map((b) => b.slice()) };
-    return { kind: this.kind, t: this.t, slots };
-  }
-
-  load(s: OptimizerState): void {
-    if (s.kind !== this.kind)
-      throw new TrainingError('bad-checkpoint', `checkpoint optimizer ${s.kind}, run uses ${this.kind}`);
-    this.t = s.t;
-    this.slots = new Map(
-      Object.entries(s.slots).map(([k, v]) => [k, { steps: v.steps, bufs: v.bufs.map((b) => b.slice()) }]),
-    );
-  }
-}
-
-function cloneWeights(w: WeightMap): WeightMap {
-  const out: WeightMap = new Map();
-  for (const [k, t] of w) out.set(k, { ...t, data: t.data.slice() });
-  return out;
-}
-
-function actionTerms(
-  logits: Float32Array,
-  V: number,
-  batch: TrainingBatch,
-  s: MotSettings,
-  ctx: { embedding?: EmbeddingContext },
-  withTerms: boolean,
-): { values: Float64Array; terms: GradTerm[][] } {
-  const values = new Float64Array(batch.actions.length);
-  const terms: GradTerm[][] = [];
-  batch.actions.forEach((a, i) => {
-    const at = a.row * batch.T + a.position;
-    const ll = actionLogLikelihood(logits.subarray(at * V, (at + 1) * V), V, a.record, s, ctx);
-    values[i] = ll.value;
-    if (withTerms) terms.push(ll.terms);
-  });
-  return { values, terms };
-}
-
-export interface CpuPolicyOptions {
-  mode: 'full' | 'lora';
-  optim: 'sgd' | 'adamw';
-  /** Full fine-tuning: train the embedding (and a tied head). Default true. */
-  trainEmbeddings?: boolean;
-}
-
-/** The CPU reference policy: any likelihood mode. Trains `weights` (or `adapter`) in place. */
-export class CpuPolicy implements GrpoPolicy {
-  readonly kind = 'cpu' as const;
-  readonly embedding: Float32Array | null;
-  private readonly model: RefModel;
-  private readonly refModel: RefModel;
-  private readonly backend: CpuBackend;
-  private readonly params = new Map<string, Float32Array>();
-  private readonly grads = new Map<string, Float32Array>();
-  private readonly optimizer: HostOptimizer;
-
-  constructor(
-    readonly config: Qwen2Config,
-    weights: WeightMap,
-    private readonly adapter: LoraWeights | null,
-    private readonly o: CpuPolicyOptions,
-  ) {
-    if (o.mode === 'lora' && !adapter)
-      throw new TrainingError('no-adapter', "mode 'lora' needs a loaded LoRA adapter");
-    this.model = { config, weights };
-    this.backend = new CpuBackend(config, weights, o.mode === 'lora' ? adapter : null);
-    this.embedding = weights.get('model.embed_tokens.weight')?.data ?? null;
-    // Reference: the starting model (LoRA: the base, adapter off; full: a frozen copy).
-    this.refModel = o.mode === 'lora' ? this.model : { config, weights: cloneWeights(weights) };
-    if (o.mode === 'lora' && adapter) {
-      for (const [base, pair] of adapter.layers) {
-        this.params.set(loraGradName(base, 'A'), pair.A.data);
-        this.params.set(loraGradName(base, 'B'), pair.B.data);
-      }
-    } else {
-      for (const [name, t] of weights) {
-        if (name === 'model.embed_tokens.weight' && o.trainEmbeddings === false) continue;
-        this.params.set(name, t.data);
-      }
-    }
-    this.optimizer = new HostOptimizer(o.optim);
-  }
-
-  makeStepper(cfg: StepperConfig): RolloutStepper {
-    const C = this.config.hiddenSize;
-    return new ReferenceStepper(
-      this.backend,
-      { vocabSize: this.config.vocabSize, hiddenSize: C, numHiddenLayers: this.config.numHiddenLayers },
-      { ...cfg, lora: this.o.mode === 'lora' },
-      this.embedding,
-    );
-  }
-
-  private ctx(): { embedding?: EmbeddingContext } {
-    return this.embedding ? { embedding: { E: this.embedding, C: this.config.hiddenSize } } : {};
-  }
-
-  async referenceLogLikelihoods(batch: TrainingBatch, s: MotSettings): Promise<Float64Array> {
-    const acts = qwen2ForwardTrain(this.refModel, batch.input, batch.B, batch.T, {
-      positionIds: batch.positionIds,
-      attentionMask: batch.attentionMask,
-      lora: null,
-    });
-    return actionTerms(acts.logits, this.config.vocabSize, batch, s, this.ctx(), false).values;
-  }
-
-  async accumulate(
-    batch: TrainingBatch,
-    s: MotSettings,
-    coefOf: (logp: Float64Array) => Float64Array,
-  ): Promise<Float64Array> {
-    const V = this.config.vocabSize;
-    const saved = qwen2ForwardTrain(this.model, batch.input, batch.B, batch.T, {
-      positionIds: batch.positionIds,
-      attentionMask: batch.attentionMask,
-      lora: this.o.mode === 'lora' ? this.adapter : null,
-    });
-    const { values, terms } = actionTerms(saved.logits, V, batch, s, this.ctx(), true);
-    const coef = coefOf(values);
-    const dlogits = new Float32Array(saved.logits.length);
-    batch.actions.forEach((a, i) => {
-      const c = coef[i];
-      if (c === 0) return;
-      const at = a.row * batch.T + a.position;
-      const row = saved.logits.subarray(at * V, (at + 1) * V);
-      const d = denseFromTerms(terms[i], row, V);
-      for (let v = 0; v < V; v++) dlogits[at * V + v] += c * d[v];
-    });
-    qwen2Backward(saved, dlogits, {
-      lora: this.o.mode === 'lora',
-      grads: this.grads,
-      trainEmbeddings: this.o.trainEmbeddings,
-    });
-    return values;
-  }
-
-  async update(lr: number, maxGradNorm: number): Promise<{ gradNorm: number; applied: boolean }> {
-    const grads = new Map([...this.grads].filter(([k]) => this.params.has(k)));
-    const norm = globalGradNorm(grads.values());
-    if (!Number.isFinite(norm)) {
-      this.discardGrads();
-      return { gradNorm: norm, applied: false };
-    }
-    if (maxGradNorm > 0 && norm > maxGradNorm) {
-      const f = maxGradNorm / (norm + 1e-6); // torch clip_grad_norm_
-      for (const g of grads.values()) for (let i = 0; i < g.length; i++) g[i] *= f;
-    }
-    this.optimizer.update(this.params, grads, lr);
-    this.discardGrads();
-    return { gradNorm: norm, applied: true };
-  }
-
-  discardGrads(): void {
-    for (const g of this.grads.values()) g.fill(0);
-  }
-
-  /** The accumulated gradients (tests). */
-  peekGrads(): ReadonlyMap<string, Float32Array> {
-    return this.grads;
-  }
-
-  async exportState(opts: { optimizer?: boolean } = {}): Promise<PolicyState> {
-    const params: Record<string, Float32Array> = {};
-    for (const [k, p] of this.params) params[k] = p.slice();
-    return { params, optimizer: opts.optimizer === false ? null : this.optimizer.state() };
-  }
-
-  async importState(s: PolicyState): Promise<void> {
-    for (const [k, p] of this.params) {
-      const v = s.params[k];
-      if (!v || v.length !== p.length)
-        throw new TrainingError('bad-checkpoint', `checkpoint lacks ${k} or its shape differs`);
-      p.set(v);
-    }
-    // No optimizer state saved: it starts over (as GpuPolicy's).
-    this.optimizer.load(s.optimizer ?? { kind: this.optimizer.kind, t: 0, slots: {} });
-  }
-
-  dispose(): void {}
-}
-
-export interface GpuPolicyOptions {
-  mode: 'full' | 'lora';
-  optim: 'sgd' | 'adamw';
-  trainEmbeddings?: boolean;
-  /** Global gradient-norm clip (the run's max_grad_norm). */
-  clipNorm: number;
-  /** Full fine-tuning: the frozen reference (a second GpuModel of the starting weights). */
-  reference: GpuBackend | null;
-  makeStepper: (cfg: StepperConfig) => RolloutStepper;
-}
-
-/**
- * The ids whose log-probs make up ℓ of each action in paper mode (gpuUnsupportedReason null): the recorded
- * ids of a mixture step under the weighted-ids rule, else the one target (y, or the representative r);
- * K = the most ids of any action of the batch (1 when every action has one).
- */
-function lossTargets(
-  batch: TrainingBatch,
-  s: MotSettings,
-): { K: number; ids: (r: StepRecord) => readonly number[] } {
-  const weighted = s.mixture && s.paperRule === 'weighted-ids';
-  const ids = (r: StepRecord): readonly number[] =>
-    r.mode === 'discrete' ? [r.ids[0]] : weighted ? r.ids : [r.representative];
-  let K = 1;
-  for (const a of batch.actions) K = Math.max(K, ids(a.record).length);
-  return { K, ids };
-}
-
-/** The GPU policy: GpuTrainer on the backend's own parameter buffers (paper-mode actions at T = 1 only). */
-export class GpuPolicy implements GrpoPolicy {
-  readonly kind = 'webgpu' as const;
-  private pendingFinite = true;
-
-  private constructor(
-    readonly config: Qwen2Config,
-    readonly embedding: Float32Array | null,
-    private readonly backend: GpuBackend,
-    private readonly trainer: GpuTrainer,
-    private readonly o: GpuPolicyOptions,
-  ) {}
-
-  static async create(
-    config: Qwen2Config,
-    embedding: Float32Array | null,
-    backend: GpuBackend,
-    o: GpuPolicyOptions,
-  ): Promise<GpuPolicy> {
-    const trainer = await GpuTrainer.create(backend.model, {
-      mode: o.mode,
-      trainEmbeddings: o.trainEmbeddings,
-      clipNorm: o.clipNorm,
-      optimizer: o.optim === 'sgd' ? { kind: 'sgd' } : { kind: 'adamw', weightDecay: 0 },
-    });
-    return new GpuPolicy(config, embedding, backend, trainer, o);
-  }
-
-  makeStepper(cfg: StepperConfig): RolloutStepper {
-    return this.o.makeStepper({ ...cfg, lora: this.o.mode === 'lora' });
-  }
-
-  private async logits(b: GpuBackend, batch: TrainingBatch, lora: boolean): Promise<Float32Array> {
-    const r = await b.forward(batch.input, batch.B, batch.T, {
-      attentionMask: batch.attentionMask,
-      positionIds: batch.positionIds,
-      lora,
-    });
-    return r.logits;
-  }
-
-  async referenceLogLikelihoods(batch: TrainingBatch, s: MotSettings): Promise<Float64Array> {
-    const logits =
-      this.o.mode === 'lora'
-        ? await this.logits(this.backend, batch, false)
-        : await this.logits(this.o.reference as GpuBackend, batch, false);
-    return actionTerms(logits, this.config.vocabSize, batch, s, {}, false).values;
-  }
-
-  async accumulate(
-    batch: TrainingBatch,
-    s: MotSettings,
-    coefOf: (logp: Float64Array) => Float64Array,
-  ): Promise<Float64Array> {
-    const why = gpuUnsupportedReason(s);
-    if (why) throw new TrainingError('unsupported-on-gpu', why);
-    const logits = await this.logits(this.backend, batch, this.o.mode === 'lora');
-    const { values } = actionTerms(logits, this.config.vocabSize, batch, s, {}, false);
-    const coef = coefOf(values);
-    const N = batch.B * batch.T;
-    const { K, ids } = lossTargets(batch, s);
-    const targets = new Int32Array(N * K);
-    // The weighted-ids rule: weight 1 on each recorded id, renormalised by the current policy on the GPU
-    // (q_j = π(x_j)/Σ_l π(x_l), not detached); weight 0 pads. One target per position needs no weights.
-    const weights = K > 1 ? new Float32Array(N * K) : null;
-    const c = new Float32Array(N);
-    batch.actions.forEach((a, i) => {
-      const at = a.row * batch.T + a.position;
-      const own = ids(a.record);
-      for (let j = 0; j < own.length; j++) {
-        targets[at * K + j] = own[j];
-        if (weights) weights[at * K + j] = 1;
-      }
-      if (a.record.temperature === 0) return; // a greedy step: ℓ = 0, no gradient
-      c[at] = -coef[i]; // GpuTrainer: loss = −Σ coef · ℓ
-      if (!Number.isFinite(coef[i])) this.pendingFinite = false;
-    });
-    if (this.pendingFinite)
-      await this.trainer.backward({
-        input: batch.input,
-        B: batch.B,
-        T: batch.T,
-        targets,
-        coef: c,
-        k: K,
-        ...(weights ? { weights, renormalise: true } : {}),
-        attentionMask: batch.attentionMask,
-        positionIds: batch.positionIds,
-      });
-    return values;
-  }
-
-  /** The accumulated gradients by name (tests). */
-  readGrads(): Promise<Map<string, Float32Array>> {
-    return this.trainer.readGrads();
-  }
-
-  async update(lr: number, maxGradNorm: number): Promise<{ gradNorm: number; applied: boolean }> {
-    if (!this.pendingFinite) {
-      this.discardGrads();
-      return { gradNorm: Number.NaN, applied: false };
-    }
-    void maxGradNorm; // GpuTrainer clips with the clipNorm it was created with (GpuPolicyOptions.clipNorm)
-    const r = await this.trainer.stepOptimizer({ lr });
-    if (!Number.isFinite(r.gradNorm))
-      throw new TrainingError('non-finite-update', 'a non-finite gradient reached the GPU parameters');
-    return { gradNorm: r.gradNorm, applied: true };
-  }
-
-  discardGrads(): void {
-    this.trainer.zeroGrad();
-    this.pendingFinite = true;
-  }
-
-  // The optimizer state in HostOptimizer's format: `t` = updates applied (GpuTrainer.step), one slot per
-  // trained tensor under the same name as CpuPolicy's (HF names; peft names in LoRA mode), bufs = AdamW
-  // [m, v] (plain SGD: []), and steps = t, since GpuTrainer updates every tensor on every step (no slots
-  // before the first update, as HostOptimizer). Both optimizers run the same update (train/optim.ts, the
-  // same defaults, weight decay 0, gradients clipped before the moments), so a checkpoint is interchangeable
-  // between CpuPolicy and GpuPolicy of the same mode and optimizer: GPU → GPU (and CPU → CPU) resumes
-  // bit-exactly; across backends the optimizer continues where it was, within the backends' float rounding.
-  // A checkpoint whose tensors have different step counts (HostOptimizer can, GpuTrainer keeps one) is refused.
-  async exportState(opts: { optimizer?: boolean } = {}): Promise<PolicyState> {
-    const params: Record<string, Float32Array> = {};
-    for (const [k, v] of await this.trainer.readParams()) params[k] = v;
-    if (opts.optimizer === false) return { params, optimizer: null };
-    const o = await this.trainer.readOptimizerState();
-    const slots: OptimizerState['slots'] = {};
-    if (o.step > 0) for (const [k, bufs] of o.buffers) slots[k] = { steps: o.step, bufs };
-    return { params, optimizer: { kind: o.kind, t: o.step, slots } };
-  }
-
-  async importState(s: PolicyState): Promise<void> {
-    const o = s.optimizer;
-    if (o) {
-      // Checked and written before the parameters: a checkpoint refused for its optimizer changes nothing.
-      if (o.kind !== this.o.optim)
-        throw new TrainingError('bad-checkpoint', `checkpoint optimizer ${o.kind}, run uses ${this.o.optim}`);
-      const buffers = new Map<string, Float32Array[]>();
-      for (const [k, v] of Object.entries(o.slots)) {
-        if (v.steps !== o.t)
-          throw new TrainingError(
-            'bad-checkpoint',
-            `checkpoint optimizer: ${k} took ${v.steps} steps of ${o.t} (the GPU optimizer keeps one count)`,
-          );
-        buffers.set(k, v.bufs);
-      }
-      try {
-        if (o.t === 0 && buffers.size === 0) await this.trainer.resetOptimizer();
-        else await this.trainer.writeOptimizerState({ kind: o.kind, step: o.t, buffers });
-      } catch (e) {
-        if (e instanceof EngineError && (e.code === 'invalid-argument' || e.code === 'tensor-shape'))
-          throw new TrainingError('bad-checkpoint', `checkpoint optimizer: ${e.message}`);
-        throw e;
-      }
-    } else await this.trainer.resetOptimizer(); // no optimizer state saved: it starts over
-    await this.trainer.writeParams(new Map(Object.entries(s.params)));
-  }
-
-  dispose(): void {
-    this.trainer.dispose();
-    this.o.reference?.dispose();
-  }
-}
-
 // ---- The trainer --------------------------------------------------------------------------------------
 
 export interface TrainerHost {
@@ -676,6 +206,66 @@ export interface TrainerSnapshot {
   updates: number;
   skipped: number;
   elapsedMs: number;
+}
+
+/** One micro-batch of whole completions, with what every iteration of the loss needs of it. */
+interface MicroBatch {
+  /** Trajectory indices of the batch's rows. */
+  rows: number[];
+  batch: TrainingBatch;
+  /** ℓ at sampling time (the ratio's denominator; null when num_iterations = 1, where ρ = 1). */
+  old: Float64Array | null;
+  /** ℓ under the reference policy (null when β = 0: no KL). */
+  ref: Float64Array | null;
+  /** grpoLoss's [rows, A] layout: A = the most actions of a row, the slot of each action, the loss mask. */
+  A: number;
+  slot: Int32Array;
+  mask: Float64Array;
+  /** Actions the loss counts (unmasked). */
+  lossTokens: number;
+}
+
+/** The actions of `batch` laid out [rows, A] for grpoLoss; a row's actions are masked when `rowMasked`. */
+function lossLayout(
+  batch: TrainingBatch,
+  rowActions: readonly number[],
+  rowMasked: readonly boolean[],
+): Pick<MicroBatch, 'A' | 'slot' | 'mask' | 'lossTokens'> {
+  const A = Math.max(1, ...rowActions);
+  const slot = new Int32Array(batch.actions.length);
+  const counts = new Array(batch.B).fill(0);
+  batch.actions.forEach((a, i) => {
+    slot[i] = a.row * A + counts[a.row]++;
+  });
+  const mask = new Float64Array(batch.B * A);
+  let lossTokens = 0;
+  batch.actions.forEach((a, i) => {
+    mask[slot[i]] = rowMasked[a.row] ? 0 : 1;
+    if (!rowMasked[a.row]) lossTokens++;
+  });
+  return { A, slot, mask, lossTokens };
+}
+
+/** Per-action values (batch.actions order) spread into the [rows, A] layout (null stays null). */
+function spread(x: Float64Array | null, b: MicroBatch): Float64Array | null {
+  if (!x) return null;
+  const o = new Float64Array(b.batch.B * b.A);
+  b.slot.forEach((s, i) => {
+    o[s] = x[i];
+  });
+  return o;
+}
+
+/** What the iterations of one step did: the loss summed over iterations, the last iteration's KL / clip
+ * fraction / gradient norm / rate, and whether every update was applied. */
+interface StepUpdates {
+  lossSum: number;
+  iterations: number;
+  kl: number;
+  clip: number;
+  gradNorm: number;
+  lr: number;
+  applied: boolean;
 }
 
 export class GrpoTrainer {
@@ -749,27 +339,75 @@ export class GrpoTrainer {
     return out;
   }
 
+  /** The rate of the next update: HF's schedule by name over max_steps · num_iterations updates, with
+   * ceil(warmup_ratio · total) warm-up updates (TRL's GRPOTrainer). */
   private lr(): number {
     const g = this.config.grpo;
-    const total = g.max_steps * g.num_iterations;
-    const warm = Math.ceil(g.warmup_ratio * total);
-    const s = this.updates;
-    if (g.lr_scheduler_type === 'constant') return g.learning_rate;
-    if (s < warm) return (g.learning_rate * (s + 1)) / warm;
-    if (g.lr_scheduler_type === 'constant_with_warmup') return g.learning_rate;
-    const frac = Math.min(1, (s - warm) / Math.max(1, total - warm));
-    if (g.lr_scheduler_type === 'cosine') return g.learning_rate * 0.5 * (1 + Math.cos(Math.PI * frac));
-    return g.learning_rate * (1 - frac); // linear
+    const totalSteps = g.max_steps * g.num_iterations;
+    const warmupSteps = Math.ceil(g.warmup_ratio * totalSteps);
+    const schedule = hfSchedule(g.lr_scheduler_type, { lr: g.learning_rate, warmupSteps, totalSteps });
+    return learningRate(schedule, this.updates);
   }
 
   /** One GRPO step. Throws TrainingError('stopped') if cancelled before any update (weights untouched). */
   async trainStep(onRollout?: () => void): Promise<StepResult> {
     this.cancel = false;
     const { grpo } = this.config;
-    const G = grpo.num_generations;
-    const policy = this.host.policy;
     const t0 = performance.now();
     const step = this.stepsDone;
+    const { items, prompts, run } = await this.rollout(step);
+    onRollout?.();
+    if (this.cancel) throw new TrainingError('stopped', 'the step was stopped before its update');
+    const tr = run.trajectories;
+    const rolloutMs = performance.now() - t0;
+    const rewards = tr.map((t) => this.reward(t.completion, items[t.promptIndex]));
+    const adv = groupAdvantages(
+      rewards.map((r) => r.total),
+      grpo.num_generations,
+      grpo.scale_rewards,
+    );
+    const batches = await this.microBatches(tr);
+    const t1 = performance.now();
+    const u = await this.iterate(step, batches, adv);
+    const trainMs = performance.now() - t1;
+    if (!u.applied) this.skipped++;
+    this.stepsDone++;
+    const wallMs = performance.now() - t0;
+    this.elapsedMs += wallMs;
+
+    const metrics = stepMetrics({
+      step: this.stepsDone,
+      model: this.host.policy.config,
+      trajectories: tr,
+      rewards,
+      zeroStdFraction: adv.zeroStdFraction,
+      updates: {
+        loss: u.iterations ? u.lossSum / u.iterations : 0,
+        kl: u.kl,
+        clipFraction: u.clip,
+        gradNorm: u.gradNorm,
+        lr: u.lr,
+        skipped: !u.applied,
+        skippedTotal: this.skipped,
+        updates: this.updates,
+      },
+      timing: { tokensPerSecond: run.tokensPerSecond, rolloutMs, trainMs, wallMs, elapsedMs: this.elapsedMs },
+      work: {
+        promptTokens: prompts.reduce((s, p) => s + p.length, 0) * grpo.num_generations,
+        trainTokens: batches.reduce((s, b) => s + b.batch.lengths.reduce((x, y) => x + y, 0), 0),
+        iterations: grpo.num_iterations,
+        referenceForward: grpo.beta !== 0,
+      },
+    });
+    return { metrics, rollouts: scoredTrajectories(tr, items, rewards, adv), trajectories: tr };
+  }
+
+  /** The step's prompts and their G rollouts each under the current policy (cancellable). */
+  private async rollout(
+    step: number,
+  ): Promise<{ items: PromptItem[]; prompts: number[][]; run: RolloutRun }> {
+    const { grpo } = this.config;
+    const policy = this.host.policy;
     const items = this.promptsFor(step);
     const prompts = items.map((it) => this.host.encodePrompt(it.entry.question));
     const run = await runRollout((c) => policy.makeStepper(c), prompts, {
@@ -777,29 +415,22 @@ export class GrpoTrainer {
       stop: this.stop,
       maxNewTokens: grpo.max_completion_length,
       seed: mix(grpo.seed, step, 3),
-      G,
+      G: grpo.num_generations,
       padId: this.host.padId,
       hiddenEntropy: this.config.hiddenEntropy ?? true,
       noiseStd: this.noiseStd,
       text: this.host.text,
       shouldCancel: () => this.cancel,
     });
-    onRollout?.();
-    if (this.cancel) throw new TrainingError('stopped', 'the step was stopped before its update');
-    const tr = run.trajectories;
-    const rolloutMs = performance.now() - t0;
-    const rewards = tr.map((t) => this.reward(t.completion, items[t.promptIndex]));
-    const R = rewards.map((r) => r.total);
-    const adv = groupAdvantages(R, G, grpo.scale_rewards);
+    return { items, prompts, run };
+  }
 
-    // Micro-batches of whole completions.
+  /** Micro-batches of whole completions, with their sampling-time ℓ (when ρ ≠ 1) and reference ℓ (β ≠ 0). */
+  private async microBatches(tr: readonly Trajectory[]): Promise<MicroBatch[]> {
+    const { grpo } = this.config;
     const mb = grpo.per_device_train_batch_size;
-    const batches: {
-      rows: number[];
-      batch: TrainingBatch;
-      old: Float64Array | null;
-      ref: Float64Array | null;
-    }[] = [];
+    const masked = (r: number) => grpo.mask_truncated_completions && tr[r].stopReason === 'length';
+    const out: MicroBatch[] = [];
     for (let r0 = 0; r0 < tr.length; r0 += mb) {
       const rows = tr.slice(r0, r0 + mb).map((t) => t.row);
       const batch = buildTrainingBatch(
@@ -808,147 +439,102 @@ export class GrpoTrainer {
       );
       const old =
         grpo.num_iterations > 1 ? Float64Array.from(batch.actions, (a) => a.record.logLikelihood) : null;
-      const ref = grpo.beta !== 0 ? await policy.referenceLogLikelihoods(batch, this.settings) : null;
-      batches.push({ rows, batch, old, ref });
+      const ref =
+        grpo.beta !== 0 ? await this.host.policy.referenceLogLikelihoods(batch, this.settings) : null;
+      const layout = lossLayout(
+        batch,
+        rows.map((r) => tr[r].records.length),
+        rows.map(masked),
+      );
+      out.push({ rows, batch, old, ref, ...layout });
     }
-    let totalTokens = 0;
-    const masked = (r: number) => grpo.mask_truncated_completions && tr[r].stopReason === 'length';
-    for (const b of batches) for (const a of b.batch.actions) if (!masked(b.rows[a.row])) totalTokens++;
+    return out;
+  }
 
-    let lossSum = 0;
-    let lossCount = 0;
-    let kl = 0;
-    let clip = 0;
-    let gradNorm = Number.NaN;
-    let applied = true;
-    let lr = 0;
+  /** `num_iterations` passes over the micro-batches, each accumulating the loss's gradient and updating. */
+  private async iterate(step: number, batches: MicroBatch[], adv: GroupAdvantages): Promise<StepUpdates> {
+    const { grpo } = this.config;
+    const policy = this.host.policy;
+    const totalTokens = batches.reduce((s, b) => s + b.lossTokens, 0);
     const poison = this.config.injectNonFiniteAtStep === step + 1;
-    const t1 = performance.now();
+    const u: StepUpdates = {
+      lossSum: 0,
+      iterations: 0,
+      kl: 0,
+      clip: 0,
+      gradNorm: Number.NaN,
+      applied: true,
+      lr: 0,
+    };
     for (let it = 0; it < grpo.num_iterations; it++) {
-      let finite = true;
-      kl = 0; // reported: the last iteration's
-      clip = 0;
-      for (const b of batches) {
-        const { batch } = b;
-        // [rows, A] layout of the actions for grpoLoss.
-        const A = Math.max(1, ...b.rows.map((r) => tr[r].records.length));
-        const slot = new Int32Array(batch.actions.length);
-        const counts = new Array(batch.B).fill(0);
-        batch.actions.forEach((a, i) => {
-          slot[i] = a.row * A + counts[a.row]++;
-        });
-        const mask = new Float64Array(batch.B * A);
-        batch.actions.forEach((a, i) => {
-          mask[slot[i]] = masked(b.rows[a.row]) ? 0 : 1;
-        });
-        const spread = (x: Float64Array | null) => {
-          if (!x) return null;
-          const o = new Float64Array(batch.B * A);
-          batch.actions.forEach((_, i) => {
-            o[slot[i]] = x[i];
-          });
-          return o;
-        };
-        const coefOf = (logp: Float64Array): Float64Array => {
-          const res = grpoLoss(
-            {
-              B: batch.B,
-              T: A,
-              logp: spread(logp) as Float64Array,
-              oldLogp: spread(b.old),
-              refLogp: spread(b.ref),
-              mask,
-              advantages: b.rows.map((r) => adv.advantages[r]),
-            },
-            {
-              epsilon: grpo.epsilon,
-              epsilonHigh: grpo.epsilon_high,
-              beta: grpo.beta,
-              lossType: grpo.loss_type,
-              maxCompletionLength: grpo.max_completion_length,
-              tokenNormalizer: totalTokens,
-            },
-          );
-          // grpo / dr_grpo / bnpo are means per micro-batch: average them over the micro-batches.
-          const scale = grpo.loss_type === 'dapo' ? 1 : 1 / batches.length;
-          lossSum += res.loss * scale;
-          kl += res.metrics.klMean / batches.length;
-          clip += res.metrics.clipFraction / batches.length;
-          const out = Float64Array.from(slot, (s) => res.coef[s] * scale * (poison ? Number.NaN : 1));
-          if (!Number.isFinite(res.loss) || out.some((x) => !Number.isFinite(x))) finite = false;
-          return out;
-        };
-        await policy.accumulate(batch, this.settings, coefOf);
-      }
-      lossCount++;
-      lr = this.lr();
-      if (!finite) {
+      const pass = await this.accumulatePass(batches, adv, totalTokens, poison, u);
+      u.kl = pass.kl; // reported: the last iteration's
+      u.clip = pass.clip;
+      u.iterations++;
+      u.lr = this.lr();
+      if (!pass.finite) {
         policy.discardGrads();
-        applied = false;
-        gradNorm = Number.NaN;
+        u.applied = false;
+        u.gradNorm = Number.NaN;
         continue;
       }
-      const u = await policy.update(lr, grpo.max_grad_norm);
-      gradNorm = u.gradNorm;
-      if (u.applied) this.updates++;
-      else applied = false;
+      const r = await policy.update(u.lr, grpo.max_grad_norm);
+      u.gradNorm = r.gradNorm;
+      if (r.applied) this.updates++;
+      else u.applied = false;
     }
-    const trainMs = performance.now() - t1;
-    if (!applied) this.skipped++;
-    this.stepsDone++;
-    const wallMs = performance.now() - t0;
-    this.elapsedMs += wallMs;
+    return u;
+  }
 
-    const stats = rolloutStats(tr);
-    const rm = meanStd(R);
-    const trainTokens = batches.reduce((s, b) => s + b.batch.lengths.reduce((x, y) => x + y, 0), 0);
-    const promptTokens = prompts.reduce((s, p) => s + p.length, 0) * G;
-    const metrics: StepMetrics = {
-      step: this.stepsDone,
-      rewardMean: rm.mean,
-      rewardStd: rm.std,
-      accuracy: rewards.filter((r) => r.score === 1).length / rewards.length,
-      scoreMean: meanStd(rewards.map((r) => r.score)).mean,
-      formatRate: rewards.filter((r) => r.format > 0).length / rewards.length,
-      completionLength: stats.completionLength,
-      truncatedRate: stats.truncatedRate,
-      kl,
-      clipFraction: clip,
-      zeroStdFraction: adv.zeroStdFraction,
-      loss: lossCount ? lossSum / lossCount : 0,
-      gradNorm,
-      lr,
-      entropy: stats.entropy,
-      hiddenEntropy: stats.hiddenEntropy,
-      hiddenEntropyByPosition: stats.hiddenEntropyByPosition,
-      effectiveTokens: stats.effectiveTokens,
-      representativeNotArgmax: stats.representativeNotArgmax,
-      mixtureRate: stats.mixtureRate,
-      tokensPerSecond: run.tokensPerSecond,
-      rolloutMs,
-      trainMs,
-      wallMs,
-      elapsedMs: this.elapsedMs,
-      flops: estimateFlops(policy.config, {
-        rolloutTokens: promptTokens + stats.positions,
-        trainTokens,
-        iterations: grpo.num_iterations,
-        referenceForward: grpo.beta !== 0,
-      }),
-      skipped: !applied,
-      skippedTotal: this.skipped,
-      updates: this.updates,
+  /**
+   * One pass: per micro-batch, the policy's ℓ → grpoLoss → dL/dℓ per action, whose gradient the policy
+   * accumulates. Adds the loss to `running.lossSum` micro-batch by micro-batch; returns the pass's KL and clip
+   * fraction (means over micro-batches) and whether every loss and coefficient was finite.
+   */
+  private async accumulatePass(
+    batches: MicroBatch[],
+    adv: GroupAdvantages,
+    totalTokens: number,
+    poison: boolean,
+    running: { lossSum: number },
+  ): Promise<{ kl: number; clip: number; finite: boolean }> {
+    const { grpo } = this.config;
+    const pass = { kl: 0, clip: 0, finite: true };
+    // grpo / dr_grpo / bnpo are means per micro-batch: average them over the micro-batches.
+    const scale = grpo.loss_type === 'dapo' ? 1 : 1 / batches.length;
+    for (const b of batches) {
+      const coefOf = (logp: Float64Array): Float64Array => {
+        const res = grpoLoss(this.lossBatch(b, logp, adv), {
+          epsilon: grpo.epsilon,
+          epsilonHigh: grpo.epsilon_high,
+          beta: grpo.beta,
+          lossType: grpo.loss_type,
+          maxCompletionLength: grpo.max_completion_length,
+          tokenNormalizer: totalTokens,
+        });
+        running.lossSum += res.loss * scale;
+        pass.kl += res.metrics.klMean / batches.length;
+        pass.clip += res.metrics.clipFraction / batches.length;
+        const out = Float64Array.from(b.slot, (s) => res.coef[s] * scale * (poison ? Number.NaN : 1));
+        if (!Number.isFinite(res.loss) || out.some((x) => !Number.isFinite(x))) pass.finite = false;
+        return out;
+      };
+      await this.host.policy.accumulate(b.batch, this.settings, coefOf);
+    }
+    return pass;
+  }
+
+  /** grpoLoss's input for micro-batch `b` given the current policy's ℓ of its actions. */
+  private lossBatch(b: MicroBatch, logp: Float64Array, adv: GroupAdvantages): GrpoBatch {
+    return {
+      B: b.batch.B,
+      T: b.A,
+      logp: spread(logp, b) as Float64Array,
+      oldLogp: spread(b.old, b),
+      refLogp: spread(b.ref, b),
+      mask: b.mask,
+      advantages: b.rows.map((r) => adv.advantages[r]),
     };
-    const rollouts: ScoredTrajectory[] = tr.map((t, i) => ({
-      task: items[t.promptIndex].task,
-      question: items[t.promptIndex].entry.question,
-      completion: t.completion,
-      reward: rewards[i],
-      advantage: adv.advantages[i],
-      length: t.tokens.length,
-      stopReason: t.stopReason,
-    }));
-    return { metrics, rollouts, trajectories: tr };
   }
 
   /**
@@ -958,38 +544,31 @@ export class GrpoTrainer {
   async evaluate(items: PromptItem[], n: number, seed = 0): Promise<EvalResult> {
     const V = this.host.policy.config.vocabSize;
     const settings = motSettingsOf(this.config, V, 'eval');
-    const prompts = items.map((it) => this.host.encodePrompt(it.entry.question));
-    const run = await runRollout((c) => this.host.policy.makeStepper(c), prompts, {
-      settings,
-      stop: this.stop,
-      maxNewTokens: this.config.grpo.max_completion_length,
-      seed: mix(seed, this.stepsDone, 4),
-      G: n,
-      padId: this.host.padId,
-      hiddenEntropy: false,
-      noiseStd: settings.mixture ? this.noiseStd : 0,
-      text: this.host.text,
-    });
-    const perItem = new Float64Array(items.length);
-    let reward = 0;
-    for (const t of run.trajectories) {
-      const it = items[t.promptIndex];
-      const r = this.reward(t.completion, it);
-      if (r.score === 1) perItem[t.promptIndex] += 1 / n;
-      reward += r.total / run.trajectories.length;
-    }
-    const byTask: Record<string, number> = {};
-    const counts: Record<string, number> = {};
-    items.forEach((it, i) => {
-      byTask[it.task] = (byTask[it.task] ?? 0) + perItem[i];
-      counts[it.task] = (counts[it.task] ?? 0) + 1;
-    });
-    for (const k of Object.keys(byTask)) byTask[k] /= counts[k];
+    // The one evaluator (evaluate.ts), decoding every item × n samples in one batched rollout.
+    const report = await evaluateItems(
+      items.map((it, index) => ({ task: it.task, index, entry: it.entry })),
+      {
+        samples: n,
+        itemsPerDecode: Math.max(1, items.length),
+        prompt: (it) => this.host.encodePrompt(it.entry.question),
+        decode: rolloutDecoder((c) => this.host.policy.makeStepper(c), {
+          settings,
+          stop: this.stop,
+          maxNewTokens: this.config.grpo.max_completion_length,
+          seed: mix(seed, this.stepsDone, 4),
+          padId: this.host.padId,
+          hiddenEntropy: false,
+          noiseStd: settings.mixture ? this.noiseStd : 0,
+          text: this.host.text,
+        }),
+        score: (completion, it) => rewardScore(this.reward(completion, it)),
+      },
+    );
     return {
       step: this.stepsDone,
-      accuracy: meanStd(perItem).mean,
-      rewardMean: reward,
-      byTask,
+      accuracy: report.overall.accuracy,
+      rewardMean: report.overall.meanReward,
+      byTask: Object.fromEntries(report.tasks.map((r) => [r.task, r.accuracy])),
       items: items.length,
       n,
     };
@@ -1015,4 +594,22 @@ export interface EvalResult {
   byTask: Record<string, number>;
   items: number;
   n: number;
+}
+
+/** The step's completions with their rewards and advantages, for the UI. */
+function scoredTrajectories(
+  tr: readonly Trajectory[],
+  items: readonly PromptItem[],
+  rewards: readonly RewardBreakdown[],
+  adv: GroupAdvantages,
+): ScoredTrajectory[] {
+  return tr.map((t, i) => ({
+    task: items[t.promptIndex].task,
+    question: items[t.promptIndex].entry.question,
+    completion: t.completion,
+    reward: rewards[i],
+    advantage: adv.advantages[i],
+    length: t.tokens.length,
+    stopReason: t.stopReason,
+  }));
 }

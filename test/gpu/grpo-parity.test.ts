@@ -14,14 +14,11 @@ import { GpuBackend } from '../../src/engine/gpuBackend.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { loadModel } from '../../src/engine/model/weights.ts';
 import { embedInputs } from '../../src/engine/ref/model.ts';
-import { buildTrainingBatch, runRollout } from '../../src/rl/rollout.ts';
-import {
-  CpuPolicy,
-  GpuPolicy,
-  GrpoTrainer,
-  gpuUnsupportedReason,
-  type TrainerConfigInput,
-} from '../../src/rl/trainer.ts';
+import { CpuPolicy } from '../../src/rl/policy/cpu.ts';
+import { GpuPolicy } from '../../src/rl/policy/gpu.ts';
+import { runRollout } from '../../src/rl/rollout.ts';
+import { GrpoTrainer, gpuUnsupportedReason, type TrainerConfigInput } from '../../src/rl/trainer.ts';
+import { buildTrainingBatch } from '../../src/rl/trainingBatch.ts';
 import { Engine } from '../../src/worker/engine.ts';
 import { expectClose, testDevice } from '../helpers/gpu.ts';
 import { digitReward } from '../helpers/rewards.ts';

@@ -11,6 +11,7 @@ import { GpuBackend } from '../../src/engine/gpuBackend.ts';
 import { createLoraAdapter, type LoraAdapter } from '../../src/engine/model/lora.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { loadModel } from '../../src/engine/model/weights.ts';
+import type { OptimizerState } from '../../src/engine/train/optim.ts';
 import {
   decodeCheckpoint,
   encodeCheckpoint,
@@ -18,13 +19,12 @@ import {
   saveCheckpoint,
 } from '../../src/rl/checkpoint.ts';
 import { deterministicMetrics, type StepMetrics } from '../../src/rl/metrics.ts';
+import { CpuPolicy } from '../../src/rl/policy/cpu.ts';
+import { GpuPolicy } from '../../src/rl/policy/gpu.ts';
+import type { PolicyState } from '../../src/rl/policy/policy.ts';
 import {
-  CpuPolicy,
-  GpuPolicy,
   GrpoTrainer,
   makeTrainerConfig,
-  type OptimizerState,
-  type PolicyState,
   type TrainerConfigInput,
   type TrainerHost,
 } from '../../src/rl/trainer.ts';
@@ -163,7 +163,8 @@ describe('GRPO checkpoints on WebGPU (AdamW)', () => {
       const part = await steps(b.t, 2);
       const ck = await saveCheckpoint(b.t);
       b.dispose();
-      // The moments are in the checkpoint, in HostOptimizer's format: t = updates, steps = t per tensor.
+      // The moments are in the checkpoint, in optim.ts's OptimizerState format: t = updates, steps = t
+      // per tensor.
       const opt = ck.policy.optimizer;
       expect(opt?.kind).toBe('adamw');
       expect(opt?.t).toBe(2);

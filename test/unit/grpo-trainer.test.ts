@@ -1,9 +1,10 @@
 // The GRPO trainer (src/rl/trainer.ts) on the CPU reference with the tiny random model: the backward seeded
 // from the likelihood's GradTerms matches finite differences (exact mode, different-tokens), an injected
-// non-finite step is skipped and leaves the weights alone, 2 steps + checkpoint + resume + 2 equals 4 steps,
-// the session refuses a second run and stop keeps the last completed step's weights, the experiment runner
-// is reproducible, soft-tokens' noisy mixture inputs keep E's gradient through the weights (finite
-// differences), and the GPU path refuses what it cannot train (and accepts the weighted-ids rule and noise).
+// non-finite step is skipped and leaves the weights alone, the LR warm-up is HF's (rate 0 on the first
+// update), 2 steps + checkpoint + resume + 2 equals 4 steps, the session refuses a second run and stop keeps
+// the last completed step's weights, the experiment runner is reproducible, soft-tokens' noisy mixture inputs
+// keep E's gradient through the weights (finite differences), and the GPU path refuses what it cannot train
+// (and accepts the weighted-ids rule and noise).
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runExperiment } from '../../scripts/experiment.ts';
@@ -17,15 +18,16 @@ import {
   saveCheckpoint,
 } from '../../src/rl/checkpoint.ts';
 import { deterministicMetrics, type StepMetrics } from '../../src/rl/metrics.ts';
-import { buildTrainingBatch, runRollout } from '../../src/rl/rollout.ts';
+import { CpuPolicy } from '../../src/rl/policy/cpu.ts';
+import { runRollout } from '../../src/rl/rollout.ts';
 import { TrainingSession } from '../../src/rl/session.ts';
 import {
-  CpuPolicy,
   type GrpoTrainer,
   gpuUnsupportedReason,
   type TrainerConfigInput,
   TrainingError,
 } from '../../src/rl/trainer.ts';
+import { buildTrainingBatch } from '../../src/rl/trainingBatch.ts';
 import { Engine } from '../../src/worker/engine.ts';
 import { digitReward } from '../helpers/rewards.ts';
 
@@ -197,6 +199,20 @@ describe('GRPO trainer (CPU)', () => {
     for (const k of Object.keys(after1)) expect(after2[k]).toEqual(after1[k]);
     const after3 = await params(t);
     expect(Object.keys(after3).some((k) => after3[k].some((x, i) => x !== after2[k][i]))).toBe(true);
+  }, 60_000);
+
+  it("LR warm-up is HF's (TRL): update 0 at rate 0 (weights unchanged), lr · s / W, then the linear decay", async () => {
+    // 20 steps · 1 iteration, warmup_ratio 0.1: W = 2 warm-up updates, then linear to 0 at update 20.
+    const { t } = await trainer({ grpo: { warmup_ratio: 0.1, lr_scheduler_type: 'linear' } });
+    const before = await params(t);
+    const m1 = (await t.trainStep()).metrics;
+    expect(m1.lr).toBe(0);
+    expect(m1.updates).toBe(1);
+    const after1 = await params(t);
+    for (const k of Object.keys(before)) expect(after1[k]).toEqual(before[k]);
+    expect((await t.trainStep()).metrics.lr).toBe(3e-3 * (1 / 2));
+    expect((await t.trainStep()).metrics.lr).toBe(3e-3);
+    expect((await t.trainStep()).metrics.lr).toBeCloseTo(3e-3 * (1 - 1 / 18), 15);
   }, 60_000);
 
   it('resumes exactly: 4 steps = 2 + checkpoint + resume + 2', async () => {

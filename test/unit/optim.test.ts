@@ -1,5 +1,7 @@
-// Optimizer update rules, clipping, accumulation and LR schedules against hand computation.
+// Optimizer update rules, clipping, accumulation, saved / restored optimizer state, and LR schedules against
+// hand computation (the HF-named schedules against transformers' own formulas).
 import { describe, expect, it } from 'vitest';
+import { EngineError } from '../../src/engine/errors.ts';
 import { initQwen2Weights } from '../../src/engine/model/init.ts';
 import { qwen2LossAndGrads } from '../../src/engine/ref/backward.ts';
 import {
@@ -11,7 +13,7 @@ import {
   Sgd,
   sgdUpdate,
 } from '../../src/engine/train/optim.ts';
-import { learningRate } from '../../src/engine/train/schedule.ts';
+import { hfSchedule, type LrSchedule, learningRate } from '../../src/engine/train/schedule.ts';
 import { tinyConfig } from '../helpers/tinyConfig.ts';
 
 const f32 = (xs: number[]) => Float32Array.from(xs);
@@ -167,25 +169,148 @@ describe('gradient clipping and accumulation', () => {
   });
 });
 
-describe('learning-rate schedules', () => {
-  it('constant', () => {
-    expect(learningRate({ kind: 'constant', lr: 3e-4 }, 0)).toBe(3e-4);
-    expect(learningRate({ kind: 'constant', lr: 3e-4 }, 1000)).toBe(3e-4);
+describe('optimizer state', () => {
+  const grads = [f32([0.5, -0.2]), f32([0.1, 0.3]), f32([-0.4, 0.2]), f32([0.2, 0.2])];
+  const run = (opt: AdamW | Sgd, params: Map<string, Float32Array>, from: number, to: number) => {
+    for (let i = from; i < to; i++) opt.update(params, new Map([['w', grads[i]]]), 0.05);
+  };
+
+  for (const make of [() => new AdamW({ weightDecay: 0 }), () => new Sgd({ momentum: 0.9 })])
+    it(`${make().kind}: 2 steps + state → load into a fresh one + 2 steps = 4 steps, bit for bit`, () => {
+      const a = make();
+      const pa = new Map([['w', f32([1, -1])]]);
+      run(a, pa, 0, 4);
+      const b = make();
+      const pb = new Map([['w', f32([1, -1])]]);
+      run(b, pb, 0, 2);
+      const saved = b.state();
+      const after2 = (pb.get('w') as Float32Array).slice();
+      run(b, pb, 2, 3); // the saved state is a copy: later updates do not reach it
+      expect(saved.t).toBe(2);
+      expect(saved.slots.w.steps).toBe(2);
+      const c = make();
+      c.load(saved);
+      expect(c.step).toBe(2);
+      const pc = new Map([['w', after2]]);
+      run(c, pc, 2, 4);
+      expect(Array.from(pc.get('w') as Float32Array)).toEqual(Array.from(pa.get('w') as Float32Array));
+      expect(c.state()).toEqual(a.state());
+    });
+
+  it('the format: kind, t, per-parameter steps and buffers (AdamW [m, v], plain SGD [])', () => {
+    const adamw = new AdamW();
+    adamw.update(new Map([['w', f32([1])]]), new Map([['w', f32([2])]]));
+    const st = adamw.state();
+    expect(st.kind).toBe('adamw');
+    expect(st.t).toBe(1);
+    expect(st.slots.w.steps).toBe(1);
+    expect(st.slots.w.bufs.map((b) => b.length)).toEqual([1, 1]);
+    const sgd = new Sgd();
+    sgd.update(new Map([['w', f32([1])]]), new Map([['w', f32([2])]]));
+    expect(sgd.state()).toEqual({ kind: 'sgd', t: 1, slots: { w: { steps: 1, bufs: [] } } });
   });
 
-  it('linear warm-up from lr / W at step 0 to lr at step W − 1, then constant', () => {
-    const s = { kind: 'linear-warmup' as const, lr: 1, warmupSteps: 4 };
-    expect([0, 1, 2, 3, 4, 100].map((t) => learningRate(s, t))).toEqual([0.25, 0.5, 0.75, 1, 1, 1]);
+  it("load refuses another optimizer's state and a wrong number of buffers, changing nothing", () => {
+    const adamw = new AdamW();
+    adamw.update(new Map([['w', f32([1])]]), new Map([['w', f32([2])]]));
+    const before = adamw.state();
+    const sgd = { kind: 'sgd' as const, t: 1, slots: { w: { steps: 1, bufs: [] } } };
+    expect(() => adamw.load(sgd)).toThrow(EngineError);
+    expect(() => adamw.load({ ...before, slots: { w: { steps: 1, bufs: [f32([0])] } } })).toThrow(/buffers/);
+    expect(() => new Sgd().load({ ...sgd, kind: 'adamw' })).toThrow(/adamw/);
+    expect(adamw.state()).toEqual(before);
+  });
+});
+
+/** transformers' LambdaLR factors (optimization.py), written as there, for comparison. */
+const hfWarmup = (step: number, W: number) => step / Math.max(1, W);
+const HF = {
+  linear: (step: number, W: number, total: number) =>
+    step < W ? hfWarmup(step, W) : Math.max(0, (total - step) / Math.max(1, total - W)),
+  cosine: (step: number, W: number, total: number) => {
+    if (step < W) return hfWarmup(step, W);
+    const progress = (step - W) / Math.max(1, total - W);
+    return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * 0.5 * 2 * progress)));
+  },
+  cosineWithMinLr: (step: number, W: number, total: number, minLrRate: number) => {
+    if (step < W) return hfWarmup(step, W);
+    const progress = (step - W) / Math.max(1, total - W);
+    const factor = 0.5 * (1 + Math.cos(Math.PI * 0.5 * 2 * progress));
+    return Math.max(0, factor * (1 - minLrRate) + minLrRate);
+  },
+};
+
+describe('learning-rate schedules (Hugging Face names and warm-up)', () => {
+  const lr = 3e-4;
+  const close = (got: number, want: number) => expect(Math.abs(got - want)).toBeLessThanOrEqual(1e-12 * lr);
+
+  it('constant: lr at every step (no warm-up)', () => {
+    expect(learningRate({ kind: 'constant', lr }, 0)).toBe(lr);
+    expect(learningRate({ kind: 'constant', lr }, 1000)).toBe(lr);
+    expect(learningRate(hfSchedule('constant', { lr, warmupSteps: 5, totalSteps: 50 }), 0)).toBe(lr);
   });
 
-  it('cosine with warm-up: lr at the end of warm-up, halfway at the middle, minLr at the end and after', () => {
-    const s = { kind: 'cosine' as const, lr: 1, warmupSteps: 2, totalSteps: 12, minLr: 0.1 };
+  it("warm-up: 0 at step 0, lr · step / W, lr from step W (HF / TRL, not llm.c's (step + 1) / W)", () => {
+    const s = { kind: 'constant_with_warmup' as const, lr: 1, warmupSteps: 4 };
+    expect([0, 1, 2, 3, 4, 100].map((t) => learningRate(s, t))).toEqual([0, 0.25, 0.5, 0.75, 1, 1]);
+    for (const name of ['constant_with_warmup', 'linear', 'cosine'] as const) {
+      const sched = hfSchedule(name, { lr, warmupSteps: 10, totalSteps: 100 });
+      expect(sched.kind).toBe(name);
+      expect(learningRate(sched, 0), name).toBe(0);
+      close(learningRate(sched, 3), lr * 0.3);
+      expect(learningRate(sched, 10), name).toBe(lr);
+    }
+  });
+
+  it("linear and cosine decay match transformers' formulas", () => {
+    const W = 10;
+    const total = 100;
+    const linear = hfSchedule('linear', { lr, warmupSteps: W, totalSteps: total });
+    const cosine = hfSchedule('cosine', { lr, warmupSteps: W, totalSteps: total });
+    for (const step of [0, 4, 10, 11, 37, 55, 90, 99, 100]) {
+      close(learningRate(linear, step), lr * HF.linear(step, W, total));
+      close(learningRate(cosine, step), lr * HF.cosine(step, W, total));
+    }
+    close(learningRate(linear, 55), lr / 2); // halfway through the decay
+    close(learningRate(cosine, 55), lr / 2);
+    expect(learningRate(linear, 100)).toBe(0);
+    expect(learningRate(linear, 150)).toBe(0); // held at the end (HF: max(0, ·))
+    // No warm-up: the decay starts at lr on step 0.
+    expect(learningRate(hfSchedule('cosine', { lr, warmupSteps: 0, totalSteps: 8 }), 0)).toBe(lr);
+    close(learningRate(hfSchedule('linear', { lr, warmupSteps: 0, totalSteps: 8 }), 2), lr * 0.75);
+  });
+
+  it("cosine_with_min_lr, HF warm-up: transformers' min_lr schedule", () => {
+    const s: LrSchedule = {
+      kind: 'cosine_with_min_lr',
+      lr,
+      warmupSteps: 2,
+      totalSteps: 12,
+      minLr: lr / 10,
+      warmup: 'hf',
+    };
+    for (const step of [0, 1, 2, 4, 7, 11, 12])
+      close(learningRate(s, step), lr * HF.cosineWithMinLr(step, 2, 12, 0.1));
+    expect(learningRate(s, 0)).toBe(0);
+  });
+
+  it("cosine_with_min_lr, llm.c warm-up (the built-in model's SFT): lr / W at step 0, minLr at the end", () => {
+    const s = {
+      kind: 'cosine_with_min_lr' as const,
+      lr: 1,
+      warmupSteps: 2,
+      totalSteps: 12,
+      minLr: 0.1,
+      warmup: 'llm.c' as const,
+    };
     expect(learningRate(s, 0)).toBeCloseTo(0.5, 12);
+    expect(learningRate(s, 1)).toBe(1);
     expect(learningRate(s, 2)).toBeCloseTo(1, 12);
     expect(learningRate(s, 7)).toBeCloseTo(0.55, 12);
     expect(learningRate(s, 4)).toBeCloseTo(0.1 + 0.45 * (1 + Math.cos(Math.PI * 0.2)), 12);
     expect(learningRate(s, 12)).toBe(0.1);
     expect(learningRate(s, 50)).toBe(0.1);
     expect(() => learningRate(s, -1)).toThrow(RangeError);
+    expect(() => learningRate(s, 1.5)).toThrow(RangeError);
   });
 });

@@ -1,8 +1,11 @@
 // Optimizers on the CPU: the reference for the update kernels. One function per update rule over flat
 // f32 arrays (param, grad, state), plus small classes that keep the per-parameter state and step count
-// by name, gradient-norm clipping, and gradient accumulation over micro-batches.
+// by name (and save / restore it exactly, for checkpoints), gradient-norm clipping, and gradient
+// accumulation over micro-batches.
 // Conventions follow PyTorch (torch.optim.AdamW, torch.optim.SGD, clip_grad_norm_), so a run can be
 // compared with a PyTorch one step for step.
+
+import { EngineError } from '../errors.ts';
 
 export interface AdamWOptions {
   lr: number;
@@ -151,8 +154,24 @@ export class GradientAccumulator {
   }
 }
 
+export type OptimizerKind = 'adamw' | 'sgd';
+
+/**
+ * An optimizer's state as plain data, restored bit for bit by `load` (GRPO checkpoints, src/rl/checkpoint.ts;
+ * the GPU policy reads and writes GpuTrainer's state in this format too, so checkpoints cross backends).
+ */
+export interface OptimizerState {
+  kind: OptimizerKind;
+  /** Updates made (the optimizer's `step`). */
+  t: number;
+  /** By parameter name: its own step count and buffers (AdamW [m, v]; SGD with momentum [buf]; plain
+   * SGD []). A parameter never updated has no slot. */
+  slots: Record<string, { steps: number; bufs: Float32Array[] }>;
+}
+
 /** The interface the trainer drives: parameters by name, updated from gradients by name. */
 export interface Optimizer {
+  readonly kind: OptimizerKind;
   /** Number of steps taken. */
   readonly step: number;
   /** Apply one update; `lr` overrides the configured rate (for a schedule). Names absent from `grads`
@@ -164,6 +183,11 @@ export interface Optimizer {
   ): void;
   /** Bytes of optimizer state held (for the memory plan and the UI). */
   stateBytes(): number;
+  /** A copy of the state (step count, per-parameter steps and buffers). */
+  state(): OptimizerState;
+  /** Replace the state with a copy of `s` (what `state()` returned, maybe from another backend). Throws
+   * EngineError('invalid-argument') for another optimizer's state or a wrong number of buffers. */
+  load(s: OptimizerState): void;
 }
 
 /** Per-parameter state, created on a parameter's first update; each parameter counts its own steps
@@ -195,7 +219,38 @@ function paramFor(
   return p;
 }
 
+function slotBytes(slots: Map<string, Slot>): number {
+  let n = 0;
+  for (const s of slots.values()) for (const b of s.bufs) n += b.byteLength;
+  return n;
+}
+
+/** The state as plain data; buffers copied, so later updates do not reach it. */
+function exportState(kind: OptimizerKind, t: number, slots: Map<string, Slot>): OptimizerState {
+  const out: OptimizerState['slots'] = {};
+  for (const [k, s] of slots) out[k] = { steps: s.steps, bufs: s.bufs.map((b) => b.slice()) };
+  return { kind, t, slots: out };
+}
+
+/** Checks `s` against the optimizer that loads it and refills `slots` with copies of its buffers. */
+function importState(kind: OptimizerKind, nBufs: number, s: OptimizerState, slots: Map<string, Slot>): void {
+  if (s.kind !== kind)
+    throw new EngineError('invalid-argument', `optimizer state of ${s.kind}, this optimizer is ${kind}`);
+  if (!Number.isInteger(s.t) || s.t < 0)
+    throw new EngineError('invalid-argument', `optimizer state: step must be an integer ≥ 0, got ${s.t}`);
+  for (const [k, v] of Object.entries(s.slots))
+    if (v.bufs.length !== nBufs)
+      throw new EngineError(
+        'invalid-argument',
+        `optimizer state: ${k} has ${v.bufs.length} buffers, ${kind} keeps ${nBufs}`,
+      );
+  slots.clear();
+  for (const [k, v] of Object.entries(s.slots))
+    slots.set(k, { steps: v.steps, bufs: v.bufs.map((b) => b.slice()) });
+}
+
 export class AdamW implements Optimizer {
+  readonly kind = 'adamw' as const;
   readonly options: AdamWOptions;
   private readonly slots = new Map<string, Slot>();
   private t = 0;
@@ -228,13 +283,21 @@ export class AdamW implements Optimizer {
   }
 
   stateBytes(): number {
-    let n = 0;
-    for (const s of this.slots.values()) for (const b of s.bufs) n += b.byteLength;
-    return n;
+    return slotBytes(this.slots);
+  }
+
+  state(): OptimizerState {
+    return exportState(this.kind, this.t, this.slots);
+  }
+
+  load(s: OptimizerState): void {
+    importState(this.kind, 2, s, this.slots);
+    this.t = s.t;
   }
 }
 
 export class Sgd implements Optimizer {
+  readonly kind = 'sgd' as const;
   readonly options: SgdOptions;
   private readonly slots = new Map<string, Slot>();
   private t = 0;
@@ -247,13 +310,18 @@ export class Sgd implements Optimizer {
     return this.t;
   }
 
+  /** Momentum buffers per parameter: one with momentum, none for plain SGD. */
+  private get nBufs(): number {
+    return this.options.momentum !== 0 ? 1 : 0;
+  }
+
   update(
     params: ReadonlyMap<string, Float32Array>,
     grads: ReadonlyMap<string, Float32Array>,
     lr = this.options.lr,
   ): void {
     this.t++;
-    const nBufs = this.options.momentum !== 0 ? 1 : 0;
+    const nBufs = this.nBufs;
     for (const [name, g] of grads) {
       const p = paramFor('Sgd', params, name, g);
       const s = slotFor(this.slots, name, p.length, nBufs);
@@ -263,8 +331,15 @@ export class Sgd implements Optimizer {
   }
 
   stateBytes(): number {
-    let n = 0;
-    for (const s of this.slots.values()) for (const b of s.bufs) n += b.byteLength;
-    return n;
+    return slotBytes(this.slots);
+  }
+
+  state(): OptimizerState {
+    return exportState(this.kind, this.t, this.slots);
+  }
+
+  load(s: OptimizerState): void {
+    importState(this.kind, this.nBufs, s, this.slots);
+    this.t = s.t;
   }
 }

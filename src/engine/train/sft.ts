@@ -308,7 +308,16 @@ export async function trainSft(
     );
     const { loss, grads } = await backend.lossAndGrads(batch);
     const gradNorm = clipNorm > 0 ? clipGradNorm(grads.values(), clipNorm) : Number.NaN;
-    const rate = learningRate({ kind: 'cosine', lr, warmupSteps, totalSteps: steps, minLr }, step);
+    // llm.c's warm-up (never a zero rate), not HF's: the built-in model was trained with it (schedule.ts).
+    const schedule = {
+      kind: 'cosine_with_min_lr',
+      lr,
+      warmupSteps,
+      totalSteps: steps,
+      minLr,
+      warmup: 'llm.c',
+    } as const;
+    const rate = learningRate(schedule, step);
     optimizer.update(backend.params, grads, rate);
     await backend.paramsUpdated?.();
     losses.push(loss);

@@ -1,0 +1,212 @@
+// The WebGPU policy for GRPO: GpuTrainer on the backend's own parameter buffers. GpuTrainer's backward takes
+// a coefficient and k weighted targets per position, i.e. dℓ/dlogits of log softmax(z)[target] at
+// temperature 1, or of Σ_j q_j log softmax(z)[x_j] with q the current softmax renormalised over the ids, so
+// it serves only paper-mode actions at T = 1 (the representative or weighted-ids rule, and discrete steps,
+// at `paperTemperature: 'one'` or T = 1; Gaussian noise on e_t included, regenerated in the training forward
+// from the records' counters); anything else is refused up front with TrainingError('unsupported-on-gpu')
+// (gpuUnsupportedReason in ../trainer.ts says why).
+
+import type { Qwen2Config } from '../../engine/config.ts';
+import type { RolloutStepper, StepperConfig } from '../../engine/decode/stepper.ts';
+import { EngineError } from '../../engine/errors.ts';
+import { GpuTrainer } from '../../engine/gpu/train.ts';
+import type { GpuBackend } from '../../engine/gpuBackend.ts';
+import type { OptimizerState } from '../../engine/train/optim.ts';
+import type { StepRecord } from '../../mot/likelihood.ts';
+import type { MotSettings } from '../../mot/settings.ts';
+import { gpuUnsupportedReason, TrainingError } from '../trainer.ts';
+import type { TrainingBatch } from '../trainingBatch.ts';
+import { actionTerms, type GrpoPolicy, type PolicyState } from './policy.ts';
+
+export interface GpuPolicyOptions {
+  mode: 'full' | 'lora';
+  optim: 'sgd' | 'adamw';
+  trainEmbeddings?: boolean;
+  /** Global gradient-norm clip (the run's max_grad_norm). */
+  clipNorm: number;
+  /** Full fine-tuning: the frozen reference (a second GpuModel of the starting weights). */
+  reference: GpuBackend | null;
+  makeStepper: (cfg: StepperConfig) => RolloutStepper;
+}
+
+/**
+ * The ids whose log-probs make up ℓ of each action in paper mode (gpuUnsupportedReason null): the recorded
+ * ids of a mixture step under the weighted-ids rule, else the one target (y, or the representative r);
+ * K = the most ids of any action of the batch (1 when every action has one).
+ */
+function lossTargets(
+  batch: TrainingBatch,
+  s: MotSettings,
+): { K: number; ids: (r: StepRecord) => readonly number[] } {
+  const weighted = s.mixture && s.paperRule === 'weighted-ids';
+  const ids = (r: StepRecord): readonly number[] =>
+    r.mode === 'discrete' ? [r.ids[0]] : weighted ? r.ids : [r.representative];
+  let K = 1;
+  for (const a of batch.actions) K = Math.max(K, ids(a.record).length);
+  return { K, ids };
+}
+
+/** The GPU policy: GpuTrainer on the backend's own parameter buffers (paper-mode actions at T = 1 only). */
+export class GpuPolicy implements GrpoPolicy {
+  readonly kind = 'webgpu' as const;
+  private pendingFinite = true;
+
+  private constructor(
+    readonly config: Qwen2Config,
+    readonly embedding: Float32Array | null,
+    private readonly backend: GpuBackend,
+    private readonly trainer: GpuTrainer,
+    private readonly o: GpuPolicyOptions,
+  ) {}
+
+  static async create(
+    config: Qwen2Config,
+    embedding: Float32Array | null,
+    backend: GpuBackend,
+    o: GpuPolicyOptions,
+  ): Promise<GpuPolicy> {
+    const trainer = await GpuTrainer.create(backend.model, {
+      mode: o.mode,
+      trainEmbeddings: o.trainEmbeddings,
+      clipNorm: o.clipNorm,
+      optimizer: o.optim === 'sgd' ? { kind: 'sgd' } : { kind: 'adamw', weightDecay: 0 },
+    });
+    return new GpuPolicy(config, embedding, backend, trainer, o);
+  }
+
+  makeStepper(cfg: StepperConfig): RolloutStepper {
+    return this.o.makeStepper({ ...cfg, lora: this.o.mode === 'lora' });
+  }
+
+  private async logits(b: GpuBackend, batch: TrainingBatch, lora: boolean): Promise<Float32Array> {
+    const r = await b.forward(batch.input, batch.B, batch.T, {
+      attentionMask: batch.attentionMask,
+      positionIds: batch.positionIds,
+      lora,
+    });
+    return r.logits;
+  }
+
+  async referenceLogLikelihoods(batch: TrainingBatch, s: MotSettings): Promise<Float64Array> {
+    const logits =
+      this.o.mode === 'lora'
+        ? await this.logits(this.backend, batch, false)
+        : await this.logits(this.o.reference as GpuBackend, batch, false);
+    return actionTerms(logits, this.config.vocabSize, batch, s, {}, false).values;
+  }
+
+  async accumulate(
+    batch: TrainingBatch,
+    s: MotSettings,
+    coefOf: (logp: Float64Array) => Float64Array,
+  ): Promise<Float64Array> {
+    const why = gpuUnsupportedReason(s);
+    if (why) throw new TrainingError('unsupported-on-gpu', why);
+    const logits = await this.logits(this.backend, batch, this.o.mode === 'lora');
+    const { values } = actionTerms(logits, this.config.vocabSize, batch, s, {}, false);
+    const coef = coefOf(values);
+    const N = batch.B * batch.T;
+    const { K, ids } = lossTargets(batch, s);
+    const targets = new Int32Array(N * K);
+    // The weighted-ids rule: weight 1 on each recorded id, renormalised by the current policy on the GPU
+    // (q_j = π(x_j)/Σ_l π(x_l), not detached); weight 0 pads. One target per position needs no weights.
+    const weights = K > 1 ? new Float32Array(N * K) : null;
+    const c = new Float32Array(N);
+    batch.actions.forEach((a, i) => {
+      const at = a.row * batch.T + a.position;
+      const own = ids(a.record);
+      for (let j = 0; j < own.length; j++) {
+        targets[at * K + j] = own[j];
+        if (weights) weights[at * K + j] = 1;
+      }
+      if (a.record.temperature === 0) return; // a greedy step: ℓ = 0, no gradient
+      c[at] = -coef[i]; // GpuTrainer: loss = −Σ coef · ℓ
+      if (!Number.isFinite(coef[i])) this.pendingFinite = false;
+    });
+    if (this.pendingFinite)
+      await this.trainer.backward({
+        input: batch.input,
+        B: batch.B,
+        T: batch.T,
+        targets,
+        coef: c,
+        k: K,
+        ...(weights ? { weights, renormalise: true } : {}),
+        attentionMask: batch.attentionMask,
+        positionIds: batch.positionIds,
+      });
+    return values;
+  }
+
+  /** The accumulated gradients by name (tests). */
+  readGrads(): Promise<Map<string, Float32Array>> {
+    return this.trainer.readGrads();
+  }
+
+  async update(lr: number, maxGradNorm: number): Promise<{ gradNorm: number; applied: boolean }> {
+    if (!this.pendingFinite) {
+      this.discardGrads();
+      return { gradNorm: Number.NaN, applied: false };
+    }
+    void maxGradNorm; // GpuTrainer clips with the clipNorm it was created with (GpuPolicyOptions.clipNorm)
+    const r = await this.trainer.stepOptimizer({ lr });
+    if (!Number.isFinite(r.gradNorm))
+      throw new TrainingError('non-finite-update', 'a non-finite gradient reached the GPU parameters');
+    return { gradNorm: r.gradNorm, applied: true };
+  }
+
+  discardGrads(): void {
+    this.trainer.zeroGrad();
+    this.pendingFinite = true;
+  }
+
+  // The optimizer state in train/optim.ts's OptimizerState format: `t` = updates applied (GpuTrainer.step),
+  // one slot per trained tensor under the same name as CpuPolicy's (HF names; peft names in LoRA mode),
+  // bufs = AdamW [m, v] (plain SGD: []), and steps = t, since GpuTrainer updates every tensor on every step
+  // (no slots before the first update, as optim.ts's AdamW / Sgd). Both optimizers run the same update (train/optim.ts, the
+  // same defaults, weight decay 0, gradients clipped before the moments), so a checkpoint is interchangeable
+  // between CpuPolicy and GpuPolicy of the same mode and optimizer: GPU → GPU (and CPU → CPU) resumes
+  // bit-exactly; across backends the optimizer continues where it was, within the backends' float rounding.
+  // A checkpoint whose tensors have different step counts (optim.ts's can, GpuTrainer keeps one) is refused.
+  async exportState(opts: { optimizer?: boolean } = {}): Promise<PolicyState> {
+    const params: Record<string, Float32Array> = {};
+    for (const [k, v] of await this.trainer.readParams()) params[k] = v;
+    if (opts.optimizer === false) return { params, optimizer: null };
+    const o = await this.trainer.readOptimizerState();
+    const slots: OptimizerState['slots'] = {};
+    if (o.step > 0) for (const [k, bufs] of o.buffers) slots[k] = { steps: o.step, bufs };
+    return { params, optimizer: { kind: o.kind, t: o.step, slots } };
+  }
+
+  async importState(s: PolicyState): Promise<void> {
+    const o = s.optimizer;
+    if (o) {
+      // Checked and written before the parameters: a checkpoint refused for its optimizer changes nothing.
+      if (o.kind !== this.o.optim)
+        throw new TrainingError('bad-checkpoint', `checkpoint optimizer ${o.kind}, run uses ${this.o.optim}`);
+      const buffers = new Map<string, Float32Array[]>();
+      for (const [k, v] of Object.entries(o.slots)) {
+        if (v.steps !== o.t)
+          throw new TrainingError(
+            'bad-checkpoint',
+            `checkpoint optimizer: ${k} took ${v.steps} steps of ${o.t} (the GPU optimizer keeps one count)`,
+          );
+        buffers.set(k, v.bufs);
+      }
+      try {
+        if (o.t === 0 && buffers.size === 0) await this.trainer.resetOptimizer();
+        else await this.trainer.writeOptimizerState({ kind: o.kind, step: o.t, buffers });
+      } catch (e) {
+        if (e instanceof EngineError && (e.code === 'invalid-argument' || e.code === 'tensor-shape'))
+          throw new TrainingError('bad-checkpoint', `checkpoint optimizer: ${e.message}`);
+        throw e;
+      }
+    } else await this.trainer.resetOptimizer(); // no optimizer state saved: it starts over
+    await this.trainer.writeParams(new Map(Object.entries(s.params)));
+  }
+
+  dispose(): void {
+    this.trainer.dispose();
+    this.o.reference?.dispose();
+  }
+}
