@@ -11,12 +11,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { seededIds } from '../src/check/ortParity.ts';
 import { createOrtSession, ortLogits, releaseOrtSession } from '../src/check/ortPeer.ts';
 import {
   compareLogits,
   type DecodeTiming,
   type ForwardTiming,
-  seededIds,
   timeDecode,
   timeForward,
   timeOrtForward,

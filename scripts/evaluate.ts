@@ -1,5 +1,6 @@
 // Evaluates a model folder on one task: prompts in the training format (system prompt, question,
-// `<think>` prefill), sampled completions, the task's score and the reward's format check.
+// `<think>` prefill), sampled completions through Engine.generate, the task's score and the reward's format
+// check (src/builtin/evaluate.ts over the one evaluator, src/rl/evaluate.ts).
 //
 // Usage: npm run evaluate -- --model <folder> --task <name> [--level L] [--n N] [--seed S]
 //          [--temperature T] [--max-new-tokens 160] [--gpu] [--show K]
@@ -79,7 +80,6 @@ async function main(): Promise<void> {
       `${taskName}/${level}, n=${n}, seed ${seed}, T=${temperature}`,
   );
 
-  let correct = 0;
   const { summary } = await evaluateTask(
     (ids, o) =>
       engine.generate(ids, {
@@ -96,14 +96,13 @@ async function main(): Promise<void> {
       seed,
       temperature,
       maxNewTokens,
-      onItem: (done, s) => {
-        if (s.score >= 1) correct++;
+      onItem: (done, s, accuracySoFar) => {
         if (done <= show) {
           console.error(`--- #${done} ${JSON.stringify(s.question)} → oracle ${s.oracle}, score ${s.score}`);
           console.error(`<think>${s.completion}`);
         }
         if (done % 10 === 0 || done === n)
-          console.error(`  ${done}/${n}: accuracy so far ${((100 * correct) / done).toFixed(0)}%`);
+          console.error(`  ${done}/${n}: accuracy so far ${(100 * accuracySoFar).toFixed(0)}%`);
       },
     },
   );

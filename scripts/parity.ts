@@ -2,10 +2,13 @@
 // Checks the CPU reference and the WebGPU engine against a folder in the golden fixtures' format and
 // prints one line per check (`PASS <backend> <tensor> max_abs_err=<e> tol=<t>` or `FAIL …`): first the
 // forward tensors of each backend, then the gradients (loss, log-probs, grad.*, mixgrad.*, lora_grad.*)
-// of each backend; `loss.value` / `loss.logp` appear once, among the forward lines. The last line is
-// `<N> passed, <M> failed`. Exit status 1 if anything fails.
+// of each backend; `loss.value` / `loss.logp` appear once, among the forward lines; then, when the folder
+// has a model.onnx, each backend's logits against onnxruntime-web's (wasm EP) at a few shapes
+// (`ort.logits(B=…,T=…,seed=…)`). The last line is `<N> passed, <M> failed`. Exit status 1 if anything
+// fails. The checks themselves live in src/check/ (parity.ts, gradParity.ts, parityBackends.ts, ortParity.ts).
 import { resolve } from 'node:path';
 import { gradientParity } from '../src/check/gradParity.ts';
+import { closeOrtParity, openOrtParity, ortParity } from '../src/check/ortParity.ts';
 import { forwardParity, forwardTensorNames, loadGoldenSet } from '../src/check/parity.ts';
 import {
   cpuFactory,
@@ -75,8 +78,27 @@ async function main(): Promise<number> {
     } catch (e) {
       setupFailed('gradients', e);
     }
-    device.destroy();
   }
+
+  // Logits against onnxruntime-web, on the folder's f32 weights (no adapter).
+  const ort = await openOrtParity(new DirModelSource(dir));
+  if (ort) {
+    try {
+      if (cpu) report('cpu', await ortParity(await cpuFactory(ort.config, ort.weights, null), ort, rel));
+      if (device) {
+        try {
+          const gpu = await gpuFactory(device)(ort.config, ort.weights, null);
+          report('webgpu', await ortParity(gpu, ort, rel));
+          gpu.dispose();
+        } catch (e) {
+          setupFailed('ort', e);
+        }
+      }
+    } finally {
+      await closeOrtParity(ort);
+    }
+  }
+  device?.destroy();
   console.log(`${passed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;
 }

@@ -149,24 +149,10 @@ function meanSeries(runs: Run[], f: (m: StepMetrics) => number, window = 5): [nu
   return raw.map((_, i) => [i + 1, mean(raw.slice(Math.max(0, i - window + 1), i + 1))]);
 }
 
-function main(): void {
-  const args = process.argv.slice(2);
-  const opt = (name: string, d: string) => {
-    const i = args.indexOf(`--${name}`);
-    if (i < 0) return d;
-    const v = args[i + 1];
-    args.splice(i, 2);
-    return v;
-  };
-  const figures = resolve(opt('figures', 'docs/reproduction'));
-  const outFile = opt('out', '');
-  const runs = args.flatMap((d) => findRuns(resolve(d)));
-  if (runs.length === 0) throw new Error('no runs found (folders with summary.json)');
-  mkdirSync(figures, { recursive: true });
-  const lines: string[] = [];
-  const say = (s = '') => lines.push(s);
+type Say = (s?: string) => void;
 
-  // 1. Held-out accuracy before and after, spread across seeds.
+/** 1. Held-out accuracy before and after, spread across seeds. */
+function accuracyTable(runs: Run[], say: Say): void {
   say(
     '| task | preset | G | lr | likelihood | backend | seeds | before (%) | after (%) | Δ (points) | Δ per seed | Δ > spread |',
   );
@@ -186,8 +172,10 @@ function main(): void {
     );
   }
   say();
+}
 
-  // 2. Cost of each mode, and its mixture statistics.
+/** 2. Cost of each mode, and its mixture statistics. */
+function costTable(runs: Run[], say: Say): void {
   say(
     '| preset | G | likelihood | backend | runs | rollout tokens/s | step (ms) | run wall (s) | mixture steps | 1/Σw² | rep ≠ argmax | completion length |',
   );
@@ -204,81 +192,92 @@ function main(): void {
     );
   }
   say();
+}
 
-  // 3. Hidden-state entropy: along training (mean over layers and the reasoning) and along the reasoning.
-  const layerMean = (m: StepMetrics) => mean(m.hiddenEntropy);
-  for (const [task, rs] of groupBy(runs, (r) => r.task)) {
-    const byMode = groupBy(
-      rs.filter((r) => r.likelihood === 'paper'),
-      (r) => `${r.preset} G=${r.G}`,
-    );
-    const series = [...byMode].sort(([a], [b]) => a.localeCompare(b));
-    const svg1 = lineChart(
-      `${task}: hidden-state entropy during training (mean over layers, reasoning steps, seeds)`,
-      'GRPO step',
-      'entropy (nats)',
-      series.map(([label, g]) => ({ label, points: meanSeries(g, layerMean) })),
-    );
-    const f1 = join(figures, `${task}-entropy-training.svg`);
-    writeFileSync(f1, svg1);
-    const alongPos = (g: Run[], which: 'first' | 'last') => {
-      const pick = (r: Run) => (which === 'first' ? r.metrics.slice(0, 10) : r.metrics.slice(-10));
-      const ms = g.flatMap(pick);
-      const n = Math.max(...ms.map((m) => m.hiddenEntropyByPosition?.length ?? 0));
-      const pts: [number, number][] = [];
-      for (let t = 0; t < n; t++) {
-        const vs = ms
-          .map((m) => m.hiddenEntropyByPosition?.[t])
-          .filter((v): v is number => v !== undefined && v > 0);
-        if (vs.length >= 3) pts.push([t, mean(vs)]);
-      }
-      return pts;
-    };
-    const svg2 = lineChart(
-      `${task}: hidden-state entropy along the reasoning (last 10 steps)`,
-      'completion step',
-      'entropy (nats)',
-      series.filter(([l]) => l.endsWith('G=5')).map(([label, g]) => ({ label, points: alongPos(g, 'last') })),
-    );
-    const f2 = join(figures, `${task}-entropy-position.svg`);
-    writeFileSync(f2, svg2);
-    const svg3 = lineChart(
-      `${task}: held-out accuracy (mean over seeds)`,
-      'GRPO step',
-      'accuracy',
-      series.map(([label, g]) => {
-        const n = Math.min(...g.map((r) => r.evals.length));
-        return {
-          label,
-          points: Array.from(
-            { length: n },
-            (_, i) => [g[0].evals[i].step, mean(g.map((r) => r.evals[i].accuracy))] as [number, number],
-          ),
-        };
-      }),
-    );
-    const f3 = join(figures, `${task}-accuracy.svg`);
-    writeFileSync(f3, svg3);
-    const rel = (f: string) => relative(outFile ? resolve(outFile, '..') : process.cwd(), f);
-    say(
-      `![${task} accuracy](${rel(f3)}) ![${task} entropy during training](${rel(f1)}) ![${task} entropy along the reasoning](${rel(f2)})`,
-    );
-    say();
-    say(
-      `| ${task}: mode | hidden entropy, first 10 steps | last 10 steps | next-token entropy, first 10 | last 10 |`,
-    );
-    say('|---|---|---|---|---|');
-    for (const [label, g] of series) {
-      const first = g.flatMap((r) => r.metrics.slice(0, 10));
-      const last = g.flatMap((r) => r.metrics.slice(-10));
-      say(
-        `| ${label} | ${mean(first.map(layerMean)).toFixed(4)} | ${mean(last.map(layerMean)).toFixed(4)} | ` +
-          `${mean(first.map((m) => m.entropy)).toFixed(3)} | ${mean(last.map((m) => m.entropy)).toFixed(3)} |`,
-      );
-    }
-    say();
+/** A step's hidden-state entropy, mean over layers (and the reasoning). */
+const layerMean = (m: StepMetrics) => mean(m.hiddenEntropy);
+
+/** Hidden-state entropy by completion position, mean over the first or last 10 steps of a group's runs
+ * (positions seen in fewer than 3 steps left out). */
+function entropyAlongPosition(g: Run[], which: 'first' | 'last'): [number, number][] {
+  const pick = (r: Run) => (which === 'first' ? r.metrics.slice(0, 10) : r.metrics.slice(-10));
+  const ms = g.flatMap(pick);
+  const n = Math.max(...ms.map((m) => m.hiddenEntropyByPosition?.length ?? 0));
+  const pts: [number, number][] = [];
+  for (let t = 0; t < n; t++) {
+    const vs = ms
+      .map((m) => m.hiddenEntropyByPosition?.[t])
+      .filter((v): v is number => v !== undefined && v > 0);
+    if (vs.length >= 3) pts.push([t, mean(vs)]);
   }
-  // Every held-out evaluation of every run, for anyone who wants other statistics.
+  return pts;
+}
+
+/** Held-out accuracy at each evaluation, mean over the group's seeds. */
+function accuracySeries(g: Run[]): [number, number][] {
+  const n = Math.min(...g.map((r) => r.evals.length));
+  return Array.from(
+    { length: n },
+    (_, i) => [g[0].evals[i].step, mean(g.map((r) => r.evals[i].accuracy))] as [number, number],
+  );
+}
+
+/** 3. One task's figures (written into `figures`, linked relative to `linkBase`) and its entropy table:
+ * hidden-state entropy along training (mean over layers and the reasoning) and along the reasoning. */
+function taskSection(task: string, rs: Run[], figures: string, linkBase: string, say: Say): void {
+  const byMode = groupBy(
+    rs.filter((r) => r.likelihood === 'paper'),
+    (r) => `${r.preset} G=${r.G}`,
+  );
+  const series = [...byMode].sort(([a], [b]) => a.localeCompare(b));
+  const svg1 = lineChart(
+    `${task}: hidden-state entropy during training (mean over layers, reasoning steps, seeds)`,
+    'GRPO step',
+    'entropy (nats)',
+    series.map(([label, g]) => ({ label, points: meanSeries(g, layerMean) })),
+  );
+  const f1 = join(figures, `${task}-entropy-training.svg`);
+  writeFileSync(f1, svg1);
+  const svg2 = lineChart(
+    `${task}: hidden-state entropy along the reasoning (last 10 steps)`,
+    'completion step',
+    'entropy (nats)',
+    series
+      .filter(([l]) => l.endsWith('G=5'))
+      .map(([label, g]) => ({ label, points: entropyAlongPosition(g, 'last') })),
+  );
+  const f2 = join(figures, `${task}-entropy-position.svg`);
+  writeFileSync(f2, svg2);
+  const svg3 = lineChart(
+    `${task}: held-out accuracy (mean over seeds)`,
+    'GRPO step',
+    'accuracy',
+    series.map(([label, g]) => ({ label, points: accuracySeries(g) })),
+  );
+  const f3 = join(figures, `${task}-accuracy.svg`);
+  writeFileSync(f3, svg3);
+  const rel = (f: string) => relative(linkBase, f);
+  say(
+    `![${task} accuracy](${rel(f3)}) ![${task} entropy during training](${rel(f1)}) ![${task} entropy along the reasoning](${rel(f2)})`,
+  );
+  say();
+  say(
+    `| ${task}: mode | hidden entropy, first 10 steps | last 10 steps | next-token entropy, first 10 | last 10 |`,
+  );
+  say('|---|---|---|---|---|');
+  for (const [label, g] of series) {
+    const first = g.flatMap((r) => r.metrics.slice(0, 10));
+    const last = g.flatMap((r) => r.metrics.slice(-10));
+    say(
+      `| ${label} | ${mean(first.map(layerMean)).toFixed(4)} | ${mean(last.map(layerMean)).toFixed(4)} | ` +
+        `${mean(first.map((m) => m.entropy)).toFixed(3)} | ${mean(last.map((m) => m.entropy)).toFixed(3)} |`,
+    );
+  }
+  say();
+}
+
+/** Every held-out evaluation of every run, for anyone who wants other statistics. */
+function writeEvalsCsv(runs: Run[], figures: string): void {
   const csv = ['run,task,preset,G,lr,likelihood,backend,seed,step,accuracy,reward_mean,items,samples'];
   for (const r of runs)
     for (const e of r.evals)
@@ -300,6 +299,30 @@ function main(): void {
         ].join(','),
       );
   writeFileSync(join(figures, 'evals.csv'), `${csv.join('\n')}\n`);
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  const opt = (name: string, d: string) => {
+    const i = args.indexOf(`--${name}`);
+    if (i < 0) return d;
+    const v = args[i + 1];
+    args.splice(i, 2);
+    return v;
+  };
+  const figures = resolve(opt('figures', 'docs/reproduction'));
+  const outFile = opt('out', '');
+  const runs = args.flatMap((d) => findRuns(resolve(d)));
+  if (runs.length === 0) throw new Error('no runs found (folders with summary.json)');
+  mkdirSync(figures, { recursive: true });
+  const lines: string[] = [];
+  const say = (s = '') => lines.push(s);
+  accuracyTable(runs, say);
+  costTable(runs, say);
+  // Figure links are relative to the report's folder (or the working directory when it goes to stdout).
+  const linkBase = outFile ? resolve(outFile, '..') : process.cwd();
+  for (const [task, rs] of groupBy(runs, (r) => r.task)) taskSection(task, rs, figures, linkBase, say);
+  writeEvalsCsv(runs, figures);
   const text = `${lines.join('\n')}\n`;
   if (outFile) writeFileSync(outFile, text);
   else process.stdout.write(text);

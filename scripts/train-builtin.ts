@@ -53,6 +53,7 @@ import {
   type SftBackend,
   type SftBatch,
   type SftLossResult,
+  type SftProgress,
   type SftSequence,
   sliceSftBatch,
   trainSft,
@@ -254,47 +255,54 @@ const KNOWN = new Set([
 /** Task weights of the committed model (leg_counting learns slowest, chain_sum fastest). */
 const DEFAULT_TASK_MIX = 'chain_sum:0.4,basic_arithmetic:1.2,leg_counting:1.6,products:0.8';
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+/** The run's settings, read from the command line (defaults: the committed model's recipe). */
+interface Recipe {
+  seed: number;
+  minutes: number | undefined;
+  steps: number;
+  outDir: string;
+  id: string;
+  batchSize: number;
+  lr: number;
+  minLr: number;
+  warmupSteps: number;
+  weightDecay: number;
+  clipNorm: number;
+  threads: number;
+  logEvery: number;
+  evalEvery: number;
+  saveEvery: number;
+  evalSeed: number;
+  finalEvalN: number;
+  ckEvalN: number;
+  initStd: number;
+  bucket: number;
+  selectFrom: number;
+  selectEvery: number;
+  selectN: number;
+  selectSeed: number;
+  selectTarget: number;
+  arch: BuiltinArch;
+  taskSpecs: { task: string; weight: number }[];
+  numMerges: number;
+  /** --examples: examples per task (weight 1), else sized from the planned steps. */
+  examplesPerTask: number | undefined;
+  useGpu: boolean;
+  write: boolean;
+}
+
+function readRecipe(args: Map<string, string>): Recipe {
   for (const k of args.keys()) if (!KNOWN.has(k)) throw new Error(`unknown option --${k}`);
   const num = (k: string, d: number) => (args.has(k) ? Number(args.get(k)) : d);
   const seed = num('seed', 1);
   const minutes = args.has('minutes') ? Number(args.get('minutes')) : undefined;
-  // The committed model's recipe: 2200 steps, and a task mix that lands every task's sampled accuracy in
-  // 20–70% (found by a sweep of step counts and weights; see the model card).
-  const steps = num('steps', minutes !== undefined ? Number.POSITIVE_INFINITY : 2200);
   const outDir = resolve(args.get('out') ?? 'public/models/motg-builtin');
-  const id = outDir.split(/[\\/]/).pop() ?? 'motg-builtin';
-  const batchSize = num('batch', 16);
   const lr = num('lr', 5e-3);
-  const minLr = num('min-lr', lr / 10);
-  const warmupSteps = num('warmup', 50);
-  const weightDecay = num('weight-decay', 0.01);
-  const clipNorm = num('clip', 1);
-  const threads = num('threads', Math.min(2, availableParallelism()));
-  const logEvery = num('log-every', 10);
-  const evalEvery = num('eval-every', 0);
-  const saveEvery = num('save-every', 0);
   const evalSeed = num('eval-seed', 12345);
-  const finalEvalN = num('eval-n', 100);
-  const ckEvalN = num('ck-eval-n', 40);
-  const initStd = num('init-std', 0.02);
-  const bucket = num('bucket', 8);
   const selectFrom = num('select-from', 1000);
-  const selectEvery = num('select-every', 100);
-  const selectN = num('select-n', 60);
   const selectSeed = num('select-seed', 4242);
-  const selectTarget = num('select-target', 0.45);
   if (selectFrom > 0 && [evalSeed, seed].includes(selectSeed))
     throw new Error('--select-seed must differ from the training seed and --eval-seed');
-  const arch: BuiltinArch = {
-    ...DEFAULT_ARCH,
-    hiddenSize: num('hidden', DEFAULT_ARCH.hiddenSize),
-    numHiddenLayers: num('layers', DEFAULT_ARCH.numHiddenLayers),
-    numAttentionHeads: num('heads', DEFAULT_ARCH.numAttentionHeads),
-    numKeyValueHeads: num('kv-heads', DEFAULT_ARCH.numKeyValueHeads),
-    intermediateSize: num('intermediate', DEFAULT_ARCH.intermediateSize),
-  };
   // --tasks name[:weight],… — a weight scales that task's share of the examples (default 1).
   const taskSpecs = (args.get('tasks') ?? DEFAULT_TASK_MIX).split(',').map((spec) => {
     const [task, w] = spec.split(':');
@@ -302,144 +310,236 @@ async function main(): Promise<void> {
     if (!(weight > 0)) throw new Error(`--tasks: bad weight in ${spec}`);
     return { task, weight };
   });
-  const tasks = taskSpecs.map((t) => t.task);
-  const totalWeight = taskSpecs.reduce((a, t) => a + t.weight, 0);
+  return {
+    seed,
+    minutes,
+    // The committed model's recipe: 2200 steps, and a task mix that lands every task's sampled accuracy
+    // in 20–70% (found by a sweep of step counts and weights; see the model card).
+    steps: num('steps', minutes !== undefined ? Number.POSITIVE_INFINITY : 2200),
+    outDir,
+    id: outDir.split(/[\\/]/).pop() ?? 'motg-builtin',
+    batchSize: num('batch', 16),
+    lr,
+    minLr: num('min-lr', lr / 10),
+    warmupSteps: num('warmup', 50),
+    weightDecay: num('weight-decay', 0.01),
+    clipNorm: num('clip', 1),
+    threads: num('threads', Math.min(2, availableParallelism())),
+    logEvery: num('log-every', 10),
+    evalEvery: num('eval-every', 0),
+    saveEvery: num('save-every', 0),
+    evalSeed,
+    finalEvalN: num('eval-n', 100),
+    ckEvalN: num('ck-eval-n', 40),
+    initStd: num('init-std', 0.02),
+    bucket: num('bucket', 8),
+    selectFrom,
+    selectEvery: num('select-every', 100),
+    selectN: num('select-n', 60),
+    selectSeed,
+    selectTarget: num('select-target', 0.45),
+    arch: {
+      ...DEFAULT_ARCH,
+      hiddenSize: num('hidden', DEFAULT_ARCH.hiddenSize),
+      numHiddenLayers: num('layers', DEFAULT_ARCH.numHiddenLayers),
+      numAttentionHeads: num('heads', DEFAULT_ARCH.numAttentionHeads),
+      numKeyValueHeads: num('kv-heads', DEFAULT_ARCH.numKeyValueHeads),
+      intermediateSize: num('intermediate', DEFAULT_ARCH.intermediateSize),
+    },
+    taskSpecs,
+    numMerges: num('merges', 256),
+    examplesPerTask: args.has('examples') ? Number(args.get('examples')) : undefined,
+    useGpu: args.has('gpu'),
+    write: !args.has('no-write'),
+  };
+}
 
+/** The tokenizer, the model config and the tokenized training examples of a recipe. */
+function prepareData(r: Recipe) {
   const t0 = performance.now();
-  const built = buildBuiltinTokenizer({ numMerges: num('merges', 256) });
+  const built = buildBuiltinTokenizer({ numMerges: r.numMerges });
   const tok = Tokenizer.fromJson(built.tokenizerJson, built.tokenizerConfig);
   const padId = built.ids['<|endoftext|>'];
-  const rawConfig = builtinConfigJson(arch, built);
-  const config = builtinConfig(arch, built);
+  const rawConfig = builtinConfigJson(r.arch, built);
+  const config = builtinConfig(r.arch, built);
 
   // Enough distinct examples that an epoch is long (the easiest levels repeat questions anyway).
-  const plannedSeqs = Number.isFinite(steps) ? steps * batchSize : 60_000;
-  const perTask = num('examples', Math.min(20_000, Math.ceil(plannedSeqs / totalWeight)));
-  const mixture = taskSpecs.map(({ task, weight }) => ({ task, count: Math.round(perTask * weight) }));
-  const examples = buildExamples(mixture, seed);
+  const totalWeight = r.taskSpecs.reduce((a, t) => a + t.weight, 0);
+  const plannedSeqs = Number.isFinite(r.steps) ? r.steps * r.batchSize : 60_000;
+  const perTask = r.examplesPerTask ?? Math.min(20_000, Math.ceil(plannedSeqs / totalWeight));
+  const mixture = r.taskSpecs.map(({ task, weight }) => ({ task, count: Math.round(perTask * weight) }));
+  const examples = buildExamples(mixture, r.seed);
   const data: SftSequence[] = examples.map((ex) => tokenizeExample(tok, ex));
   const longest = Math.max(...data.map((d) => d.ids.length));
   console.log(
-    `built-in model ${id}: vocab ${built.vocabSize} (${built.merges.length} merges), ${examples.length} examples ` +
+    `built-in model ${r.id}: vocab ${built.vocabSize} (${built.merges.length} merges), ${examples.length} examples ` +
       `(${mixture.map((m) => `${m.task} ${m.count}`).join(', ')}), longest ${longest} tokens, prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
+  return { built, tok, padId, rawConfig, config, mixture, examples, data };
+}
 
-  const init = initQwen2Weights(config, seed, initStd);
-  const numParameters = [...init.values()].reduce((a, t) => a + t.data.length, 0);
-  console.log(
-    `Qwen2 hidden ${arch.hiddenSize}, ${arch.numHiddenLayers} layers, ${arch.numAttentionHeads}/${arch.numKeyValueHeads} heads, ` +
-      `MLP ${arch.intermediateSize}: ${numParameters.toLocaleString('en-US')} parameters; ${threads} thread(s)`,
-  );
-  // --gpu: the same recipe with forward/backward on WebGPU (Node + Dawn); AdamW stays on the CPU, so
-  // the run differs from the CPU one only by float rounding.
-  const useGpu = args.has('gpu');
-  const threaded = !useGpu && threads > 1 ? new ThreadedCpuSftBackend(config, init, threads) : null;
-  const backend: SftBackend & { params: Map<string, Float32Array> } = useGpu
+type Prepared = ReturnType<typeof prepareData>;
+
+/** The SFT backend: WebGPU with --gpu (AdamW stays on the CPU, so the run differs from the CPU one only by
+ * float rounding), else the CPU reference, split over threads. `weights` are the parameters it trains. */
+async function createSftBackend(r: Recipe, config: Qwen2Config, init: WeightMap) {
+  const threaded = !r.useGpu && r.threads > 1 ? new ThreadedCpuSftBackend(config, init, r.threads) : null;
+  const backend: SftBackend & { params: Map<string, Float32Array> } = r.useGpu
     ? await GpuSftBackend.create(await requestEngineDevice(await nodeGpu()), config, init)
     : (threaded ?? new CpuSftBackend(config, init));
-  if (useGpu) console.log('training on WebGPU (Node + Dawn)');
+  if (r.useGpu) console.log('training on WebGPU (Node + Dawn)');
   const weights: WeightMap = threaded ? threaded.weights : init;
+  return { backend, threaded, weights };
+}
 
-  const evalAll = async (n: number, temperature: number, itemsSeed = evalSeed): Promise<EvalSummary[]> => {
+type Evaluate = (n: number, temperature: number, itemsSeed?: number) => Promise<EvalSummary[]>;
+
+/** Samples `n` items of every task from the current weights (a fresh CPU backend each time). */
+function evaluator(r: Recipe, p: Prepared, weights: WeightMap): Evaluate {
+  const tasks = r.taskSpecs.map((t) => t.task);
+  return async (n, temperature, itemsSeed = r.evalSeed) => {
     const gen = backendGenerator(
-      new CpuBackend(config, weights),
-      tok.eosTokenIds,
-      config.maxPositionEmbeddings,
+      new CpuBackend(p.config, weights),
+      p.tok.eosTokenIds,
+      p.config.maxPositionEmbeddings,
     );
     const out: EvalSummary[] = [];
     for (const task of tasks) {
-      out.push((await evaluateTask(gen, tok, { task, n, seed: itemsSeed, temperature })).summary);
+      out.push((await evaluateTask(gen, p.tok, { task, n, seed: itemsSeed, temperature })).summary);
     }
     return out;
   };
-  const fmtEval = (rs: EvalSummary[]) =>
-    rs
-      .map((r) => `${r.task} ${(100 * r.accuracy).toFixed(0)}%/${(100 * r.format_rate).toFixed(0)}%`)
-      .join('  ');
+}
 
+const fmtEval = (rs: EvalSummary[]) =>
+  rs
+    .map((r) => `${r.task} ${(100 * r.accuracy).toFixed(0)}%/${(100 * r.format_rate).toFixed(0)}%`)
+    .join('  ');
+
+const isTty = process.stdout.isTTY === true;
+
+type Chosen = { step: number; distance: number; weights: Map<string, Float32Array> };
+
+/** The training loop with its side work at each step: the progress line, checkpoints on disk, the
+ * validation samples of checkpoint selection, the periodic evaluations (whose time is not training time). */
+async function runTraining(
+  r: Recipe,
+  p: Prepared,
+  backend: SftBackend,
+  weights: WeightMap,
+  evalAll: Evaluate,
+) {
   const checkpoints: TrainingRecord['checkpoints'] = [];
   const candidates: SelectionCandidate[] = [];
-  let best: { step: number; distance: number; weights: Map<string, Float32Array> } | null = null;
+  let best: Chosen | null = null;
+  let evalMs = 0;
   const select = async (step: number): Promise<void> => {
     const te = performance.now();
-    const results = await evalAll(selectN, 1, selectSeed);
+    const results = await evalAll(r.selectN, 1, r.selectSeed);
     evalMs += performance.now() - te;
-    const distance = selectionDistance(results, selectTarget);
+    const distance = selectionDistance(results, r.selectTarget);
     candidates.push({ step, results, distance });
     if (isTty) process.stdout.write('\n');
     console.log(
-      `  validation @${step} (T=1, n=${selectN}): ${fmtEval(results)}  distance ${distance.toFixed(3)}`,
+      `  validation @${step} (T=1, n=${r.selectN}): ${fmtEval(results)}  distance ${distance.toFixed(3)}`,
     );
     if (best === null || distance < best.distance) {
       best = { step, distance, weights: new Map([...weights].map(([n, t]) => [n, t.data.slice()])) };
     }
   };
-  const isTty = process.stdout.isTTY === true;
-  let evalMs = 0;
-  const result = await trainSft(backend, data, {
-    batchSize,
-    steps,
-    lr,
-    minLr,
-    warmupSteps,
-    adamw: { weightDecay },
-    clipNorm,
-    seed,
-    padId,
-    bucketWindow: bucket,
-    budgetMs: minutes !== undefined ? minutes * 60_000 : undefined,
+  const onStep = async (s: SftProgress): Promise<void> => {
+    if (s.step % r.logEvery === 0 || s.step === s.steps || s.step === 1) printProgress(s);
+    if (r.saveEvery > 0 && s.step % r.saveEvery === 0 && s.step < s.steps) {
+      writeModelFiles(join(r.outDir, `step-${s.step}`), p.rawConfig, p.built, weights, r.seed, s.step);
+    }
+    if (r.selectFrom > 0 && s.step >= r.selectFrom && (s.step % r.selectEvery === 0 || s.step === s.steps)) {
+      await select(s.step);
+    }
+    if (r.evalEvery > 0 && s.step % r.evalEvery === 0 && s.step < s.steps) {
+      const te = performance.now();
+      const results = await evalAll(r.ckEvalN, 1);
+      evalMs += performance.now() - te;
+      checkpoints.push({ step: s.step, minutes: s.elapsedMs / 60000, results });
+      if (isTty) process.stdout.write('\n');
+      console.log(`  eval @${s.step} (T=1, n=${r.ckEvalN}): ${fmtEval(results)}`);
+    }
+  };
+  const result = await trainSft(backend, p.data, {
+    batchSize: r.batchSize,
+    steps: r.steps,
+    lr: r.lr,
+    minLr: r.minLr,
+    warmupSteps: r.warmupSteps,
+    adamw: { weightDecay: r.weightDecay },
+    clipNorm: r.clipNorm,
+    seed: r.seed,
+    padId: p.padId,
+    bucketWindow: r.bucket,
+    budgetMs: r.minutes !== undefined ? r.minutes * 60_000 : undefined,
     calibrationSteps: 20,
-    onStep: async (p) => {
-      if (p.step % logEvery === 0 || p.step === p.steps || p.step === 1) {
-        const frac = p.step / p.steps;
-        const bar = '#'.repeat(Math.round(20 * frac)).padEnd(20, '.');
-        const line =
-          `[${bar}] step ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(2)}  ` +
-          `|g| ${p.gradNorm.toFixed(2)}  ${Math.round(p.tokensPerSecond)} tok/s  ${fmtTime(p.elapsedMs)} elapsed  ETA ${fmtTime(p.etaMs)}`;
-        if (isTty) process.stdout.write(`\r${line}\x1b[K`);
-        else console.log(line);
-      }
-      if (saveEvery > 0 && p.step % saveEvery === 0 && p.step < p.steps) {
-        writeModelFiles(join(outDir, `step-${p.step}`), rawConfig, built, weights, seed, p.step);
-      }
-      if (selectFrom > 0 && p.step >= selectFrom && (p.step % selectEvery === 0 || p.step === p.steps)) {
-        await select(p.step);
-      }
-      if (evalEvery > 0 && p.step % evalEvery === 0 && p.step < p.steps) {
-        const te = performance.now();
-        const results = await evalAll(ckEvalN, 1);
-        evalMs += performance.now() - te;
-        checkpoints.push({ step: p.step, minutes: p.elapsedMs / 60000, results });
-        if (isTty) process.stdout.write('\n');
-        console.log(`  eval @${p.step} (T=1, n=${ckEvalN}): ${fmtEval(results)}`);
-      }
-    },
+    onStep,
   });
   if (isTty) process.stdout.write('\n');
-  const trainMs = result.elapsedMs - evalMs;
-  const chosen = best as { step: number; distance: number; weights: Map<string, Float32Array> } | null;
-  if (chosen !== null) {
-    for (const [name, data] of chosen.weights) {
-      const target = weights.get(name);
-      if (target === undefined) throw new Error(`selection: no parameter ${name}`);
-      target.data.set(data);
-    }
-    console.log(`selected the checkpoint of step ${chosen.step} (distance ${chosen.distance.toFixed(3)})`);
+  const chosen = best as Chosen | null;
+  return { result, trainMs: result.elapsedMs - evalMs, checkpoints, candidates, chosen };
+}
+
+function printProgress(s: SftProgress): void {
+  const frac = s.step / s.steps;
+  const bar = '#'.repeat(Math.round(20 * frac)).padEnd(20, '.');
+  const line =
+    `[${bar}] step ${s.step}/${s.steps}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  ` +
+    `|g| ${s.gradNorm.toFixed(2)}  ${Math.round(s.tokensPerSecond)} tok/s  ${fmtTime(s.elapsedMs)} elapsed  ETA ${fmtTime(s.etaMs)}`;
+  if (isTty) process.stdout.write(`\r${line}\x1b[K`);
+  else console.log(line);
+}
+
+/** Copies the selected checkpoint's parameters into the trained weights. */
+function restoreCheckpoint(chosen: Chosen, weights: WeightMap): void {
+  for (const [name, data] of chosen.weights) {
+    const target = weights.get(name);
+    if (target === undefined) throw new Error(`selection: no parameter ${name}`);
+    target.data.set(data);
   }
+  console.log(`selected the checkpoint of step ${chosen.step} (distance ${chosen.distance.toFixed(3)})`);
+}
+
+async function main(): Promise<void> {
+  const r = readRecipe(parseArgs(process.argv.slice(2)));
+  const p = prepareData(r);
+  const { config, built, rawConfig, mixture, examples } = p;
+  const { arch, threads, useGpu } = r;
+
+  const init = initQwen2Weights(config, r.seed, r.initStd);
+  const numParameters = [...init.values()].reduce((a, t) => a + t.data.length, 0);
+  console.log(
+    `Qwen2 hidden ${arch.hiddenSize}, ${arch.numHiddenLayers} layers, ${arch.numAttentionHeads}/${arch.numKeyValueHeads} heads, ` +
+      `MLP ${arch.intermediateSize}: ${numParameters.toLocaleString('en-US')} parameters; ${threads} thread(s)`,
+  );
+  const { backend, threaded, weights } = await createSftBackend(r, config, init);
+  const evalAll = evaluator(r, p, weights);
+  const { result, trainMs, checkpoints, candidates, chosen } = await runTraining(
+    r,
+    p,
+    backend,
+    weights,
+    evalAll,
+  );
+  if (chosen !== null) restoreCheckpoint(chosen, weights);
   const writtenStep = chosen?.step ?? result.steps;
   console.log(
     `trained ${result.steps} steps in ${fmtTime(trainMs)} (${Math.round((result.tokens * 1000) / trainMs)} tok/s); evaluating…`,
   );
-  const results = await evalAll(finalEvalN, 1);
-  const greedy = await evalAll(Math.min(finalEvalN, 50), 0);
-  console.log(`final (T=1, n=${finalEvalN}): ${fmtEval(results)}`);
-  console.log(`final (greedy, n=${Math.min(finalEvalN, 50)}): ${fmtEval(greedy)}`);
+  const results = await evalAll(r.finalEvalN, 1);
+  const greedy = await evalAll(Math.min(r.finalEvalN, 50), 0);
+  console.log(`final (T=1, n=${r.finalEvalN}): ${fmtEval(results)}`);
+  console.log(`final (greedy, n=${Math.min(r.finalEvalN, 50)}): ${fmtEval(greedy)}`);
   await threaded?.dispose();
 
-  if (args.has('no-write')) return;
+  if (!r.write) return;
   const record: TrainingRecord = {
-    id,
-    seed,
+    id: r.id,
+    seed: r.seed,
     command: [
       'npm run train:builtin',
       ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : []),
@@ -452,13 +552,13 @@ async function main(): Promise<void> {
     tasks: mixture.map(({ task, count }) => ({ task, level: easiestLevel(task), examples: count })),
     systemPrompt: SYSTEM_PROMPT,
     sample: { prompt: examples[0].prompt, completion: examples[0].completion },
-    batchSize,
+    batchSize: r.batchSize,
     steps: result.steps,
-    lr,
-    minLr,
-    warmupSteps,
-    weightDecay,
-    clipNorm,
+    lr: r.lr,
+    minLr: r.minLr,
+    warmupSteps: r.warmupSteps,
+    weightDecay: r.weightDecay,
+    clipNorm: r.clipNorm,
     threads: useGpu ? 1 : threads,
     elapsedMs: trainMs,
     tokensPerSecond: (result.tokens * 1000) / trainMs,
@@ -467,21 +567,21 @@ async function main(): Promise<void> {
     selection:
       chosen === null
         ? undefined
-        : { seed: selectSeed, n: selectN, target: selectTarget, chosenStep: chosen.step, candidates },
+        : { seed: r.selectSeed, n: r.selectN, target: r.selectTarget, chosenStep: chosen.step, candidates },
     results,
     greedy,
-    evalSeed,
+    evalSeed: r.evalSeed,
     createdWith: `Node ${process.version}, ${useGpu ? 'WebGPU backend (Node + Dawn)' : 'CPU reference backend'}`,
   };
-  writeModelFiles(outDir, rawConfig, built, weights, seed, writtenStep);
-  const write = (name: string, text: string) => writeFileSync(join(outDir, name), text);
+  writeModelFiles(r.outDir, rawConfig, built, weights, r.seed, writtenStep);
+  const write = (name: string, text: string) => writeFileSync(join(r.outDir, name), text);
   write('loss.svg', lossCurveSvg(result.losses));
   write('README.md', modelCard(record));
   write(
     'training_log.json',
     `${JSON.stringify({ ...record, losses: result.losses.map((l) => +l.toFixed(5)) })}\n`,
   );
-  console.log(`wrote ${outDir}`);
+  console.log(`wrote ${r.outDir}`);
 }
 
 if (isMainThread) {

@@ -1,10 +1,10 @@
-// Evaluation of a model on one task: prompts in the training format (system prompt, question, `<think>`
-// prefill), a completion per item, the task's score, the reward's format check. Engine-agnostic: it
-// takes a `generate` function (Engine.generate, or `backendGenerator` over any Backend).
+// Evaluation of a model on one task (`npm run evaluate`, the built-in model's training script): prompts in
+// the training format (system prompt, question, `<think>` prefill), one completion per item through a
+// `generate` function (Engine.generate, or `backendGenerator` over any Backend), scored and averaged by the
+// one evaluator (rl/evaluate.ts) — the same accuracy the page and the trainer report.
 import type { Backend } from '../engine/backend.ts';
-import { generateDataset } from '../tasks/dataset.ts';
+import { datasetItems, type EvalDecoder, evaluateItems } from '../rl/evaluate.ts';
 import { getTask } from '../tasks/registry.ts';
-import { computeReward } from '../tasks/reward.ts';
 import { promptText } from './data.ts';
 
 export type GenerateFn = (
@@ -28,8 +28,8 @@ export interface EvalOptions {
   /** 0 = greedy. */
   temperature: number;
   maxNewTokens?: number;
-  /** Called after each item. */
-  onItem?: (done: number, sample: EvalSample) => void;
+  /** Called after each item, with the accuracy over the items so far. */
+  onItem?: (done: number, sample: EvalSample, accuracySoFar: number) => void;
 }
 
 export interface EvalSample {
@@ -63,6 +63,7 @@ function itemSeed(seed: number, index: number): number {
   return (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca77)) >>> 0;
 }
 
+/** One completion per item through `generate`, scored by the one evaluator (rl/evaluate.ts). */
 export async function evaluateTask(
   generate: GenerateFn,
   tok: EvalTokenizer,
@@ -70,48 +71,50 @@ export async function evaluateTask(
 ): Promise<{ summary: EvalSummary; samples: EvalSample[] }> {
   const task = getTask(options.task);
   const level = options.level ?? task.levels[0].name;
-  const items = generateDataset(task, level, options.seed, options.n);
   const eos = new Set(tok.eosTokenIds);
   const samples: EvalSample[] = [];
   let tokens = 0;
   let ms = 0;
-  for (let i = 0; i < items.length; i++) {
-    const entry = items[i].entry;
-    const promptIds = tok.encode(promptText(entry.question), { addSpecialTokens: false });
+  const decode: EvalDecoder = async ([{ item, promptIds }]) => {
     const t0 = performance.now();
     const { ids } = await generate(promptIds, {
       maxNewTokens: options.maxNewTokens ?? 160,
       temperature: options.temperature,
-      seed: itemSeed(options.seed, i),
+      seed: itemSeed(options.seed, item.index),
     });
     ms += performance.now() - t0;
     tokens += ids.length;
     const body = ids.length > 0 && eos.has(ids[ids.length - 1]) ? ids.slice(0, -1) : ids;
-    const completion = tok.decode(body, { skipSpecialTokens: false });
-    const r = computeReward(completion, task, entry, 'tiny');
-    const sample: EvalSample = {
-      question: entry.question,
-      oracle: entry.answer,
-      completion,
-      answer: r.answer,
-      score: r.score,
-      format: r.format > 0,
-      tokens: ids.length,
-    };
-    samples.push(sample);
-    options.onItem?.(i + 1, sample);
-  }
-  const n = samples.length;
-  const mean = (f: (s: EvalSample) => number) => (n === 0 ? 0 : samples.reduce((a, s) => a + f(s), 0) / n);
+    return [[{ completion: tok.decode(body, { skipSpecialTokens: false }), tokens: ids.length }]];
+  };
+  const report = await evaluateItems(datasetItems(task.name, level, options.seed, options.n), {
+    samples: 1,
+    prompt: (item) => tok.encode(promptText(item.entry.question), { addSpecialTokens: false }),
+    decode,
+    onItem: ({ item, completions: [c], tasks, itemsDone }) => {
+      const sample: EvalSample = {
+        question: item.entry.question,
+        oracle: item.entry.answer,
+        completion: c.completion,
+        answer: c.answer,
+        score: c.score,
+        format: c.format,
+        tokens: c.tokens,
+      };
+      samples.push(sample);
+      options.onItem?.(itemsDone, sample, tasks[0].accuracy);
+    },
+  });
+  const row = report.tasks[0];
   return {
     summary: {
       task: task.name,
       level,
-      n,
+      n: samples.length,
       temperature: options.temperature,
-      accuracy: mean((s) => (s.score >= 1 ? 1 : 0)),
-      mean_score: mean((s) => s.score),
-      format_rate: mean((s) => (s.format ? 1 : 0)),
+      accuracy: row?.accuracy ?? 0,
+      mean_score: row?.meanScore ?? 0,
+      format_rate: row?.formatRate ?? 0,
       tokens_per_s: ms > 0 ? (tokens * 1000) / ms : 0,
     },
     samples,

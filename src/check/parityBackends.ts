@@ -1,5 +1,5 @@
 // Node only: build the backends a parity run needs for one fixture folder (CPU reference or WebGPU),
-// and the WebGPU counterpart of engine/gradParity.ts.
+// and the WebGPU counterpart of gradParity.ts.
 import type { Backend } from '../engine/backend.ts';
 import type { Qwen2Config } from '../engine/config.ts';
 import { CpuBackend } from '../engine/cpuBackend.ts';
@@ -66,7 +66,7 @@ export function gpuFactory(device: EngineDevice): BackendFactory {
 }
 
 /**
- * gradientParity (engine/gradParity.ts) on WebGPU: the golden loss, log-probs and every gradient from
+ * gradientParity (gradParity.ts) on WebGPU: the golden loss, log-probs and every gradient from
  * GpuTrainer's backward — full fine-tuning for `loss.*` / `grad.*` and the mixture input's `mixloss.value`
  * / `mixgrad.*`, the folder's adapter for `lora.loss.value` / `lora_grad.*` (skipped when null). One
  * TensorCheck per golden tensor, in gradientTensorNames order.

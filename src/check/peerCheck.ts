@@ -7,6 +7,7 @@ import { type AdapterReport, requestEngineDevice } from '../engine/gpu/device.ts
 import { GpuBackend } from '../engine/gpuBackend.ts';
 import { UrlModelSource } from '../engine/model/source.ts';
 import { loadModel } from '../engine/model/weights.ts';
+import { seededIds } from './ortParity.ts';
 import {
   createOrtSession,
   type OrtExecutionProvider,
@@ -15,17 +16,6 @@ import {
   releaseOrtSession,
 } from './ortPeer.ts';
 import { checkTensor, DEFAULT_REL_TOL } from './tensorCheck.ts';
-
-/** Deterministic ids in [0, V) (an LCG: only reproducibility matters). */
-export function seededIds(n: number, seed: number, V: number): Int32Array {
-  let s = seed >>> 0;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s % V;
-  }
-  return out;
-}
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return Number.NaN;

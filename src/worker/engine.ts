@@ -1,28 +1,20 @@
 // The engine behind EngineApi: loads a model in the HF layout, runs it on WebGPU (or the CPU reference
 // when WebGPU is missing), and generates text token by token. DOM-free: the same class runs in a module
 // Web Worker (exposed with comlink) and in Node, with the GPU (`navigator.gpu` or npm `webgpu`) injected.
+// The class keeps the state and the order of operations; its parts live beside it: modelFolder.ts (reading
+// a folder, ModelInfo), rolloutRequest.ts (checking a rollout request), trainerSetup.ts (a GRPO trainer's
+// policy and host) and trainedExport.ts (the files of a trained model).
 
 import type { Backend } from '../engine/backend.ts';
 import type { Qwen2Config } from '../engine/config.ts';
 import { CpuBackend } from '../engine/cpuBackend.ts';
-import { ReferenceStepper } from '../engine/decode/referenceStepper.ts';
-import type { RolloutStepper, StepperConfig } from '../engine/decode/stepper.ts';
 import { EngineError } from '../engine/errors.ts';
 import { type EngineDevice, requestEngineDevice } from '../engine/gpu/device.ts';
-import { GpuMixtureStepper } from '../engine/gpu/mixture.ts';
 import { GpuBackend } from '../engine/gpuBackend.ts';
 import { GpuSftBackend } from '../engine/gpuSft.ts';
-import {
-  createLoraAdapter,
-  type LoraAdapter,
-  loadLoraAdapter,
-  writeLoraAdapter,
-} from '../engine/model/lora.ts';
-import { writeSafetensors } from '../engine/model/safetensors.ts';
-import { FileListModelSource, type ModelSource, subSource, UrlModelSource } from '../engine/model/source.ts';
-import { Tokenizer } from '../engine/model/tokenizer.ts';
-import { loadModel } from '../engine/model/weights.ts';
-import { loraGradName } from '../engine/ref/backward.ts';
+import { createLoraAdapter, type LoraAdapter, writeLoraAdapter } from '../engine/model/lora.ts';
+import type { ModelSource } from '../engine/model/source.ts';
+import type { Tokenizer } from '../engine/model/tokenizer.ts';
 import { entropyForward, gatherLogprobsForward } from '../engine/ref/logits.ts';
 import type { WeightMap } from '../engine/tensor.ts';
 import {
@@ -33,30 +25,17 @@ import {
   type SftSequence,
   trainSft,
 } from '../engine/train/sft.ts';
-import { type MotSettings, SettingsError } from '../mot/settings.ts';
-import type { StopSettings } from '../mot/stop.ts';
 import { encodeCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
 import type { StepMetrics } from '../rl/metrics.ts';
-import {
-  noiseStdOf,
-  type RolloutStepEvent,
-  rolloutPromptText,
-  rolloutSettings,
-  rolloutStopSettings,
-  runRollout,
-} from '../rl/rollout.ts';
+import { noiseStdOf, type RolloutStepEvent, runRollout } from '../rl/rollout.ts';
 import { TrainingSession, type TrainingState } from '../rl/session.ts';
 import type { ScoredTrajectory } from '../rl/trainer.ts';
 import {
-  CpuPolicy,
-  GpuPolicy,
-  type GrpoPolicy,
   GrpoTrainer,
   gpuUnsupportedReason,
   makeTrainerConfig,
   motSettingsOf,
   type TrainerConfigInput,
-  type TrainerHost,
   TrainingError,
 } from '../rl/trainer.ts';
 import type {
@@ -68,7 +47,6 @@ import type {
   LoadOptions,
   ModelInfo,
   ModelLocation,
-  RolloutPromptInput,
   RolloutRequest,
   RolloutResult,
   ScoreResult,
@@ -76,6 +54,18 @@ import type {
   TrainedExport,
   TrainingSettings,
 } from './api.ts';
+import {
+  adapterSummary,
+  cpuAdapterInfo,
+  gpuAdapterInfo,
+  type LoadedState,
+  modelInfoOf,
+  modelSourceFor,
+  readModelFolder,
+} from './modelFolder.ts';
+import { resolveRollout, rolloutStepperFactory } from './rolloutRequest.ts';
+import { adapterExport, adapterWithParams, weightsExport } from './trainedExport.ts';
+import { createPolicy, currentParameters, modelShapeOf, trainerHostOf } from './trainerSetup.ts';
 
 export interface EngineOptions {
   /** The WebGPU entry point (`navigator.gpu` in a browser, `create([])` from npm `webgpu` in Node). */
@@ -83,26 +73,6 @@ export interface EngineOptions {
   /** Resolve a ModelLocation to a source (Node passes DirModelSource for local folders). */
   resolveSource?: (location: ModelLocation) => ModelSource;
 }
-
-interface LoadedState {
-  label: string;
-  config: Qwen2Config;
-  weights: WeightMap;
-  tokenizer: Tokenizer | null;
-  adapter: LoraAdapter | null;
-  backend: Backend;
-  info: ModelInfo;
-  /** The folder's small text files (config, generation config, tokenizer), kept for exports. */
-  texts: Map<string, string>;
-}
-
-/** Files of a model folder an export of full fine-tuned weights carries beside model.safetensors. */
-const FOLDER_TEXT_FILES = [
-  'config.json',
-  'generation_config.json',
-  'tokenizer.json',
-  'tokenizer_config.json',
-];
 
 export class Engine implements EngineApi {
   private gpuDevice: EngineDevice | null = null;
@@ -128,16 +98,7 @@ export class Engine implements EngineApi {
           },
         });
         this.gpuDevice = dev;
-        this.adapterInfo = {
-          backend: 'webgpu',
-          vendor: dev.adapter.vendor,
-          architecture: dev.adapter.architecture,
-          description: dev.adapter.description || dev.adapter.device,
-          isFallbackAdapter: dev.adapter.isFallbackAdapter,
-          features: dev.adapter.features,
-          maxStorageBufferBindingSize: dev.limits.maxStorageBufferBindingSize,
-          maxBufferSize: dev.limits.maxBufferSize,
-        };
+        this.adapterInfo = gpuAdapterInfo(dev);
         return this.adapterInfo;
       } catch (e) {
         if (want === 'webgpu') throw e;
@@ -145,63 +106,19 @@ export class Engine implements EngineApi {
     } else if (want === 'webgpu') {
       throw new EngineError('webgpu-unavailable', 'WebGPU is not available here (no navigator.gpu).');
     }
-    this.adapterInfo = {
-      backend: 'cpu',
-      vendor: 'cpu',
-      architecture: 'javascript',
-      description: 'CPU reference (no WebGPU): slower',
-      isFallbackAdapter: true,
-      features: [],
-      maxStorageBufferBindingSize: 0,
-      maxBufferSize: 0,
-    };
+    this.adapterInfo = cpuAdapterInfo();
     return this.adapterInfo;
   }
 
   async loadModel(location: ModelLocation, opts: LoadOptions = {}): Promise<ModelInfo> {
     const source = this.sourceFor(location);
     // Load everything before touching the current model, so a bad file leaves the old one working.
-    const loaded = await loadModel(source, { weightsFile: opts.weightsFile });
-    const texts = new Map<string, string>();
-    for (const name of FOLDER_TEXT_FILES) {
-      const text = await source.readText(name);
-      if (text !== null) texts.set(name, text);
-    }
-    let tokenizer: Tokenizer | null = null;
-    if (texts.has('tokenizer.json')) tokenizer = await Tokenizer.fromSource(source);
-    let adapter: LoraAdapter | null = null;
-    if (opts.adapter !== undefined) {
-      const adapterSource =
-        typeof opts.adapter === 'string' ? subSource(source, opts.adapter) : this.sourceFor(opts.adapter);
-      adapter = await loadLoraAdapter(adapterSource, loaded.config);
-    }
-    const backend = await this.createBackend(loaded.config, loaded.weights, adapter);
+    const folder = await readModelFolder(source, opts, (location) => this.sourceFor(location));
+    const backend = await this.createBackend(folder.config, folder.weights, folder.adapter);
     await this.unloadModel();
-    let numParameters = 0;
-    for (const t of loaded.weights.values()) numParameters += t.data.length;
-    const eos = new Set<number>(loaded.config.eosTokenIds);
-    for (const id of tokenizer?.eosTokenIds ?? []) eos.add(id);
-    const info: ModelInfo = {
-      label: source.label,
-      config: loaded.config,
-      numParameters,
-      weightBytes: numParameters * 4,
-      files: loaded.files,
-      hasTokenizer: tokenizer !== null,
-      adapter: adapter ? { r: adapter.r, alpha: adapter.alpha, targetModules: adapter.targetModules } : null,
-      chatTemplate: tokenizer?.hasChatTemplate ?? false,
-      eosTokenIds: [...eos],
-    };
-    this.model = {
-      label: source.label,
-      config: loaded.config,
-      weights: loaded.weights,
-      tokenizer,
-      adapter,
-      backend,
-      info,
-      texts,
-    };
+    const info = modelInfoOf(folder);
+    const { label, config, weights, tokenizer, adapter, texts } = folder;
+    this.model = { label, config, weights, tokenizer, adapter, backend, info, texts };
     return info;
   }
 
@@ -366,59 +283,12 @@ export class Engine implements EngineApi {
     const m = this.requireModel();
     this.throwIfLost();
     const cfg = m.config;
-    const V = cfg.vocabSize;
     const tok = m.tokenizer;
-    if (!(Number.isInteger(request.maxNewTokens) && request.maxNewTokens >= 1))
-      throw new EngineError(
-        'invalid-argument',
-        `maxNewTokens must be an integer ≥ 1, got ${request.maxNewTokens}`,
-      );
-    if (!(Number.isInteger(request.G) && request.G >= 1))
-      throw new EngineError('invalid-argument', `G must be an integer ≥ 1, got ${request.G}`);
-    if (!Array.isArray(request.prompts) || request.prompts.length === 0)
-      throw new EngineError('invalid-argument', 'rollout: no prompts');
-    let thinkEnd = request.stop?.thinkEnd;
-    if (!thinkEnd) {
-      if (!tok)
-        throw new EngineError('not-loaded', 'rollout: no tokenizer to find `</think>`; set stop.thinkEnd');
-      thinkEnd = tok.encode('</think>', { addSpecialTokens: false });
-    }
-    let settings: MotSettings;
-    let stop: StopSettings;
-    try {
-      settings = rolloutSettings(request.preset, request.settings ?? {}, V, request.purpose ?? 'train');
-      stop = rolloutStopSettings(thinkEnd, request.stop?.eos ?? m.info.eosTokenIds, request.stop ?? {}, V);
-    } catch (e) {
-      // Settings errors name the field first ("k: …"); they cross the worker boundary as typed errors.
-      if (e instanceof SettingsError) throw new EngineError('invalid-argument', e.message);
-      throw e;
-    }
-    const promptIds = request.prompts.map((p) => this.rolloutPrompt(p, request));
-    for (const [i, ids] of promptIds.entries()) {
-      if (ids.length === 0) throw new EngineError('invalid-argument', `rollout: prompt ${i} is empty`);
-      for (const id of ids)
-        if (!(Number.isInteger(id) && id >= 0 && id < V))
-          throw new EngineError(
-            'invalid-argument',
-            `rollout: prompt ${i} has token id ${id} outside [0, ${V})`,
-          );
-      if (ids.length + request.maxNewTokens > cfg.maxPositionEmbeddings)
-        throw new EngineError(
-          'invalid-argument',
-          `rollout: prompt ${i} (${ids.length} tokens) + ${request.maxNewTokens} new tokens exceed max_position_embeddings ${cfg.maxPositionEmbeddings}`,
-        );
-    }
+    const { settings, stop, promptIds } = resolveRollout(m, request);
     const E = m.weights.get('model.embed_tokens.weight')?.data ?? null;
     const noiseStd = noiseStdOf(settings, E);
-    const shape = {
-      vocabSize: V,
-      hiddenSize: cfg.hiddenSize,
-      numHiddenLayers: cfg.numHiddenLayers,
-    };
     const backend = m.backend;
-    const gpu = backend instanceof GpuBackend && request.path !== 'reference' ? backend : null;
-    const make = (c: StepperConfig): RolloutStepper =>
-      gpu ? new GpuMixtureStepper(gpu.model, shape, c) : new ReferenceStepper(backend, shape, c, E);
+    const make = rolloutStepperFactory(backend, modelShapeOf(cfg), E, request.path);
     const seed = request.seed ?? 0;
     this.cancelRequested = false;
     const run = await runRollout(make, promptIds, {
@@ -456,22 +326,6 @@ export class Engine implements EngineApi {
     };
   }
 
-  /** A rollout prompt as token ids: chat-formatted (system prompt, the question, the assistant turn opened
-   * and prefilled with `<think>`), or the question + prefill as plain text, or the ids as given. */
-  private rolloutPrompt(p: RolloutPromptInput, request: RolloutRequest): number[] {
-    if (typeof p === 'object' && p !== null && 'ids' in p) return Array.from(p.ids);
-    const question = typeof p === 'string' ? p : p.question;
-    if (typeof question !== 'string')
-      throw new EngineError('invalid-argument', 'rollout: a prompt is neither text, a task item nor ids');
-    const tok = this.requireTokenizer();
-    const text = rolloutPromptText(question, tok, {
-      chat: request.chat,
-      systemPrompt: request.systemPrompt,
-      prefill: request.prefill,
-    });
-    return tok.encode(text, { addSpecialTokens: false });
-  }
-
   /**
    * A GRPO trainer on the loaded model (Node side: the object itself, not over comlink). The WebGPU policy
    * trains the backend's own buffers when the model runs on WebGPU (settings it cannot train: TrainingError
@@ -496,23 +350,9 @@ export class Engine implements EngineApi {
       const why = gpuUnsupportedReason(motSettingsOf(cfgT, V));
       if (why) throw new TrainingError('unsupported-on-gpu', `${why} (train on the CPU path instead)`);
     }
-    const thinkEnd = tok.encode('</think>', { addSpecialTokens: false });
     const eos = m.info.eosTokenIds;
     const E = m.weights.get('model.embed_tokens.weight')?.data ?? null;
-    const optim = cfgT.grpo.optim;
-    const shape = { vocabSize: V, hiddenSize: cfg.hiddenSize, numHiddenLayers: cfg.numHiddenLayers };
-    // The run starts from the current parameters: a previous GPU full fine-tune lives in the GPU buffers only.
-    let startWeights = m.weights;
-    const prev = this.trainer;
-    if (prev && prev.host.policy.kind === 'webgpu' && prev.config.mode === 'full') {
-      const trained = (await prev.host.policy.exportState({ optimizer: false })).params;
-      startWeights = new Map(
-        [...m.weights].map(([k, t]) => [
-          k,
-          trained[k]?.length === t.data.length ? { ...t, data: trained[k] } : t,
-        ]),
-      );
-    }
+    const startWeights = await currentParameters(this.trainer, m.weights);
     await this.releaseTrainer();
     if (cfgT.mode === 'lora' && (cfgT.lora || !m.adapter)) {
       // A fresh adapter (B = 0: the run starts at the base model) replaces any loaded one for this model.
@@ -521,50 +361,19 @@ export class Engine implements EngineApi {
       m.backend.dispose();
       m.backend = fresh;
       m.adapter = adapter;
-      m.info = {
-        ...m.info,
-        adapter: { r: adapter.r, alpha: adapter.alpha, targetModules: adapter.targetModules },
-      };
+      m.info = { ...m.info, adapter: adapterSummary(adapter) };
     }
-    const active = m.backend;
-    let policy: GrpoPolicy;
-    if (active instanceof GpuBackend) {
-      const device = this.gpuDevice;
-      if (!device) throw new EngineError('webgpu-unavailable', 'the WebGPU device is gone');
-      // Full fine-tuning trains the model's buffers: the reference is a second model of the starting weights.
-      const reference =
-        cfgT.mode === 'full' ? await GpuBackend.create(device, cfg, startWeights, null) : null;
-      try {
-        policy = await GpuPolicy.create(cfg, E, active, {
-          mode: cfgT.mode,
-          optim,
-          trainEmbeddings: true,
-          clipNorm: cfgT.grpo.max_grad_norm,
-          reference,
-          makeStepper: (c) => new GpuMixtureStepper(active.model, shape, c),
-        });
-      } catch (e) {
-        reference?.dispose();
-        throw e;
-      }
-    } else {
-      policy = new CpuPolicy(cfg, m.weights, cfgT.mode === 'lora' ? m.adapter : null, {
-        mode: cfgT.mode,
-        optim,
-        trainEmbeddings: true,
-      });
-    }
-    const host: TrainerHost = {
-      policy,
-      encodePrompt: (question) => tok.encode(rolloutPromptText(question, tok), { addSpecialTokens: false }),
-      text: {
-        decode: (ids) => tok.decode(ids),
-        stream: () => tok.streamDecoder({ skipSpecialTokens: false }),
-      },
-      thinkEnd,
-      eos,
-      padId: cfg.padTokenId ?? eos[0] ?? 0,
-    };
+    const policy = await createPolicy({
+      config: cfg,
+      cfgT,
+      backend: m.backend,
+      device: this.gpuDevice,
+      embedding: E,
+      startWeights,
+      weights: m.weights,
+      adapter: m.adapter,
+    });
+    const host = trainerHostOf(policy, tok, cfg, eos);
     let trainer: GrpoTrainer;
     try {
       trainer = new GrpoTrainer(cfgT, host);
@@ -639,20 +448,7 @@ export class Engine implements EngineApi {
     const t = this.trainer;
     if (t && t.config.mode === 'lora')
       params = (await t.host.policy.exportState({ optimizer: false })).params;
-    const layers = new Map(
-      [...a.layers].map(([base, pair]) => {
-        const A = params[loraGradName(base, 'A')];
-        const B = params[loraGradName(base, 'B')];
-        return [
-          base,
-          {
-            A: A && A.length === pair.A.data.length ? { ...pair.A, data: A } : pair.A,
-            B: B && B.length === pair.B.data.length ? { ...pair.B, data: B } : pair.B,
-          },
-        ] as const;
-      }),
-    );
-    return writeLoraAdapter({ ...a, layers }, a.baseModelName ?? null);
+    return writeLoraAdapter(adapterWithParams(a, params), a.baseModelName ?? null);
   }
 
   /**
@@ -669,27 +465,10 @@ export class Engine implements EngineApi {
     if (t.config.mode === 'lora') {
       const a = await this.exportAdapter();
       if (!a) throw new TrainingError('no-adapter', 'the LoRA run has no adapter to export');
-      return {
-        kind: 'adapter',
-        files: [
-          { name: 'adapter_config.json', data: new TextEncoder().encode(a.configJson) },
-          { name: 'adapter_model.safetensors', data: a.safetensors },
-        ],
-      };
+      return adapterExport(a);
     }
     const trained = (await t.host.policy.exportState({ optimizer: false })).params;
-    const tensors: WeightMap = new Map();
-    for (const [name, base] of m.weights) {
-      const data = trained[name];
-      tensors.set(name, { shape: base.shape, data: data?.length === base.data.length ? data : base.data });
-    }
-    const enc = new TextEncoder();
-    const files: TrainedExport['files'] = [...m.texts].map(([name, text]) => ({
-      name,
-      data: enc.encode(text),
-    }));
-    files.push({ name: 'model.safetensors', data: writeSafetensors(tensors, { format: 'pt' }) });
-    return { kind: 'weights', files };
+    return weightsExport(m.weights, m.texts, trained);
   }
 
   /** The run's checkpoint as one safetensors file: taken now when no step runs, else the latest periodic one. */
@@ -747,9 +526,7 @@ export class Engine implements EngineApi {
   }
 
   private sourceFor(location: ModelLocation): ModelSource {
-    if (this.options.resolveSource) return this.options.resolveSource(location);
-    if (location.kind === 'url') return new UrlModelSource(location.baseUrl);
-    return new FileListModelSource(location.files);
+    return modelSourceFor(location, this.options.resolveSource);
   }
 
   private requireModel(): LoadedState {

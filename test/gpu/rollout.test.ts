@@ -10,7 +10,7 @@ import type { GpuBackend } from '../../src/engine/gpuBackend.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { loadModel } from '../../src/engine/model/weights.ts';
 import { nodeGpu } from '../../src/node/webgpu.ts';
-import { buildTrainingBatch, replayLogLikelihoods } from '../../src/rl/rollout.ts';
+import { buildTrainingBatch, replayLogLikelihoods } from '../../src/rl/trainingBatch.ts';
 import type { RolloutRequest, RolloutResult } from '../../src/worker/api.ts';
 import { Engine } from '../../src/worker/engine.ts';
 

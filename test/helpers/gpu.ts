@@ -71,7 +71,7 @@ export async function readU32(ctx: GpuContext, t: GpuTensor, numel = t.bytes / 4
   return new Uint32Array(buf);
 }
 
-/** Assert a GPU result matches the reference within rel × max|ref| (the project's rule, check.ts). */
+/** Assert a GPU result matches the reference within rel × max|ref| (the project's rule, src/check/tensorCheck.ts). */
 export function expectClose(
   name: string,
   got: ArrayLike<number>,

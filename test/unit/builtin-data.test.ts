@@ -20,7 +20,7 @@ import {
   traceFor,
 } from '../../src/builtin/traces.ts';
 import { Tokenizer } from '../../src/engine/model/tokenizer.ts';
-import { rolloutPromptText, templateAsksForAnswer } from '../../src/rl/rollout.ts';
+import { rolloutPromptText, templateAsksForAnswer } from '../../src/rl/prompt.ts';
 import { generateDataset } from '../../src/tasks/dataset.ts';
 import { getTask } from '../../src/tasks/registry.ts';
 import { computeReward } from '../../src/tasks/reward.ts';

@@ -1,5 +1,5 @@
-// Evaluation plumbing: prompts in the training format, accuracy / score / format from the completions,
-// and the backend decode loop on a real (random) model.
+// Evaluation plumbing (builtin/evaluate.ts over rl/evaluate.ts): prompts in the training format, accuracy /
+// score / format from the completions, and the backend decode loop on a real (random) model.
 import { describe, expect, it } from 'vitest';
 import { exampleFor, promptText } from '../../src/builtin/data.ts';
 import { backendGenerator, evaluateTask, type GenerateFn } from '../../src/builtin/evaluate.ts';
@@ -34,11 +34,13 @@ describe('evaluateTask', () => {
       const text = i % 2 === 0 ? completion : '\n1 + 1 = 2\n</think>\nno answer';
       return { ids: [...tok.encode(text, { addSpecialTokens: false }), END] };
     };
+    const soFar: number[] = [];
     const { summary, samples } = await evaluateTask(gen, tok, {
       task: 'chain_sum',
       n: 6,
       seed: 77,
       temperature: 1,
+      onItem: (done, _, accuracy) => soFar.push(done, accuracy),
     });
     expect(summary).toMatchObject({
       task: 'chain_sum',
@@ -51,6 +53,8 @@ describe('evaluateTask', () => {
     expect(seenSeeds.size).toBe(6);
     expect(samples[0].completion.endsWith('</answer>')).toBe(true); // the stop token is not part of it
     expect(samples[1].answer).toBeNull();
+    // The running accuracy comes from the one evaluator (rl/evaluate.ts), as npm run evaluate prints it.
+    expect(soFar).toEqual([1, 1, 2, 1 / 2, 3, 2 / 3, 4, 2 / 4, 5, 3 / 5, 6, 3 / 6]);
   });
 
   it('runs a model through backendGenerator: deterministic per seed, stops at the token limit', async () => {

