@@ -2,6 +2,7 @@
 // hash), decode results of one side (discrete or a MoT-G preset), evaluation runs, and the run file that
 // export/import and the bundled example use. Nothing here holds a class or a function.
 import type { PresetName } from '../mot/settings.ts';
+import type { TaskAccuracy } from '../rl/evaluate.ts';
 import type { StepMetrics } from '../rl/metrics.ts';
 import type { SessionStatus } from '../rl/session.ts';
 import type { TrainForm } from './trainForm.ts';
@@ -143,18 +144,8 @@ export interface DecodeResult {
   sides: SideResult[];
 }
 
-export interface EvalTaskResult {
-  task: string;
-  level: string;
-  questions: number;
-  samples: number;
-  /** Mean over questions of the fraction of samples scoring exactly 1. */
-  accuracy: number;
-  meanScore: number;
-  formatRate: number;
-  meanReward: number;
-  tokens: number;
-}
+/** One task's row of an evaluation: the one evaluator's (rl/evaluate.ts) TaskAccuracy. */
+export type EvalTaskResult = TaskAccuracy;
 
 export interface EvalRun {
   id: string;

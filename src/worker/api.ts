@@ -102,7 +102,7 @@ export interface RolloutRequest {
   seed?: number;
   /** Chat-format string prompts (default: when the tokenizer has a chat template). */
   chat?: boolean;
-  /** System prompt of chat prompts (default: the model's own format prompt, else rl/rollout.ts
+  /** System prompt of chat prompts (default: the model's own format prompt, else rl/prompt.ts
    * ROLLOUT_SYSTEM_PROMPT; null: none). */
   systemPrompt?: string | null;
   /** Text that opens the assistant turn (default `<think>`). */
@@ -137,13 +137,13 @@ export interface RolloutResult {
   tokensPerSecond: number;
 }
 
-/** A GRPO run's settings (src/rl/trainer.ts TrainerConfigInput) plus a checkpoint interval (0: none). */
 /** A trained model to take away: a peft adapter folder, or a whole Hugging Face model folder. */
 export interface TrainedExport {
   kind: 'adapter' | 'weights';
   files: { name: string; data: Uint8Array }[];
 }
 
+/** A GRPO run's settings (src/rl/trainer.ts TrainerConfigInput) plus a checkpoint interval (0: none). */
 export type TrainingSettings = TrainerConfigInput & { checkpointEvery?: number };
 
 /** Errors cross the worker boundary as data. */

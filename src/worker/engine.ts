@@ -1,4 +1,4 @@
-// The engine behind EngineApi: loads a model in the HF layout, runs it on WebGPU (or the CPU reference
+// The façade (docs/ARCHITECTURE.md): the engine behind EngineApi, which the Web Worker exposes. It loads a model in the HF layout, runs it on WebGPU (or the CPU reference
 // when WebGPU is missing), and generates text token by token. DOM-free: the same class runs in a module
 // Web Worker (exposed with comlink) and in Node, with the GPU (`navigator.gpu` or npm `webgpu`) injected.
 // The class keeps the state and the order of operations; its parts live beside it: modelFolder.ts (reading

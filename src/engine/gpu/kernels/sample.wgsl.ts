@@ -1,6 +1,6 @@
 // Decoding: the next token of each row from its logits, returning only ids. Greedy = argmax (first on
 // ties, as torch.argmax); sampling = inverse CDF of softmax(x / temperature) at
-// u = counter_uniform(seed, row, step, 0) — engine/rng.ts has the hash, engine/sampling.ts the CPU twin.
+// u = counter_uniform(seed, row, step, 0) — mot/rng.ts has the hash, engine/sampling.ts the CPU twin.
 // Row r's logits are row r · stride + offset of x (stride = T, offset = T − 1: the last position).
 // One workgroup of WG (a power of two) invocations per row.
 import { WGSL_COUNTER_RNG } from '../../../mot/rng.ts';
