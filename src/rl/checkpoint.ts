@@ -2,11 +2,12 @@
 // counters. Every random choice of the trainer is counter-based on (seed, step), so the step count is the
 // whole RNG state and a resume is exact. As plain data (crosses comlink) and as one safetensors file:
 // tensors `param.<name>` and `opt.<name>.<i>`, everything else JSON in `__metadata__.motg_checkpoint`.
+
 import { parseSafetensors, writeSafetensors } from '../engine/model/safetensors.ts';
 import type { OptimizerState } from '../engine/train/optim.ts';
+import { TrainingError } from './errors.ts';
 import type { PolicyState } from './policy/policy.ts';
-import type { TrainerConfig, TrainerSnapshot } from './trainer.ts';
-import { type GrpoTrainer, TrainingError } from './trainer.ts';
+import type { GrpoTrainer, TrainerConfig, TrainerSnapshot } from './trainer.ts';
 
 export const CHECKPOINT_VERSION = 1;
 

@@ -4,8 +4,9 @@
 // callback, the latest group's rollouts, and a checkpoint every K steps. One step runs at a time.
 
 import { saveCheckpoint, type TrainerCheckpoint } from './checkpoint.ts';
+import { TrainingError } from './errors.ts';
 import type { StepMetrics } from './metrics.ts';
-import { type GrpoTrainer, type ScoredTrajectory, type StepResult, TrainingError } from './trainer.ts';
+import type { GrpoTrainer, ScoredTrajectory, StepResult } from './trainer.ts';
 
 export type SessionStatus = 'idle' | 'running' | 'paused' | 'stopped' | 'finished' | 'error';
 

@@ -5,7 +5,7 @@
 // and an optimizer step with global-norm clipping and the LR schedule (engine/train/schedule.ts, HF's).
 //
 // The model side is a GrpoPolicy (policy/policy.ts), one per backend: CpuPolicy (policy/cpu.ts, any
-// likelihood mode) and GpuPolicy (policy/gpu.ts, paper-mode actions at T = 1: gpuUnsupportedReason below
+// likelihood mode) and GpuPolicy (policy/gpu.ts, paper-mode actions at T = 1: gpuUnsupportedReason there
 // says what it refuses). The step's metrics are assembled in metrics.ts.
 //
 // Determinism: every random choice is counter-based on (seed, step): prompts, task items, rollout draws. So
@@ -26,9 +26,11 @@ import {
   type RewardSettings,
 } from '../tasks/reward.ts';
 import type { TaskEntry } from '../tasks/types.ts';
+import { TrainingError } from './errors.ts';
 import { evaluateItems, rewardScore, rolloutDecoder } from './evaluate.ts';
 import { type GroupAdvantages, type GrpoBatch, groupAdvantages, grpoLoss } from './grpo.ts';
 import { type StepMetrics, stepMetrics } from './metrics.ts';
+import { gpuUnsupportedReason } from './policy/gpu.ts';
 import type { GrpoPolicy } from './policy/policy.ts';
 import {
   noiseStdOf,
@@ -41,29 +43,6 @@ import {
 } from './rollout.ts';
 import { type GrpoSettings, generationBatchSize, makeGrpoSettings } from './settings.ts';
 import { buildTrainingBatch, type TrainingBatch } from './trainingBatch.ts';
-
-// ---- Errors -------------------------------------------------------------------------------------------
-
-export type TrainingErrorCode =
-  | 'already-running'
-  | 'not-running'
-  | 'unsupported-on-gpu'
-  | 'no-adapter'
-  | 'no-tokenizer'
-  | 'unknown-task'
-  | 'bad-checkpoint'
-  | 'non-finite-update'
-  | 'stopped';
-
-/** A training failure a user can cause, by code (crosses the worker boundary as name + code + message). */
-export class TrainingError extends Error {
-  readonly code: TrainingErrorCode;
-  constructor(code: TrainingErrorCode, message: string) {
-    super(message);
-    this.name = 'TrainingError';
-    this.code = code;
-  }
-}
 
 // ---- Configuration ------------------------------------------------------------------------------------
 
@@ -145,19 +124,6 @@ export function motSettingsOf(
   purpose: 'train' | 'eval' = 'train',
 ): MotSettings {
   return rolloutSettings(cfg.preset, { temperature: cfg.grpo.temperature, ...cfg.mot }, V, purpose);
-}
-
-/** Why the GPU trainer cannot train these settings, or null when it can. */
-export function gpuUnsupportedReason(s: MotSettings): string | null {
-  if (s.likelihood !== 'paper')
-    return `likelihood "${s.likelihood}" needs dℓ/dlogits beyond target log-probs`;
-  const temps = [s.temperature, s.mixtureTemperature ?? s.temperature];
-  if (s.paperTemperature !== 'one' && temps.some((t) => t !== 1 && t !== 0))
-    return "the GPU backward scores log-probs at temperature 1: set paperTemperature 'one' or temperature 1";
-  // Noise on e_t (soft-tokens) trains: the training forward regenerates each step's noise from its counters
-  // (rollout.ts buildTrainingBatch), and the paper likelihood has no noise term (the exact one, refused
-  // above, has).
-  return null;
 }
 
 // ---- The trainer --------------------------------------------------------------------------------------

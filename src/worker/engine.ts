@@ -26,18 +26,13 @@ import {
   trainSft,
 } from '../engine/train/sft.ts';
 import { encodeCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
+import { TrainingError } from '../rl/errors.ts';
 import type { StepMetrics } from '../rl/metrics.ts';
+import { gpuUnsupportedReason } from '../rl/policy/gpu.ts';
 import { noiseStdOf, type RolloutStepEvent, runRollout } from '../rl/rollout.ts';
 import { TrainingSession, type TrainingState } from '../rl/session.ts';
 import type { ScoredTrajectory } from '../rl/trainer.ts';
-import {
-  GrpoTrainer,
-  gpuUnsupportedReason,
-  makeTrainerConfig,
-  motSettingsOf,
-  type TrainerConfigInput,
-  TrainingError,
-} from '../rl/trainer.ts';
+import { GrpoTrainer, makeTrainerConfig, motSettingsOf, type TrainerConfigInput } from '../rl/trainer.ts';
 import type {
   AdapterInfo,
   BackendKind,

@@ -7,6 +7,7 @@
 // one `soft-tokens` step (dense p at τ = 0.5 plus Gaussian noise on e_t, paperTemperature 'one'): the noise is
 // regenerated from the records' counters in both training forwards, and the embedding's gradient keeps its
 // path through the mixture weights.
+
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { GpuTrainer } from '../../src/engine/gpu/train.ts';
@@ -15,9 +16,9 @@ import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { loadModel } from '../../src/engine/model/weights.ts';
 import { embedInputs } from '../../src/engine/ref/model.ts';
 import { CpuPolicy } from '../../src/rl/policy/cpu.ts';
-import { GpuPolicy } from '../../src/rl/policy/gpu.ts';
+import { GpuPolicy, gpuUnsupportedReason } from '../../src/rl/policy/gpu.ts';
 import { runRollout } from '../../src/rl/rollout.ts';
-import { GrpoTrainer, gpuUnsupportedReason, type TrainerConfigInput } from '../../src/rl/trainer.ts';
+import { GrpoTrainer, type TrainerConfigInput } from '../../src/rl/trainer.ts';
 import { buildTrainingBatch } from '../../src/rl/trainingBatch.ts';
 import { Engine } from '../../src/worker/engine.ts';
 import { expectClose, testDevice } from '../helpers/gpu.ts';

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { nodeGpu } from '../../src/node/webgpu.ts';
-import { TrainingError } from '../../src/rl/trainer.ts';
+import { TrainingError } from '../../src/rl/errors.ts';
 import { Engine } from '../../src/worker/engine.ts';
 import { syntheticReward } from '../helpers/rewards.ts';
 

@@ -1,12 +1,13 @@
 // Taking a trained policy away: a fresh LoRA adapter of a chosen rank trains and exports in peft's format,
 // a full fine-tune exports a whole Hugging Face folder, and both load back through the ordinary loader.
+
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseSafetensors } from '../../src/engine/model/safetensors.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
-import type { TrainingError } from '../../src/rl/trainer.ts';
+import type { TrainingError } from '../../src/rl/errors.ts';
 import { Engine } from '../../src/worker/engine.ts';
 
 const BUILTIN = resolve(import.meta.dirname, '../../public/models/motg-builtin');

@@ -5,6 +5,7 @@
 // the last completed step's weights, the experiment runner is reproducible, soft-tokens' noisy mixture inputs
 // keep E's gradient through the weights (finite differences), and the GPU path refuses what it cannot train
 // (and accepts the weighted-ids rule and noise).
+
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runExperiment } from '../../scripts/experiment.ts';
@@ -17,16 +18,13 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from '../../src/rl/checkpoint.ts';
+import { TrainingError } from '../../src/rl/errors.ts';
 import { deterministicMetrics, type StepMetrics } from '../../src/rl/metrics.ts';
 import { CpuPolicy } from '../../src/rl/policy/cpu.ts';
+import { gpuUnsupportedReason } from '../../src/rl/policy/gpu.ts';
 import { runRollout } from '../../src/rl/rollout.ts';
 import { TrainingSession } from '../../src/rl/session.ts';
-import {
-  type GrpoTrainer,
-  gpuUnsupportedReason,
-  type TrainerConfigInput,
-  TrainingError,
-} from '../../src/rl/trainer.ts';
+import type { GrpoTrainer, TrainerConfigInput } from '../../src/rl/trainer.ts';
 import { buildTrainingBatch } from '../../src/rl/trainingBatch.ts';
 import { Engine } from '../../src/worker/engine.ts';
 import { digitReward } from '../helpers/rewards.ts';

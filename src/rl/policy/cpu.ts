@@ -13,7 +13,7 @@ import type { WeightMap } from '../../engine/tensor.ts';
 import { AdamW, globalGradNorm, type OptimizerState, Sgd } from '../../engine/train/optim.ts';
 import { denseFromTerms, type EmbeddingContext } from '../../mot/likelihood.ts';
 import type { MotSettings } from '../../mot/settings.ts';
-import { TrainingError } from '../trainer.ts';
+import { TrainingError } from '../errors.ts';
 import type { TrainingBatch } from '../trainingBatch.ts';
 import { actionTerms, type GrpoPolicy, type PolicyState } from './policy.ts';
 

@@ -4,7 +4,7 @@
 // it serves only paper-mode actions at T = 1 (the representative or weighted-ids rule, and discrete steps,
 // at `paperTemperature: 'one'` or T = 1; Gaussian noise on e_t included, regenerated in the training forward
 // from the records' counters); anything else is refused up front with TrainingError('unsupported-on-gpu')
-// (gpuUnsupportedReason in ../trainer.ts says why).
+// (gpuUnsupportedReason below says why).
 
 import type { Qwen2Config } from '../../engine/config.ts';
 import type { RolloutStepper, StepperConfig } from '../../engine/decode/stepper.ts';
@@ -14,7 +14,7 @@ import type { GpuBackend } from '../../engine/gpuBackend.ts';
 import type { OptimizerState } from '../../engine/train/optim.ts';
 import type { StepRecord } from '../../mot/likelihood.ts';
 import type { MotSettings } from '../../mot/settings.ts';
-import { gpuUnsupportedReason, TrainingError } from '../trainer.ts';
+import { TrainingError } from '../errors.ts';
 import type { TrainingBatch } from '../trainingBatch.ts';
 import { actionTerms, type GrpoPolicy, type PolicyState } from './policy.ts';
 
@@ -44,6 +44,19 @@ function lossTargets(
   let K = 1;
   for (const a of batch.actions) K = Math.max(K, ids(a.record).length);
   return { K, ids };
+}
+
+/** Why the GPU trainer cannot train these settings, or null when it can. */
+export function gpuUnsupportedReason(s: MotSettings): string | null {
+  if (s.likelihood !== 'paper')
+    return `likelihood "${s.likelihood}" needs dℓ/dlogits beyond target log-probs`;
+  const temps = [s.temperature, s.mixtureTemperature ?? s.temperature];
+  if (s.paperTemperature !== 'one' && temps.some((t) => t !== 1 && t !== 0))
+    return "the GPU backward scores log-probs at temperature 1: set paperTemperature 'one' or temperature 1";
+  // Noise on e_t (soft-tokens) trains: the training forward regenerates each step's noise from its counters
+  // (rollout.ts buildTrainingBatch), and the paper likelihood has no noise term (the exact one, refused
+  // above, has).
+  return null;
 }
 
 /** The GPU policy: GpuTrainer on the backend's own parameter buffers (paper-mode actions at T = 1 only). */
