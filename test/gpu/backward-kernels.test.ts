@@ -389,6 +389,45 @@ describe('log-prob loss, fused forward + backward in place', () => {
   }
 });
 
+describe('row scaling of the loss gradient (GpuTrainer.backwardFrom)', () => {
+  const [N, V, dloss] = [6, 1001, 0.75];
+  const logits = randomFloats(N * V, 90, 8);
+  const targets = randomInts(N, 91, V);
+  const coef = randomFloats(N, 92);
+  coef[2] = 0; // a masked position: an exact zero row
+
+  it('row n ×= dloss · coef[n] (CPU), a zero factor writes 0 even over NaN', async () => {
+    const x = randomFloats(N * V, 93);
+    x[2 * V + 5] = Number.NaN;
+    const want = Float32Array.from(x, (v, i) => {
+      const c = Math.fround(dloss * coef[Math.floor(i / V)]);
+      return c === 0 ? 0 : c * v;
+    });
+    const d = upload(ctx, 'd', x);
+    await run((r) => gpu.scaleRows(r, d, upload(ctx, 'c', coef), N, V, dloss));
+    const got = await readF32(ctx, d);
+    expectClose('scaled rows', got, want);
+    expect(got.subarray(2 * V, 3 * V).every((v) => v === 0)).toBe(true);
+  });
+
+  it('the loss at unit coefficients, then scaled, is the loss at coef bit for bit', async () => {
+    const at = async (c: Float32Array, scale: boolean) => {
+      const d = upload(ctx, 'logits', logits);
+      const logp = poisoned(ctx, 'logp', N);
+      const tc = upload(ctx, 'c', c);
+      await run((r) => {
+        gpu.logprobLossBackward(r, d, logp, upload(ctx, 't', targets), tc, N, V, scale ? 1 : dloss);
+        if (scale) gpu.scaleRows(r, d, upload(ctx, 'c2', coef), N, V, dloss);
+      });
+      return { logp: await readF32(ctx, logp), d: await readF32(ctx, d) };
+    };
+    const direct = await at(coef, false);
+    const split = await at(new Float32Array(N).fill(1), true);
+    expect(split.logp).toEqual(direct.logp);
+    expect(split.d).toEqual(direct.d);
+  });
+});
+
 describe('log-prob loss over K weighted targets per position', () => {
   const [N, V, K, dloss] = [7, 101, 3, 0.75];
   const logits = randomFloats(N * V, 80, 6);

@@ -417,6 +417,21 @@ describe('logits: log-softmax, gathered log-probs, entropy, hidden entropy', () 
       expectClose('log_softmax', await readF32(ctx, ls), wantLs);
       expectClose('gather_logprobs', await readF32(ctx, g), wantG);
       expectClose('entropy', await readF32(ctx, e), wantE);
+      // K = 3 targets per row: each is the one-target gather of its own column of targets.
+      const K = 3;
+      const targetsK = randomInts(N * K, 52, V);
+      const gK = poisoned(ctx, 'gK', N * K);
+      await run((r) => gpu.gatherLogprobsForward(r, gK, tx, upload(ctx, 'tK', targetsK), N, V, K));
+      const wantK = new Float32Array(N * K);
+      for (let k = 0; k < K; k++) {
+        const col = Uint32Array.from({ length: N }, (_, n) => targetsK[n * K + k]);
+        const one = new Float32Array(N);
+        gatherLogprobsForward(one, x, col, N, V);
+        one.forEach((v, n) => {
+          wantK[n * K + k] = v;
+        });
+      }
+      expectClose('gather_logprobs (K = 3)', await readF32(ctx, gK), wantK);
     });
   }
   it('hidden-state entropy N=7 C=37', async () => {

@@ -10,6 +10,7 @@ import { loadGoldenSet } from '../../src/check/parity.ts';
 import { gpuGradientParity, loadParityModel } from '../../src/check/parityBackends.ts';
 import { DEFAULT_REL_TOL, formatCheck } from '../../src/check/tensorCheck.ts';
 import { expectedParameters, parseQwen2Config, type Qwen2Config } from '../../src/engine/config.ts';
+import { EngineError } from '../../src/engine/errors.ts';
 import type { EngineDevice } from '../../src/engine/gpu/device.ts';
 import { GpuModel } from '../../src/engine/gpu/model.ts';
 import { GpuTrainer, type GpuTrainerOptions, type TrainBatch } from '../../src/engine/gpu/train.ts';
@@ -178,6 +179,52 @@ describe.each([
     expectClose('dense loss', [g2.loss], [w2.loss]);
     expectClose('d probs', g2.dprobs!, w2.dprobs!);
     expectGrads(await full.readGrads(), w2.grads, 'dense');
+  });
+
+  it('forwardLogLikelihoods then backwardFrom = backward, bit for bit; a wrong or missing forward is refused', async () => {
+    const k = 2;
+    const mix: ModelInput = {
+      kind: 'mixture',
+      ids: randomInts(N * k, 30, V),
+      weights: randomFloats(N * k, 31),
+      k,
+    };
+    const { coef, ...scored } = {
+      ...batchFor(config, mix, B, T, 32),
+      targets: randomInts(N * k, 33, V),
+      k,
+      weights: randomFloats(N * k, 34).map(Math.abs),
+      renormalise: true,
+    };
+    full.zeroGrad();
+    const once = await full.backward({ ...scored, coef }, { dloss: 0.5, inputGrads: true });
+    const want = await full.readGrads();
+    full.zeroGrad();
+    const scoredNow = await full.forwardLogLikelihoods(scored, { targetLogprobs: true });
+    expect(scoredNow.logp).toEqual(once.logp);
+    // The targets' own log-probs give the same ℓ = Σ_j q_j log p_j, q_j ∝ w_j p_j.
+    const lp = scoredNow.targetLogprobs as Float32Array;
+    expect(lp.length).toBe(N * k);
+    const fromTargets = Array.from({ length: N }, (_, n) => {
+      const w = [0, 1].map((j) => scored.weights[n * k + j] * Math.exp(lp[n * k + j]));
+      return (w[0] * lp[n * k] + w[1] * lp[n * k + 1]) / (w[0] + w[1]);
+    });
+    expectClose('ℓ from the targets’ log-probs', fromTargets, once.logp);
+    const split = await full.backwardFrom(scored, coef, { dloss: 0.5, inputGrads: true });
+    expect(split.loss).toBe(once.loss);
+    expect(split.dembeds).toEqual(once.dembeds);
+    expect(split.dmixWeights).toEqual(once.dmixWeights);
+    expect(await full.readGrads()).toEqual(want);
+    const refused = async (p: Promise<unknown>) => {
+      const e = await p.catch((x) => x);
+      expect(e).toBeInstanceOf(EngineError);
+      expect((e as EngineError).code).toBe('invalid-argument');
+    };
+    await refused(full.backwardFrom(scored, coef)); // its forward was used up
+    await full.forwardLogLikelihoods(scored);
+    await refused(full.backwardFrom({ ...scored }, coef)); // another batch
+    await refused(full.backwardFrom(scored, coef)); // the refusal used the forward up too
+    expect(await full.readGrads()).toEqual(want); // nothing was accumulated
   });
 
   it('embeds input, frozen embedding (no embedding or tied-head gradient)', async () => {

@@ -52,6 +52,9 @@ export class GpuContext {
     | null = null;
   /** Timings of the last submit (CPU side), for benchmarks. */
   lastSubmit = { dispatches: 0, encodeMs: 0, waitMs: 0 };
+  /** Bytes recorded for reading back to the CPU (CommandRecorder.read) since this context was made: what a
+   * test measures to check that a call reads back only what it needs. */
+  bytesRead = 0;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly ids = new WeakMap<object, number>();
   private nextId = 1;
@@ -215,6 +218,7 @@ export class CommandRecorder {
   /** Read `bytes` of `t` (from byte `offset`) back after the submit; returns its index in submit()'s result. */
   read(t: GpuTensor, bytes = t.bytes, offset = 0): number {
     const staging = this.ctx.pool.acquire(`${t.name} (readback)`, bytes, READBACK_USAGE);
+    this.ctx.bytesRead += bytes;
     this.cmds.push({
       kind: 'copy',
       src: t.buffer,

@@ -46,7 +46,6 @@ interface ActivationTensors {
   lastRows: GpuTensor; // (N, C)  decode: each row's last-position residual (first B rows used)
   logitRows: number; //            N for a forward, B for a decode (last positions only)
   logits: GpuTensor; // (logitRows, V)
-  logp: GpuTensor; // (N)          gathered log-probs of targets
   entropy: GpuTensor; // (N)       next-token entropy
   ids: GpuTensor; // (N) u32       sampled ids (decode)
 }
@@ -74,14 +73,17 @@ export interface GpuForwardOptions {
   cache?: GpuKvCache;
   /** Read the full logits back (default true); false leaves ForwardResult.logits empty. */
   logits?: boolean;
-  /** (B, T) target ids: read back log_softmax(logits)[target] per position, computed on the GPU. */
+  /** (B, T, targetsPerPosition) target ids: read back log_softmax(logits)[target] of each, computed on the
+   * GPU (the full logits need not come back: `logits: false`). */
   targets?: ArrayLike<number>;
+  /** Targets per position (default 1). */
+  targetsPerPosition?: number;
   /** Read back the next-token entropy (nats) per position, computed on the GPU. */
   entropy?: boolean;
 }
 
 export interface GpuForwardResult extends ForwardResult {
-  logprobs?: Float32Array; // (B, T)
+  logprobs?: Float32Array; // (B, T, targetsPerPosition)
   entropy?: Float32Array; // (B, T)
 }
 
@@ -352,9 +354,13 @@ export class GpuModel {
         });
         if (keep) rec.copy(acts.normed, keep, 0, (L + 1) * slot, slot);
         if (opts.targets) {
-          const targets = inputs.ids('targets', opts.targets, N, V);
-          gatherLogprobsForward(rec, acts.logp, acts.logits, targets, N, V);
-          reads.logp = rec.read(acts.logp, N * 4);
+          const K = opts.targetsPerPosition ?? 1;
+          if (!(Number.isInteger(K) && K >= 1))
+            throw new EngineError('invalid-argument', `forward: targetsPerPosition = ${K}`);
+          const targets = inputs.ids('targets', opts.targets, N * K, V);
+          const logp = inputs.tensor('target logprobs', N * K);
+          gatherLogprobsForward(rec, logp, acts.logits, targets, N, V, K);
+          reads.logp = rec.read(logp, N * K * 4);
         }
         if (opts.entropy) {
           entropyForward(rec, acts.entropy, acts.logits, N, V, 1);
@@ -501,7 +507,6 @@ export class GpuModel {
       lastRows: t('last-position rows', N * C),
       logitRows,
       logits: t('logits', logitRows * V),
-      logp: t('logprobs', N),
       entropy: t('entropy', N),
       ids: t('next ids', N),
     };

@@ -332,7 +332,7 @@ export function logSoftmaxForward(
   rec.dispatch(logSoftmaxForwardKernel, { params: { N, V }, bind: { out, x: logits }, workgroups: N });
 }
 
-/** out (N) = log_softmax(logits)[n, targets[n]]; targets (N) u32. */
+/** out (N, K) = log_softmax(logits)[n, targets[n, k]]; targets (N, K) u32 (K = 1: one per row). */
 export function gatherLogprobsForward(
   rec: CommandRecorder,
   out: GpuTensor,
@@ -340,8 +340,11 @@ export function gatherLogprobsForward(
   targets: GpuTensor,
   N: number,
   V: number,
+  K = 1,
 ): void {
+  if (!(Number.isInteger(K) && K >= 1)) throw new Error(`gatherLogprobsForward: K = ${K}`);
   rec.dispatch(gatherLogprobsForwardKernel, {
+    constants: { K },
     params: { N, V },
     bind: { out, x: logits, targets },
     workgroups: N,

@@ -12,7 +12,7 @@ import type { CommandRecorder } from './commands.ts';
 import { attentionBackwardKernel, attentionBackwardKvKernel } from './kernels/attentionBackward.wgsl.ts';
 import { residualBackwardKernel, swigluBackwardKernel } from './kernels/elementwiseBackward.wgsl.ts';
 import { embeddingBackwardKernel, mixtureBackwardKernel } from './kernels/embeddingBackward.wgsl.ts';
-import { logprobLossBackwardKernel } from './kernels/lossBackward.wgsl.ts';
+import { logprobLossBackwardKernel, scaleRowsKernel } from './kernels/lossBackward.wgsl.ts';
 import { matmulBackwardBiasKernel, matmulBackwardWeightKernel } from './kernels/matmulBackward.wgsl.ts';
 import { rmsnormBackwardKernel, rmsnormBackwardWeightKernel } from './kernels/rmsnormBackward.wgsl.ts';
 import { ropeBackwardKernel } from './kernels/ropeBackward.wgsl.ts';
@@ -382,5 +382,25 @@ export function logprobLossBackward(
     params: { N, V, dloss },
     bind: { dlogits, logp, targets, coef, weights: weights ?? rec.ctx.scratchTensor(1) },
     workgroups: N,
+  });
+}
+
+/**
+ * dlogits (N, V): row n ×= dloss · coef[n], a zero factor giving an exact 0 row. After logprobLossBackward at
+ * unit coefficients (dℓ_n/dlogits_n in place of the logits), this is its gradient at coefficients `coef`,
+ * bit for bit what logprobLossBackward with them would have written.
+ */
+export function scaleRows(
+  rec: CommandRecorder,
+  dlogits: GpuTensor,
+  coef: GpuTensor,
+  N: number,
+  V: number,
+  dloss = 1,
+): void {
+  rec.dispatch(scaleRowsKernel, {
+    params: { N, V, dloss },
+    bind: { dlogits, coef },
+    workgroups: elementwise(N * V),
   });
 }

@@ -1,6 +1,9 @@
 // Training on WebGPU: GpuTrainer records, per micro-batch, THE forward (forward.ts, training mode: every
 // layer's activations kept), the fused log-prob loss and THE backward (backward.ts), in one submit (the
-// log-probs come back), and steps its optimizer (optimizer.ts: AdamW or SGD, global-norm clipping, LR
+// log-probs come back) — or split in two on the same kept activations when the coefficients depend on ℓ
+// (GRPO): forwardLogLikelihoods (forward and loss at unit coefficients; only ℓ comes back, dℓ/dlogits
+// stays on the GPU) then backwardFrom (those rows scaled by their coefficients, then the backward) —
+// and steps its optimizer (optimizer.ts: AdamW or SGD, global-norm clipping, LR
 // schedule) on the model's own parameter buffers, in one submit (the norm comes back) — so after a step,
 // GpuModel's forward and decode use the new weights.
 //
@@ -14,14 +17,15 @@ import { EngineError } from '../errors.ts';
 import { type LoraAdapter, writeLoraAdapter } from '../model/lora.ts';
 import { loraGradName } from '../ref/backward.ts';
 import type { ModelInput } from '../ref/model.ts';
-import { type InputGradients, recordBackward } from './backward.ts';
+import { recordBackward } from './backward.ts';
 import type { GpuTensor } from './buffers.ts';
 import { CallTensors } from './callTensors.ts';
 import type { CommandRecorder, GpuContext } from './commands.ts';
 import { type EmbeddedInput, recordForward } from './forward.ts';
 import { type LoraExportMeta, loraAdapterOf } from './loraExport.ts';
 import type { GpuModel } from './model.ts';
-import { logprobLossBackward } from './opsBackward.ts';
+import { gatherLogprobsForward } from './ops.ts';
+import { logprobLossBackward, scaleRows } from './opsBackward.ts';
 import {
   GpuOptimizer,
   type GpuOptimizerOptions,
@@ -87,6 +91,26 @@ export interface TrainBatch {
   positionIds?: ArrayLike<number>;
 }
 
+/** A micro-batch without its coefficients: what forwardLogLikelihoods scores. */
+export type LikelihoodBatch = Omit<TrainBatch, 'coef'>;
+
+/** What forwardLogLikelihoods keeps for backwardFrom besides the activations: the forward's uploaded
+ * inputs (the backward reads them) and the ℓ it read back. */
+interface KeptForward {
+  batch: LikelihoodBatch;
+  inputs: CallTensors;
+  embedded: EmbeddedInput;
+  logp: Float32Array;
+}
+
+/** What forwardLogLikelihoods reads back. */
+export interface LikelihoodResult {
+  /** (B, T) ℓ of each position, as GpuBackwardResult.logp. */
+  logp: Float32Array;
+  /** (B, T, k) log_softmax(logits)[target] of each target, when asked for. */
+  targetLogprobs?: Float32Array;
+}
+
 export interface GpuBackwardOptions {
   /** Multiplies every coefficient in the backward (not the reported loss); default 1. */
   dloss?: number;
@@ -130,6 +154,8 @@ export class GpuTrainer {
   /** The adapter's gradients (LoRA mode), by layer and projection. */
   private readonly loraGrads: LoraGradients | null;
   private acts: TrainActivations | null = null;
+  /** The last forwardLogLikelihoods, until its backwardFrom (or anything that overwrites it). */
+  private kept: KeptForward | null = null;
   private zeroPending = false;
   private disposed = false;
 
@@ -205,10 +231,38 @@ export class GpuTrainer {
     return this.model.exclusive(() => this.backwardNow(batch, opts));
   }
 
+  /**
+   * The training forward of one micro-batch and ℓ of every position (B·T floats, TrainBatch's rule over its
+   * k targets), the only thing read back — with `targetLogprobs`, also log_softmax[target] of each of the k
+   * targets (B·T·k floats, the same kernel as GpuModel.forward's `targets`); the activations and
+   * dℓ/dlogits stay on the GPU for backwardFrom.
+   */
+  forwardLogLikelihoods(
+    batch: LikelihoodBatch,
+    opts: { targetLogprobs?: boolean } = {},
+  ): Promise<LikelihoodResult> {
+    return this.model.exclusive(() => this.forwardLogLikelihoodsNow(batch, opts.targetLogprobs === true));
+  }
+
+  /**
+   * The backward of the micro-batch the last forwardLogLikelihoods scored (the same `batch` object), at
+   * coefficients `coef` (B, T): gradients of −Σ coef · ℓ add into the trainer's buffers, exactly as
+   * backward() with these coefficients. Refused (EngineError 'invalid-argument') without that forward, or
+   * for another batch; either way the kept forward is used up.
+   */
+  backwardFrom(
+    batch: LikelihoodBatch,
+    coef: ArrayLike<number>,
+    opts: GpuBackwardOptions = {},
+  ): Promise<GpuBackwardResult> {
+    return this.model.exclusive(() => this.backwardFromNow(batch, coef, opts));
+  }
+
   /** Gradient norm, clipping and one optimizer update of every trained tensor. */
   stepOptimizer(opts: GpuStepOptions = {}): Promise<GpuStepResult> {
     return this.model.exclusive(async () => {
       this.checkAlive();
+      this.dropKept(); // its activations were made with the parameters this step changes
       const result = await this.optim.step(opts);
       this.zeroPending = true;
       return result;
@@ -241,6 +295,7 @@ export class GpuTrainer {
   writeParams(values: ReadonlyMap<string, Float32Array>): Promise<void> {
     return this.model.exclusive(async () => {
       this.checkAlive();
+      this.dropKept();
       for (const [name, data] of values) {
         const t = this.optim.paramOf(name) ?? this.named.get(name);
         if (!t) throw new EngineError('invalid-argument', `writeParams: unknown parameter ${name}`);
@@ -311,7 +366,14 @@ export class GpuTrainer {
 
   private releaseAll(): void {
     this.optim.release();
+    this.dropKept();
     this.releaseActs();
+  }
+
+  /** Forget the kept forward (its inputs go back to the pool). */
+  private dropKept(): void {
+    this.kept?.inputs.releaseAll();
+    this.kept = null;
   }
 
   private checkAlive(): void {
@@ -325,50 +387,131 @@ export class GpuTrainer {
     return readTensors(this.ctx, list);
   }
 
-  private async backwardNow(batch: TrainBatch, opts: GpuBackwardOptions): Promise<GpuBackwardResult> {
-    this.checkAlive();
+  /** Checks a batch's shapes (and `coef`'s, when given) before anything is recorded. */
+  private checkBatch(batch: LikelihoodBatch, coef: ArrayLike<number> | null): void {
     const { B, T } = batch;
     const N = B * T;
-    const { hiddenSize: C } = this.config;
     if (!(Number.isInteger(B) && B >= 1 && Number.isInteger(T) && T >= 1))
       throw new EngineError('invalid-argument', `backward: B = ${B}, T = ${T}`);
     const K = batch.k ?? 1;
     if (!(Number.isInteger(K) && K >= 1)) throw new EngineError('invalid-argument', `backward: k = ${K}`);
-    if (batch.targets.length !== N * K || batch.coef.length !== N)
-      throw new EngineError(
-        'invalid-argument',
-        `backward: targets need B·T·k = ${N * K} entries and coef B·T = ${N}`,
-      );
+    if (batch.targets.length !== N * K)
+      throw new EngineError('invalid-argument', `backward: targets need B·T·k = ${N * K} entries`);
+    if (coef && coef.length !== N)
+      throw new EngineError('invalid-argument', `backward: coef needs B·T = ${N} entries`);
     if (batch.weights && batch.weights.length !== N * K)
       throw new EngineError('invalid-argument', `backward: weights need B·T·k = ${N * K} entries`);
-    const acts = this.activations(B, T);
+  }
+
+  private async backwardNow(batch: TrainBatch, opts: GpuBackwardOptions): Promise<GpuBackwardResult> {
+    this.checkAlive();
+    this.checkBatch(batch, batch.coef);
+    this.dropKept();
+    const N = batch.B * batch.T;
+    const acts = this.activations(batch.B, batch.T);
     const rec = this.ctx.recorder('train backward');
     const inputs = new CallTensors(this.ctx);
-    const reads = { logp: -1, dembeds: -1, dmix: -1, dprobs: -1 };
+    let logp = -1;
     let bufs: ArrayBuffer[];
+    let read: (bufs: ArrayBuffer[], out: GpuBackwardResult) => void;
     try {
       if (this.zeroPending) this.optim.clearGrads(rec);
       const embedded = this.recordForward(rec, inputs, batch, acts);
-      this.recordLoss(rec, inputs, batch, acts, opts.dloss ?? 1);
-      reads.logp = rec.read(acts.logp, N * 4);
-      const inputGrads = this.recordBackward(rec, inputs, batch, acts, embedded, opts.inputGrads === true);
-      if (opts.inputGrads) {
-        reads.dembeds = rec.read(acts.dres, N * C * 4);
-        if (inputGrads.dmix) reads.dmix = rec.read(inputGrads.dmix);
-        if (inputGrads.dprobs) reads.dprobs = rec.read(inputGrads.dprobs);
-      }
+      const coef = inputs.upload('loss coef', Float32Array.from(batch.coef));
+      this.recordLoss(rec, inputs, batch, acts, coef, opts.dloss ?? 1);
+      logp = rec.read(acts.logp, N * 4);
+      read = this.recordBackward(rec, inputs, batch, acts, embedded, opts.inputGrads === true);
       bufs = await rec.submit();
       this.zeroPending = false;
     } finally {
       inputs.releaseAll();
     }
-    const logp = new Float32Array(bufs[reads.logp]);
+    return this.result(batch.coef, new Float32Array(bufs[logp]), bufs, read);
+  }
+
+  private async forwardLogLikelihoodsNow(
+    batch: LikelihoodBatch,
+    targetLogprobs: boolean,
+  ): Promise<LikelihoodResult> {
+    this.checkAlive();
+    this.checkBatch(batch, null);
+    this.dropKept();
+    const { B, T } = batch;
+    const [N, K, V] = [B * T, batch.k ?? 1, this.config.vocabSize];
+    const acts = this.activations(B, T);
+    const rec = this.ctx.recorder('train forward (log-likelihoods)');
+    const inputs = new CallTensors(this.ctx);
+    try {
+      const embedded = this.recordForward(rec, inputs, batch, acts);
+      if (targetLogprobs) {
+        const out = inputs.tensor('target logprobs', N * K);
+        gatherLogprobsForward(
+          rec,
+          out,
+          acts.logits,
+          inputs.ids('gathered targets', batch.targets, N * K, V),
+          N,
+          V,
+          K,
+        );
+        rec.read(out, N * K * 4);
+      }
+      const unit = inputs.upload('unit coef', new Float32Array(N).fill(1));
+      this.recordLoss(rec, inputs, batch, acts, unit, 1);
+      rec.read(acts.logp, N * 4);
+      const bufs = await rec.submit();
+      const logp = new Float32Array(bufs[bufs.length - 1]);
+      this.kept = { batch, inputs, embedded, logp };
+      return targetLogprobs ? { logp, targetLogprobs: new Float32Array(bufs[0]) } : { logp };
+    } catch (e) {
+      inputs.releaseAll();
+      throw e;
+    }
+  }
+
+  private async backwardFromNow(
+    batch: LikelihoodBatch,
+    coef: ArrayLike<number>,
+    opts: GpuBackwardOptions,
+  ): Promise<GpuBackwardResult> {
+    this.checkAlive();
+    const kept = this.kept;
+    this.kept = null;
+    try {
+      if (!kept)
+        throw new EngineError('invalid-argument', 'backwardFrom: no forwardLogLikelihoods to continue from');
+      if (kept.batch !== batch)
+        throw new EngineError(
+          'invalid-argument',
+          'backwardFrom: the batch is not the one the last forwardLogLikelihoods scored',
+        );
+      this.checkBatch(batch, coef);
+      const acts = this.activations(batch.B, batch.T);
+      const rec = this.ctx.recorder('train backward (kept forward)');
+      if (this.zeroPending) this.optim.clearGrads(rec);
+      const coefT = kept.inputs.upload('loss coef', Float32Array.from(coef));
+      scaleRows(rec, acts.logits, coefT, batch.B * batch.T, this.config.vocabSize, opts.dloss ?? 1);
+      const inputGrads = opts.inputGrads === true;
+      const read = this.recordBackward(rec, kept.inputs, batch, acts, kept.embedded, inputGrads);
+      const bufs = await rec.submit();
+      this.zeroPending = false;
+      return this.result(coef, kept.logp, bufs, read);
+    } finally {
+      kept?.inputs.releaseAll();
+    }
+  }
+
+  /** The loss −Σ coef · ℓ (f64) and what the backward read back. */
+  private result(
+    coef: ArrayLike<number>,
+    logp: Float32Array,
+    bufs: ArrayBuffer[],
+    read: (bufs: ArrayBuffer[], out: GpuBackwardResult) => void,
+  ): GpuBackwardResult {
     let loss = 0;
-    for (let n = 0; n < N; n++) loss -= batch.coef[n] * logp[n];
+    for (let n = 0; n < logp.length; n++) loss -= coef[n] * logp[n];
     const out: GpuBackwardResult = { loss, logp };
-    if (reads.dembeds >= 0) out.dembeds = new Float32Array(bufs[reads.dembeds]);
-    if (reads.dmix >= 0) out.dmixWeights = new Float32Array(bufs[reads.dmix]);
-    if (reads.dprobs >= 0) out.dprobs = new Float32Array(bufs[reads.dprobs]);
+    read(bufs, out);
     return out;
   }
 
@@ -376,7 +519,7 @@ export class GpuTrainer {
   private recordForward(
     rec: CommandRecorder,
     inputs: CallTensors,
-    batch: TrainBatch,
+    batch: LikelihoodBatch,
     a: TrainActivations,
   ): EmbeddedInput {
     return recordForward(rec, {
@@ -397,36 +540,37 @@ export class GpuTrainer {
     });
   }
 
-  /** The fused log-prob loss: logp, and d loss / d logits in place of the logits. */
+  /** The fused log-prob loss at coefficients `coef` (N): logp, and d loss / d logits in place of the logits. */
   private recordLoss(
     rec: CommandRecorder,
     inputs: CallTensors,
-    batch: TrainBatch,
+    batch: LikelihoodBatch,
     a: TrainActivations,
+    coef: GpuTensor,
     dloss: number,
   ): void {
     const V = this.config.vocabSize;
     const N = batch.B * batch.T;
     const K = batch.k ?? 1;
     const targets = inputs.ids('targets', batch.targets, N * K, V);
-    const coef = inputs.upload('loss coef', Float32Array.from(batch.coef));
     const weights = batch.weights ? inputs.upload('target weights', Float32Array.from(batch.weights)) : null;
     const multi =
       K > 1 || weights || batch.renormalise ? { K, weights, renormalise: batch.renormalise === true } : null;
     logprobLossBackward(rec, a.logits, a.logp, targets, coef, N, V, dloss, multi);
   }
 
-  /** The backward (backward.ts) into the model's or the adapter's gradients. */
+  /** The backward (backward.ts) into the model's or the adapter's gradients, with the reads of d loss /
+   * d inputs when asked for; returns how to put those reads into the result. */
   private recordBackward(
     rec: CommandRecorder,
     inputs: CallTensors,
-    batch: TrainBatch,
+    batch: LikelihoodBatch,
     acts: TrainActivations,
     embedded: EmbeddedInput,
     inputGrads: boolean,
-  ): InputGradients {
+  ): (bufs: ArrayBuffer[], out: GpuBackwardResult) => void {
     const lora = this.lora && this.loraGrads ? { tensors: this.lora, grads: this.loraGrads } : null;
-    return recordBackward(rec, {
+    const grads = recordBackward(rec, {
       config: this.config,
       params: this.params,
       grads: this.grads,
@@ -439,6 +583,16 @@ export class GpuTrainer {
       inputs,
       inputGrads,
     });
+    if (!inputGrads) return () => {};
+    const C = this.config.hiddenSize;
+    const dembeds = rec.read(acts.dres, batch.B * batch.T * C * 4);
+    const dmix = grads.dmix ? rec.read(grads.dmix) : -1;
+    const dprobs = grads.dprobs ? rec.read(grads.dprobs) : -1;
+    return (bufs, out) => {
+      out.dembeds = new Float32Array(bufs[dembeds]);
+      if (dmix >= 0) out.dmixWeights = new Float32Array(bufs[dmix]);
+      if (dprobs >= 0) out.dprobs = new Float32Array(bufs[dprobs]);
+    };
   }
 
   private activations(B: number, T: number): TrainActivations {

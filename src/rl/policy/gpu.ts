@@ -1,22 +1,25 @@
-// The WebGPU policy for GRPO: GpuTrainer on the backend's own parameter buffers. GpuTrainer's backward takes
-// a coefficient and k weighted targets per position, i.e. dℓ/dlogits of log softmax(z)[target] at
-// temperature 1, or of Σ_j q_j log softmax(z)[x_j] with q the current softmax renormalised over the ids, so
-// it serves only paper-mode actions at T = 1 (the representative or weighted-ids rule, and discrete steps,
-// at `paperTemperature: 'one'` or T = 1; Gaussian noise on e_t included, regenerated in the training forward
-// from the records' counters); anything else is refused up front with TrainingError('unsupported-on-gpu')
-// (gpuUnsupportedReason below says why).
+// The WebGPU policy for GRPO: GpuTrainer on the backend's own parameter buffers. GpuTrainer scores k weighted
+// targets per position, i.e. ℓ = log softmax(z)[target] at temperature 1, or Σ_j q_j log softmax(z)[x_j] with
+// q the current softmax renormalised over the ids, so it serves only paper-mode actions at T = 1 (the
+// representative or weighted-ids rule, and discrete steps, at `paperTemperature: 'one'` or T = 1; Gaussian
+// noise on e_t included, regenerated in the training forward from the records' counters); anything else is
+// refused up front with TrainingError('unsupported-on-gpu') (gpuUnsupportedReason below says why).
+// Per micro-batch ONE training forward: the log-probs of each position's K ids come back (and the loss
+// kernel's ℓ, B·T floats), ℓ and the GRPO coefficients are computed from them, and the backward runs from the
+// kept activations; the reference's ℓ comes from the same K log-probs under the reference, with the same
+// arithmetic. No call reads the logits back.
 
 import type { Qwen2Config } from '../../engine/config.ts';
 import type { RolloutStepper, StepperConfig } from '../../engine/decode/stepper.ts';
 import { EngineError } from '../../engine/errors.ts';
-import { GpuTrainer } from '../../engine/gpu/train.ts';
+import { GpuTrainer, type LikelihoodBatch } from '../../engine/gpu/train.ts';
 import type { GpuBackend } from '../../engine/gpuBackend.ts';
 import type { OptimizerState } from '../../engine/train/optim.ts';
 import type { StepRecord } from '../../mot/likelihood.ts';
 import type { MotSettings } from '../../mot/settings.ts';
 import { TrainingError } from '../errors.ts';
 import type { TrainingBatch } from '../trainingBatch.ts';
-import { actionTerms, type GrpoPolicy, type PolicyState } from './policy.ts';
+import type { GrpoPolicy, PolicyState } from './policy.ts';
 
 export interface GpuPolicyOptions {
   mode: 'full' | 'lora';
@@ -44,6 +47,69 @@ function lossTargets(
   let K = 1;
   for (const a of batch.actions) K = Math.max(K, ids(a.record).length);
   return { K, ids };
+}
+
+/**
+ * The micro-batch as GpuTrainer scores it: K targets per position (0 where no action is), and under the
+ * weighted-ids rule weight 1 on each recorded id, renormalised by the current policy on the GPU
+ * (q_j = π(x_j)/Σ_l π(x_l), not detached), weight 0 padding. One target per position needs no weights.
+ */
+function likelihoodBatch(batch: TrainingBatch, s: MotSettings): LikelihoodBatch & { k: number } {
+  const N = batch.B * batch.T;
+  const { K, ids } = lossTargets(batch, s);
+  const targets = new Int32Array(N * K);
+  const weights = K > 1 ? new Float32Array(N * K) : null;
+  for (const a of batch.actions) {
+    const at = a.row * batch.T + a.position;
+    const own = ids(a.record);
+    for (let j = 0; j < own.length; j++) {
+      targets[at * K + j] = own[j];
+      if (weights) weights[at * K + j] = 1;
+    }
+  }
+  return {
+    input: batch.input,
+    B: batch.B,
+    T: batch.T,
+    targets,
+    k: K,
+    ...(weights ? { weights, renormalise: true } : {}),
+    attentionMask: batch.attentionMask,
+    positionIds: batch.positionIds,
+  };
+}
+
+/** actionLogLikelihood's ℓ is 0 for this record (paper mode: a greedy step scored at its own temperature). */
+function scoredAsGreedy(r: StepRecord, s: MotSettings): boolean {
+  return (s.paperTemperature === 'one' ? 1 : r.temperature) === 0;
+}
+
+/**
+ * Paper-mode ℓ of every action from the log-probs of each position's K targets (likelihoodBatch's), in f64
+ * as actionLogLikelihood — the same arithmetic for the current and the reference policy, so their ℓ agree
+ * bit for bit where their logits do (the KL term is then exactly 0 at the start).
+ */
+function actionValues(batch: TrainingBatch, s: MotSettings, logp: Float32Array, K: number): Float64Array {
+  const { ids } = lossTargets(batch, s);
+  const weighted = K > 1;
+  return Float64Array.from(batch.actions, (a) => {
+    if (scoredAsGreedy(a.record, s)) return 0;
+    const at = (a.row * batch.T + a.position) * K;
+    return paperValue(logp.subarray(at, at + K), ids(a.record).length, weighted);
+  });
+}
+
+/** Paper-mode ℓ of an action from the log-probs of its ids (lossTargets order), in f64 as
+ * actionLogLikelihood: log π(target), or Σ_j q_j log π(x_j) with q = π(x)/Σ π(x) (the weighted-ids rule). */
+function paperValue(logp: ArrayLike<number>, n: number, weighted: boolean): number {
+  if (!weighted || n === 1) return logp[0];
+  let m = Number.NEGATIVE_INFINITY;
+  for (let j = 0; j < n; j++) m = Math.max(m, logp[j]);
+  let z = 0;
+  for (let j = 0; j < n; j++) z += Math.exp(logp[j] - m);
+  let value = 0;
+  for (let j = 0; j < n; j++) value += (Math.exp(logp[j] - m) / z) * logp[j];
+  return value;
 }
 
 /** Why the GPU trainer cannot train these settings, or null when it can. */
@@ -91,23 +157,28 @@ export class GpuPolicy implements GrpoPolicy {
     return this.o.makeStepper({ ...cfg, lora: this.o.mode === 'lora' });
   }
 
-  private async logits(b: GpuBackend, batch: TrainingBatch, lora: boolean): Promise<Float32Array> {
-    const r = await b.forward(batch.input, batch.B, batch.T, {
+  /** ℓ of every action under the reference (the base model without the adapter in LoRA mode, else the
+   * frozen copy): only the log-probs of each position's K ids come back, never the logits. */
+  async referenceLogLikelihoods(batch: TrainingBatch, s: MotSettings): Promise<Float64Array> {
+    const why = gpuUnsupportedReason(s);
+    if (why) throw new TrainingError('unsupported-on-gpu', why);
+    const lb = likelihoodBatch(batch, s);
+    const K = lb.k;
+    const model = this.o.mode === 'lora' ? this.backend.model : (this.o.reference as GpuBackend).model;
+    const r = await model.forward(batch.input, batch.B, batch.T, {
       attentionMask: batch.attentionMask,
       positionIds: batch.positionIds,
-      lora,
+      lora: false,
+      logits: false,
+      targets: lb.targets,
+      targetsPerPosition: K,
     });
-    return r.logits;
+    return actionValues(batch, s, r.logprobs as Float32Array, K);
   }
 
-  async referenceLogLikelihoods(batch: TrainingBatch, s: MotSettings): Promise<Float64Array> {
-    const logits =
-      this.o.mode === 'lora'
-        ? await this.logits(this.backend, batch, false)
-        : await this.logits(this.o.reference as GpuBackend, batch, false);
-    return actionTerms(logits, this.config.vocabSize, batch, s, {}, false).values;
-  }
-
+  /** ONE training forward per micro-batch: ℓ of the actions from the log-probs of their ids (B·T·K floats
+   * come back, as for the reference: actionValues), the coefficients from ℓ, then the backward from the
+   * kept activations (the loss kernel's own dℓ/dlogits, scaled by the coefficients). */
   async accumulate(
     batch: TrainingBatch,
     s: MotSettings,
@@ -115,39 +186,18 @@ export class GpuPolicy implements GrpoPolicy {
   ): Promise<Float64Array> {
     const why = gpuUnsupportedReason(s);
     if (why) throw new TrainingError('unsupported-on-gpu', why);
-    const logits = await this.logits(this.backend, batch, this.o.mode === 'lora');
-    const { values } = actionTerms(logits, this.config.vocabSize, batch, s, {}, false);
+    const lb = likelihoodBatch(batch, s);
+    const { targetLogprobs } = await this.trainer.forwardLogLikelihoods(lb, { targetLogprobs: true });
+    const values = actionValues(batch, s, targetLogprobs as Float32Array, lb.k);
+    const at = (a: TrainingBatch['actions'][number]) => a.row * batch.T + a.position;
     const coef = coefOf(values);
-    const N = batch.B * batch.T;
-    const { K, ids } = lossTargets(batch, s);
-    const targets = new Int32Array(N * K);
-    // The weighted-ids rule: weight 1 on each recorded id, renormalised by the current policy on the GPU
-    // (q_j = π(x_j)/Σ_l π(x_l), not detached); weight 0 pads. One target per position needs no weights.
-    const weights = K > 1 ? new Float32Array(N * K) : null;
-    const c = new Float32Array(N);
+    const c = new Float32Array(batch.B * batch.T);
     batch.actions.forEach((a, i) => {
-      const at = a.row * batch.T + a.position;
-      const own = ids(a.record);
-      for (let j = 0; j < own.length; j++) {
-        targets[at * K + j] = own[j];
-        if (weights) weights[at * K + j] = 1;
-      }
-      if (a.record.temperature === 0) return; // a greedy step: ℓ = 0, no gradient
-      c[at] = -coef[i]; // GpuTrainer: loss = −Σ coef · ℓ
+      if (a.record.temperature === 0) return; // a greedy step: no gradient
+      c[at(a)] = -coef[i]; // GpuTrainer: loss = −Σ coef · ℓ
       if (!Number.isFinite(coef[i])) this.pendingFinite = false;
     });
-    if (this.pendingFinite)
-      await this.trainer.backward({
-        input: batch.input,
-        B: batch.B,
-        T: batch.T,
-        targets,
-        coef: c,
-        k: K,
-        ...(weights ? { weights, renormalise: true } : {}),
-        attentionMask: batch.attentionMask,
-        positionIds: batch.positionIds,
-      });
+    if (this.pendingFinite) await this.trainer.backwardFrom(lb, c);
     return values;
   }
 

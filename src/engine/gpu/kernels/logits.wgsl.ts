@@ -80,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 `,
 };
 
-/** out (N) = log_softmax(x)[n, targets[n]]. */
+/** out (N, K) = log_softmax(x)[n, targets[n, k]]: K targets per row (override K, default 1). */
 export const gatherLogprobsForwardKernel: KernelDef = {
   name: 'gather_logprobs_forward',
   bindings: [
@@ -95,9 +95,10 @@ export const gatherLogprobsForwardKernel: KernelDef = {
   source: /* wgsl */ `
 struct Params { N: u32, V: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>; // (N)
+@group(0) @binding(1) var<storage, read_write> out: array<f32>; // (N, K)
 @group(0) @binding(2) var<storage, read> x: array<f32>;         // (N, V) logits
-@group(0) @binding(3) var<storage, read> targets: array<u32>;   // (N)
+@group(0) @binding(3) var<storage, read> targets: array<u32>;   // (N, K)
+override K: u32 = 1u;
 ${reductions}
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -107,7 +108,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let base = row * p.V;
   let mx = row_max(base, p.V, 1.0, lid);
   let lse = mx + log(row_sums(base, p.V, 1.0, mx, lid).x);
-  if (lid == 0u) { out[row] = x[base + min(targets[row], p.V - 1u)] - lse; }
+  for (var k = lid; k < K; k += WG) {
+    out[row * K + k] = x[base + min(targets[row * K + k], p.V - 1u)] - lse;
+  }
 }
 `,
 };

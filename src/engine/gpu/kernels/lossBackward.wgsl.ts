@@ -141,3 +141,37 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 `,
 };
+
+/**
+ * dlogits (N, V) row n ×= dloss · coef[n] (a row whose factor is 0 becomes exactly 0): the per-position
+ * gradient the loss kernel left at unit coefficients, scaled by each position's coefficient once they are
+ * known (GpuTrainer.backwardFrom). coef (N).
+ */
+export const scaleRowsKernel: KernelDef = {
+  name: 'scale_rows',
+  bindings: [
+    ['dlogits', 'storage'],
+    ['coef', 'read-only-storage'],
+  ],
+  params: [
+    ['N', 'u32'],
+    ['V', 'u32'],
+    ['dloss', 'f32'],
+  ],
+  source: /* wgsl */ `
+struct Params { N: u32, V: u32, dloss: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> dlogits: array<f32>; // (N, V)
+@group(0) @binding(2) var<storage, read> coef: array<f32>;          // (N)
+
+override WG: u32 = 64;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.N * p.V) { return; }
+  let c = p.dloss * coef[i / p.V];
+  dlogits[i] = select(0.0, c * dlogits[i], c != 0.0);
+}
+`,
+};
