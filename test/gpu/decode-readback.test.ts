@@ -4,34 +4,18 @@
 // — never the logits, so two random models that differ only in the vocabulary size read back the same bytes.
 // (Soft-tokens, which mixes over the whole vocabulary, records V weights per step by design; not measured.)
 import { describe, expect, it } from 'vitest';
-import { parseQwen2Config, type Qwen2Config } from '../../src/engine/config.ts';
 import { GpuMixtureStepper } from '../../src/engine/gpu/mixture.ts';
 import { GpuBackend } from '../../src/engine/gpuBackend.ts';
 import { initQwen2Weights } from '../../src/engine/model/init.ts';
 import { makeSettings } from '../../src/mot/presets.ts';
 import type { PresetName } from '../../src/mot/settings.ts';
 import { testDevice } from '../helpers/gpu.ts';
-
-function builtinLike(V: number): Qwen2Config {
-  return parseQwen2Config({
-    model_type: 'qwen2',
-    vocab_size: V,
-    hidden_size: 64,
-    intermediate_size: 176,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    tie_word_embeddings: true,
-    max_position_embeddings: 64,
-  });
-}
+import { builtinLikeConfig } from '../helpers/tinyConfig.ts';
 
 const [B, T] = [3, 5];
 
 async function backendFor(V: number): Promise<GpuBackend> {
-  const config = builtinLike(V);
+  const config = builtinLikeConfig(V);
   return GpuBackend.create(await testDevice(), config, initQwen2Weights(config, 9), null);
 }
 

@@ -6,7 +6,7 @@
 // fine-tuning and LoRA, for the weighted-ids rule (paperTemperature 'one') and the representative rule at
 // T = 1 (where a greedy step scores ℓ = 0).
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseQwen2Config, type Qwen2Config } from '../../src/engine/config.ts';
+import type { Qwen2Config } from '../../src/engine/config.ts';
 import { GpuBackend } from '../../src/engine/gpuBackend.ts';
 import { initQwen2Weights } from '../../src/engine/model/init.ts';
 import type { LoraWeights } from '../../src/engine/ref/model.ts';
@@ -18,23 +18,7 @@ import { GpuPolicy, gpuUnsupportedReason } from '../../src/rl/policy/gpu.ts';
 import type { RolloutRecord } from '../../src/rl/rollout.ts';
 import type { TrainingAction, TrainingBatch } from '../../src/rl/trainingBatch.ts';
 import { expectClose, randomFloats, testDevice } from '../helpers/gpu.ts';
-
-/** The built-in model's shape (public/models/motg-builtin) with vocabulary V. */
-function builtinLike(V: number): Qwen2Config {
-  return parseQwen2Config({
-    model_type: 'qwen2',
-    vocab_size: V,
-    hidden_size: 64,
-    intermediate_size: 176,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    tie_word_embeddings: true,
-    max_position_embeddings: 64,
-  });
-}
+import { builtinLikeConfig } from '../helpers/tinyConfig.ts';
 
 const copy = (w: WeightMap): WeightMap =>
   new Map([...w].map(([n, t]) => [n, { shape: t.shape.slice(), data: t.data.slice() }]));
@@ -142,7 +126,7 @@ afterAll(() => {
 
 /** A GpuPolicy and a CpuPolicy of the same random model (and adapter, in LoRA mode). */
 async function policies(V: number, mode: 'full' | 'lora') {
-  const config = builtinLike(V);
+  const config = builtinLikeConfig(V);
   const weights = initQwen2Weights(config, 5);
   const lora = mode === 'lora' ? randomLora(config, 9) : null;
   const device = await testDevice();
