@@ -1,19 +1,22 @@
 // npm run memory -- <config.json | model folder> [--lora r] [--group G] [--tokens N] [--recompute]
-//                   [--optimizer adamw|sgd|sgd-momentum] [--freeze-embeddings]
+//                   [--optimizer adamw|sgd|sgd-momentum] [--freeze-embeddings] [--backend webgpu|cpu]
 // Prints the training memory plan (src/engine/train/memory.ts): bytes per buffer and per group
-// (parameters, gradients, optimizer state, saved activations, backward scratch, KV cache) and the total.
+// (parameters, gradients, optimizer state, saved activations, backward scratch, KV cache) and the total,
+// of the WebGPU engine (a browser run; the buffer pool's size classes included) or, with --backend cpu,
+// of the CPU reference.
 import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseQwen2Config } from '../src/engine/config.ts';
 import {
   formatBytes,
   formatMemoryTable,
+  type MemoryBackend,
   memoryPlan,
   type OptimizerKind,
 } from '../src/engine/train/memory.ts';
 
 const USAGE =
-  'usage: npm run memory -- <config.json | model folder> [--lora r] [--group G] [--tokens N] [--recompute] [--optimizer adamw|sgd|sgd-momentum] [--freeze-embeddings]';
+  'usage: npm run memory -- <config.json | model folder> [--lora r] [--group G] [--tokens N] [--recompute] [--optimizer adamw|sgd|sgd-momentum] [--freeze-embeddings] [--backend webgpu|cpu]';
 
 function main(argv: string[]): number {
   const flags = new Set(['--recompute', '--freeze-embeddings']);
@@ -33,7 +36,7 @@ function main(argv: string[]): number {
     console.error(USAGE);
     return 2;
   }
-  const known = new Set(['--lora', '--group', '--tokens', '--optimizer', ...flags]);
+  const known = new Set(['--lora', '--group', '--tokens', '--optimizer', '--backend', ...flags]);
   for (const k of values.keys()) if (!known.has(k)) throw new Error(`unknown option ${k}\n${USAGE}`);
   const int = (key: string, fallback: number): number => {
     const raw = values.get(key);
@@ -48,6 +51,8 @@ function main(argv: string[]): number {
   const optimizer = (values.get('--optimizer') ?? 'adamw') as OptimizerKind;
   if (!['adamw', 'sgd', 'sgd-momentum'].includes(optimizer))
     throw new Error(`--optimizer: unknown ${optimizer}\n${USAGE}`);
+  const backend = (values.get('--backend') ?? 'webgpu') as MemoryBackend;
+  if (!['webgpu', 'cpu'].includes(backend)) throw new Error(`--backend: unknown ${backend}\n${USAGE}`);
   const r = values.has('--lora') ? int('--lora', 16) : 0;
   const plan = memoryPlan(config, {
     group: int('--group', 8),
@@ -56,10 +61,11 @@ function main(argv: string[]): number {
     optimizer,
     recompute: values.has('--recompute'),
     trainEmbeddings: !values.has('--freeze-embeddings'),
+    backend,
   });
   const mode = r > 0 ? `LoRA r=${r} (all linear layers)` : 'full fine-tuning';
   console.log(
-    `${path}: ${mode}, ${optimizer}, G=${int('--group', 8)} × N=${int('--tokens', 512)} tokens${values.has('--recompute') ? ', recompute' : ''}, f32`,
+    `${path}: ${backend}, ${mode}, ${optimizer}, G=${int('--group', 8)} × N=${int('--tokens', 512)} tokens${values.has('--recompute') ? ', recompute' : ''}, f32`,
   );
   console.log(formatMemoryTable(plan));
   console.log(`trainable parameters: ${plan.trainableElements} (${formatBytes(plan.trainableElements * 4)})`);

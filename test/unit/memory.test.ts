@@ -1,5 +1,6 @@
-// The training memory plan: parameter counts of real Qwen2.5 models, and every group checked against
-// what the CPU reference actually allocates on a tiny model.
+// The training memory plan: parameter counts of real Qwen2.5 models, and every group of the 'cpu' plan
+// checked against what the CPU reference actually allocates on a tiny model (the 'webgpu' plan, the
+// default, is checked against the GPU buffer pool in test/gpu/memory-plan.test.ts).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -27,21 +28,38 @@ describe('Qwen2.5 configs (public values)', () => {
     ['qwen2.5-1.5b.config.json', 1_543_714_304, 18_464_768],
   ])('%s: %i parameters, LoRA r=16 trains %i', (file, params, loraParams) => {
     const cfg = load(file);
-    const full = memoryPlan(cfg, { group: 8, tokens: 512 });
+    const cpu = { group: 8, tokens: 512, backend: 'cpu' as const };
+    const full = memoryPlan(cfg, cpu);
     expect(full.trainableElements).toBe(params);
     expect(full.groups.parameters).toBe(4 * params);
     expect(full.groups.gradients).toBe(4 * params);
     expect(full.groups.optimizer).toBe(8 * params);
-    const lora = memoryPlan(cfg, { group: 8, tokens: 512, lora: { r: 16 } });
+    const lora = memoryPlan(cfg, { ...cpu, lora: { r: 16 } });
     expect(lora.trainableElements).toBe(loraParams);
     expect(lora.groups.parameters).toBe(4 * (params + loraParams));
     expect(lora.groups.gradients).toBe(4 * loraParams);
     expect(lora.groups.optimizer).toBe(8 * loraParams);
     // Same activations either way; recomputation keeps one layer's internals instead of L.
     expect(lora.groups.activations).toBe(full.groups.activations);
-    const rc = memoryPlan(cfg, { group: 8, tokens: 512, lora: { r: 16 }, recompute: true });
+    const rc = memoryPlan(cfg, { ...cpu, lora: { r: 16 }, recompute: true });
     expect(rc.groups.activations).toBeLessThan(lora.groups.activations / 3);
     expect(rc.total).toBeLessThan(lora.total);
+    expect(lora.total).toBeLessThan(full.total);
+    // WebGPU: the same parameters, uploaded exactly; gradients and AdamW state in the pool's size classes
+    // (at most 1/8 more above 1 MiB, the next power of two below); no saved attention probabilities.
+    const gpu = memoryPlan(cfg, { group: 8, tokens: 512 });
+    expect(gpu.trainableElements).toBe(params);
+    expect(gpu.groups.parameters).toBe(full.groups.parameters);
+    expect(gpu.groups.gradients).toBeGreaterThanOrEqual(full.groups.gradients);
+    expect(gpu.groups.gradients).toBeLessThan(1.13 * full.groups.gradients);
+    expect(gpu.groups.optimizer).toBeGreaterThanOrEqual(2 * gpu.groups.gradients);
+    expect(gpu.groups.optimizer).toBeLessThan(2 * gpu.groups.gradients + 2 ** 20); // + the norm's partial sums
+    expect(gpu.groups.activations).toBeLessThan(full.groups.activations);
+    const gpuLora = memoryPlan(cfg, { group: 8, tokens: 512, lora: { r: 16 } });
+    expect(gpuLora.groups.activations).toBe(gpu.groups.activations);
+    const gpuRc = memoryPlan(cfg, { group: 8, tokens: 512, lora: { r: 16 }, recompute: true });
+    expect(gpuRc.groups.activations).toBeLessThan(gpuLora.groups.activations / 3);
+    expect(gpuLora.total).toBeLessThan(gpu.total);
     expect(lora.total).toBeLessThan(full.total);
   });
 });
@@ -66,7 +84,7 @@ describe('the plan matches what the CPU reference allocates', () => {
     for (const l of saved.layers) for (const a of Object.values(l)) arrays.add(a);
     let bytes = 0;
     for (const a of arrays) bytes += a.byteLength;
-    const plan = memoryPlan(cfg, { group: G, tokens: N });
+    const plan = memoryPlan(cfg, { backend: 'cpu', group: G, tokens: N });
     expect(plan.groups.activations).toBe(bytes);
 
     const { dlogits } = logprobLoss(saved.logits, ids, coef, G * N, cfg.vocabSize);
@@ -96,25 +114,25 @@ describe('the plan matches what the CPU reference allocates', () => {
     }
     const savedL = qwen2ForwardTrain(model, { kind: 'ids', ids }, G, N, { lora });
     const lgrads = qwen2Backward(savedL, dlogits, { lora: true }).grads;
-    const lplan = memoryPlan(cfg, { group: G, tokens: N, lora: { r } });
+    const lplan = memoryPlan(cfg, { backend: 'cpu', group: G, tokens: N, lora: { r } });
     expect(lplan.groups.gradients).toBe([...lgrads.values()].reduce((s, g) => s + g.byteLength, 0));
     expect(lgrads.size).toBe(2 * 7 * cfg.numHiddenLayers);
   });
 
   it('optimizer state: AdamW 2×, SGD momentum 1×, plain SGD none; frozen embeddings leave their gradient out', () => {
-    const a = memoryPlan(cfg, { group: G, tokens: N, optimizer: 'adamw' });
-    const m = memoryPlan(cfg, { group: G, tokens: N, optimizer: 'sgd-momentum' });
-    const s = memoryPlan(cfg, { group: G, tokens: N, optimizer: 'sgd' });
+    const a = memoryPlan(cfg, { backend: 'cpu', group: G, tokens: N, optimizer: 'adamw' });
+    const m = memoryPlan(cfg, { backend: 'cpu', group: G, tokens: N, optimizer: 'sgd-momentum' });
+    const s = memoryPlan(cfg, { backend: 'cpu', group: G, tokens: N, optimizer: 'sgd' });
     expect(a.groups.optimizer).toBe(2 * a.groups.gradients);
     expect(m.groups.optimizer).toBe(a.groups.gradients);
     expect(s.groups.optimizer).toBe(0);
-    const frozen = memoryPlan(cfg, { group: G, tokens: N, trainEmbeddings: false });
+    const frozen = memoryPlan(cfg, { backend: 'cpu', group: G, tokens: N, trainEmbeddings: false });
     expect(a.groups.gradients - frozen.groups.gradients).toBe(4 * cfg.vocabSize * cfg.hiddenSize);
   });
 
   it('recompute keeps the residual stream, the head inputs and one layer of workspace', () => {
-    const full = memoryPlan(cfg, { group: G, tokens: N });
-    const rc = memoryPlan(cfg, { group: G, tokens: N, recompute: true });
+    const full = memoryPlan(cfg, { backend: 'cpu', group: G, tokens: N });
+    const rc = memoryPlan(cfg, { backend: 'cpu', group: G, tokens: N, recompute: true });
     const saved = qwen2ForwardTrain(model, { kind: 'ids', ids }, G, N);
     const layer0 = Object.values(saved.layers[0]).filter((a) => a !== saved.layers[0].resIn);
     const oneLayer = layer0.reduce((s, a) => s + a.byteLength, 0);
@@ -127,7 +145,11 @@ describe('table and script', () => {
     const plan = memoryPlan(load('qwen2.5-0.5b.config.json'), { group: 8, tokens: 512, lora: { r: 16 } });
     const text = formatMemoryTable(plan);
     expect(text).toMatch(/^parameters\s+embed_tokens\s+\(V, C\)\s+136134656\s+519\.31 MiB$/m);
-    expect(text).toMatch(/^activations\s+att\s+\(L, G, H, N, N\)/m);
+    // WebGPU recomputes the attention probabilities in the backward; the CPU reference keeps every layer's.
+    expect(text).not.toMatch(/^activations\s+att\s/m);
+    expect(text).toMatch(/^backward scratch\s+att \(recomputed\), datt \(one layer\)\s+2 × \(G, H, N, N\)/m);
+    const cpu = memoryPlan(load('qwen2.5-0.5b.config.json'), { group: 8, tokens: 512, backend: 'cpu' });
+    expect(formatMemoryTable(cpu)).toMatch(/^activations\s+att\s+\(L, G, H, N, N\)/m);
     expect(text.split('\n').at(-1)).toMatch(/^total\s+\d+\.\d\d GiB$/);
   });
 
@@ -150,7 +172,9 @@ describe('table and script', () => {
       { cwd: ROOT, encoding: 'utf8' },
     );
     expect(out).toContain('LoRA r=16');
+    expect(out).toContain('webgpu');
     expect(out).toContain('trainable parameters: 8798208');
-    expect(out).toMatch(/^kv cache\s+= subtotal\s+96\.00 MiB$/m);
+    // 24 layers × k, v of 8 × 512 × 128 floats, and the WebGPU cache's (G, N) mask.
+    expect(out).toMatch(/^kv cache\s+= subtotal\s+96\.02 MiB$/m);
   });
 });

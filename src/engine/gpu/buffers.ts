@@ -1,6 +1,8 @@
 // GPU buffers: a pool that hands out 4-byte-aligned buffers by size class and takes them back
 // explicitly. Nothing is left to the garbage collector: every acquire has a release (or the pool's
 // destroy()), and the device limits are checked with the tensor's name before anything is created.
+// The pool counts the bytes it holds on the device (in use or on a free list) and their high-water mark,
+// which test/gpu/memory-plan.test.ts checks the training memory plan (train/memory.ts) against.
 import type { EngineDevice } from './device.ts';
 
 /** A view of (part of) a GPU buffer holding one f32/u32/i32 tensor. `bytes` is what a binding covers. */
@@ -53,13 +55,25 @@ interface PoolStats {
   live: number;
   free: number;
   reused: number;
+  /** Bytes of every buffer this pool holds on the device now (in use or free, not yet destroyed). */
+  allocatedBytes: number;
+  /** The most `allocatedBytes` has been since the pool was made or resetPeak() was called. */
+  peakBytes: number;
 }
 
 export class BufferPool {
   private readonly freeLists = new Map<string, GPUBuffer[]>();
   private readonly all = new Set<GPUBuffer>();
   private readonly inUse = new Set<GPUBuffer>();
-  private stats: PoolStats = { created: 0, createdBytes: 0, live: 0, free: 0, reused: 0 };
+  private stats: PoolStats = {
+    created: 0,
+    createdBytes: 0,
+    live: 0,
+    free: 0,
+    reused: 0,
+    allocatedBytes: 0,
+    peakBytes: 0,
+  };
 
   constructor(readonly dev: EngineDevice) {}
 
@@ -89,6 +103,8 @@ export class BufferPool {
     this.inUse.add(buf);
     this.stats.created++;
     this.stats.createdBytes += size;
+    this.stats.allocatedBytes += size;
+    this.stats.peakBytes = Math.max(this.stats.peakBytes, this.stats.allocatedBytes);
     return buf;
   }
 
@@ -125,6 +141,7 @@ export class BufferPool {
     for (const list of this.freeLists.values()) {
       for (const b of list) {
         this.all.delete(b);
+        this.stats.allocatedBytes -= b.size;
         b.destroy();
       }
     }
@@ -134,9 +151,24 @@ export class BufferPool {
   /** Destroy every buffer this pool ever created. */
   destroy(): void {
     for (const b of this.all) b.destroy();
+    this.stats.allocatedBytes = 0;
     this.all.clear();
     this.inUse.clear();
     this.freeLists.clear();
+  }
+
+  /** Bytes on the device now (every buffer in use or free) and their high-water mark since resetPeak(). */
+  get allocatedBytes(): number {
+    return this.stats.allocatedBytes;
+  }
+
+  get peakBytes(): number {
+    return this.stats.peakBytes;
+  }
+
+  /** Start the high-water mark again from what is allocated now. */
+  resetPeak(): void {
+    this.stats.peakBytes = this.stats.allocatedBytes;
   }
 
   info(): PoolStats & { inUse: number } {

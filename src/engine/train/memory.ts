@@ -1,12 +1,22 @@
 // Training memory plan: the bytes each buffer group needs for a Qwen2 config, a group of G sequences
 // of N tokens, full fine-tuning or LoRA, with or without recomputing the layer internals. The tables
-// follow llm.c's ParameterTensors / ActivationTensors (one line per buffer with its shape). The saved
-// activations are exactly what the CPU reference keeps (ref/backward.ts TrainActivations; a test
-// checks it); the backward scratch is qwen2Backward's named buffers plus the (G, H, N, N) attention
-// gradient a GPU kernel materialises (the CPU one works row by row).
+// follow llm.c's ParameterTensors / ActivationTensors (one line per buffer kind with its shape). Two
+// backends, which keep different buffers:
+// - 'webgpu' (the default: what a browser run allocates): exactly the buffers GpuTrainer takes from the
+//   pool (gpu/trainActivations.ts, gpu/optimizer.ts, gpu/kvCache.ts), each rounded up to the pool's size
+//   class (gpu/buffers.ts sizeClass; parameters and adapters are uploaded exactly). The attention
+//   probabilities are not saved: the backward recomputes them one layer at a time into a (G, H, N, N)
+//   buffer next to their gradient. test/gpu/memory-plan.test.ts checks the total against the pool's
+//   high-water mark of a real training step.
+// - 'cpu': exactly what the CPU reference keeps (ref/backward.ts TrainActivations, every layer's attention
+//   probabilities included; a test checks it); the backward scratch is qwen2Backward's named buffers plus
+//   the (G, H, N, N) attention gradient a GPU kernel materialises (the CPU one works row by row).
+// Neither engine recomputes layers yet: `recompute` states what keeping one layer's internals would need.
 // Shapes: L layers, C hidden, H heads, KVH key/value heads, D head dim, I MLP width, V vocabulary,
-// BT = G · N token positions.
+// BT = G · N token positions, r LoRA rank.
 import { expectedParameters, type Qwen2Config } from '../config.ts';
+import { sizeClass } from '../gpu/buffers.ts';
+import { gradNormPartials } from '../gpu/opsOptimizer.ts';
 
 export type MemoryGroup =
   | 'parameters'
@@ -52,7 +62,11 @@ export interface MemoryOptions {
   trainEmbeddings?: boolean;
   /** Bytes per element; the engine keeps everything in f32. */
   bytesPerElement?: number;
+  /** Which engine's buffers the plan states (see the header). Default 'webgpu'. */
+  backend?: MemoryBackend;
 }
+
+export type MemoryBackend = 'webgpu' | 'cpu';
 
 export interface MemoryItem {
   group: MemoryGroup;
@@ -83,98 +97,101 @@ export function loraTargets(cfg: Qwen2Config, targets: string[] = LORA_ALL_LINEA
   return out;
 }
 
-export function memoryPlan(cfg: Qwen2Config, opts: MemoryOptions): MemoryPlan {
-  const {
-    vocabSize: V,
-    hiddenSize: C,
-    intermediateSize: I,
-    numAttentionHeads: H,
-    numKeyValueHeads: KVH,
-    headDim: D,
-  } = cfg;
-  const L = cfg.numHiddenLayers;
-  const G = opts.group;
-  const T = opts.tokens;
-  const BT = G * T;
-  const bpe = opts.bytesPerElement ?? 4;
-  const optimizer = opts.optimizer ?? 'adamw';
-  const lora = opts.lora ?? null;
-  const trainEmbeddings = opts.trainEmbeddings !== false;
-  const items: MemoryItem[] = [];
-  const add = (group: MemoryGroup, name: string, shape: string, elements: number) => {
-    items.push({ group, name, shape, elements, bytes: elements * bpe });
-  };
-  const bias = cfg.attentionBias;
+interface PlanShape {
+  cfg: Qwen2Config;
+  G: number;
+  T: number;
+  BT: number;
+  gpu: boolean;
+  lora: { r: number; targets?: string[] } | null;
+  /** Add `count` buffers of `per` elements each (size-classed on the GPU unless `exact`). */
+  add: (group: MemoryGroup, name: string, shape: string, count: number, per: number, exact?: boolean) => void;
+}
 
-  // ParameterTensors (HF names in the comments of config.ts's expectedParameters).
-  const params: [string, string, number, boolean][] = [
-    // name, shape, elements, trainable in full fine-tuning
-    ['embed_tokens', '(V, C)', V * C, trainEmbeddings],
-    ...(cfg.tieWordEmbeddings
-      ? []
-      : ([['lm_head', '(V, C)', V * C, true]] as [string, string, number, boolean][])),
-    ['input_layernorm', '(L, C)', L * C, true],
-    ['q_proj', '(L, H·D, C)', L * H * D * C, true],
-    ['k_proj', '(L, KVH·D, C)', L * KVH * D * C, true],
-    ['v_proj', '(L, KVH·D, C)', L * KVH * D * C, true],
-    ...((bias
-      ? [
-          ['q_proj.bias', '(L, H·D)', L * H * D, true],
-          ['k_proj.bias', '(L, KVH·D)', L * KVH * D, true],
-          ['v_proj.bias', '(L, KVH·D)', L * KVH * D, true],
-        ]
-      : []) as [string, string, number, boolean][]),
-    ['o_proj', '(L, C, H·D)', L * C * H * D, true],
-    ['post_attention_layernorm', '(L, C)', L * C, true],
-    ['gate_proj', '(L, I, C)', L * I * C, true],
-    ['up_proj', '(L, I, C)', L * I * C, true],
-    ['down_proj', '(L, C, I)', L * C * I, true],
-    ['norm', '(C)', C, true],
+/** name, shape, buffers, elements per buffer, trainable in full fine-tuning. */
+type ParamRow = [string, string, number, number, boolean];
+
+/** Parameters, gradients and optimizer state; returns the trainable element count. */
+function addParameters(p: PlanShape, optimizer: OptimizerKind, trainEmbeddings: boolean): number {
+  const { cfg, add, lora } = p;
+  const { vocabSize: V, hiddenSize: C, intermediateSize: I, numAttentionHeads: H } = cfg;
+  const { numKeyValueHeads: KVH, headDim: D, numHiddenLayers: L } = cfg;
+  const params: ParamRow[] = [
+    ['embed_tokens', '(V, C)', 1, V * C, trainEmbeddings],
+    ...(cfg.tieWordEmbeddings ? [] : ([['lm_head', '(V, C)', 1, V * C, true]] as ParamRow[])),
+    ['input_layernorm', '(L, C)', L, C, true],
+    ['q_proj', '(L, H·D, C)', L, H * D * C, true],
+    ['k_proj', '(L, KVH·D, C)', L, KVH * D * C, true],
+    ['v_proj', '(L, KVH·D, C)', L, KVH * D * C, true],
+    ...(cfg.attentionBias
+      ? ([
+          ['q_proj.bias', '(L, H·D)', L, H * D, true],
+          ['k_proj.bias', '(L, KVH·D)', L, KVH * D, true],
+          ['v_proj.bias', '(L, KVH·D)', L, KVH * D, true],
+        ] as ParamRow[])
+      : []),
+    ['o_proj', '(L, C, H·D)', L, C * H * D, true],
+    ['post_attention_layernorm', '(L, C)', L, C, true],
+    ['gate_proj', '(L, I, C)', L, I * C, true],
+    ['up_proj', '(L, I, C)', L, I * C, true],
+    ['down_proj', '(L, C, I)', L, C * I, true],
+    ['norm', '(C)', 1, C, true],
   ];
-  for (const [name, shape, n] of params) add('parameters', name, shape, n);
-
-  let trainable = 0;
+  // Uploaded exactly (BufferPool.upload); gradients and state are pooled, so size-classed on the GPU.
+  for (const [name, shape, count, per] of params) add('parameters', name, shape, count, per, true);
+  const trained: [string, string, number, number][] = [];
   if (lora) {
-    // Adapter matrices, summed over layers per projection: A (r, in), B (out, r).
-    const per = new Map<string, { a: number; b: number; shapeA: string; shapeB: string }>();
+    // Adapter matrices per projection, one pair per layer: A (r, in), B (out, r).
+    const per = new Map<string, { a: number; b: number; shapeA: string; shapeB: string; n: number }>();
     for (const [name, [o, i]] of loraTargets(cfg, lora.targets)) {
       const short = name.replace(/\.weight$/, '').replace(/^.*\./, '');
-      const e = per.get(short) ?? { a: 0, b: 0, shapeA: `(L, r, ${i})`, shapeB: `(L, ${o}, r)` };
-      e.a += lora.r * i;
-      e.b += o * lora.r;
+      const e = per.get(short) ?? {
+        a: lora.r * i,
+        b: o * lora.r,
+        shapeA: `(L, r, ${i})`,
+        shapeB: `(L, ${o}, r)`,
+        n: 0,
+      };
+      e.n++;
       per.set(short, e);
     }
     for (const [short, e] of per) {
-      add('parameters', `${short}.lora_A`, e.shapeA, e.a);
-      add('parameters', `${short}.lora_B`, e.shapeB, e.b);
-      add('gradients', `d ${short}.lora_A`, e.shapeA, e.a);
-      add('gradients', `d ${short}.lora_B`, e.shapeB, e.b);
-      trainable += e.a + e.b;
+      add('parameters', `${short}.lora_A`, e.shapeA, e.n, e.a, true);
+      add('parameters', `${short}.lora_B`, e.shapeB, e.n, e.b, true);
+      trained.push([`${short}.lora_A`, e.shapeA, e.n, e.a], [`${short}.lora_B`, e.shapeB, e.n, e.b]);
     }
   } else {
-    for (const [name, shape, n, train] of params) {
-      if (!train) continue;
-      add('gradients', `d ${name}`, shape, n);
-      trainable += n;
-    }
+    for (const [name, shape, count, per, train] of params) if (train) trained.push([name, shape, count, per]);
+  }
+  const sizes: number[] = [];
+  for (const [name, shape, count, per] of trained) {
+    add('gradients', `d ${name}`, shape, count, per);
+    for (let i = 0; i < count; i++) sizes.push(per);
   }
   const state = OPTIMIZER_STATE_PER_PARAM[optimizer];
-  if (state > 0)
-    add(
-      'optimizer',
-      optimizer === 'adamw' ? 'AdamW m, v' : 'SGD momentum',
-      `${state} × trainable`,
-      state * trainable,
-    );
+  const what = optimizer === 'adamw' ? 'AdamW m, v' : 'SGD momentum';
+  for (const [name, shape, count, per] of trained)
+    if (state > 0) add('optimizer', `${what} of ${name}`, `${state} × ${shape}`, state * count, per);
+  if (p.gpu) {
+    add('optimizer', 'grad norm, clip factor', '(2)', 1, 2);
+    add('optimizer', 'grad norm partial sums', '(≤ 64 per tensor)', 1, gradNormPartials(sizes));
+  }
+  return sizes.reduce((a, n) => a + n, 0);
+}
 
-  // ActivationTensors: what qwen2ForwardTrain keeps for the backward.
+/** What the forward keeps for the backward, and the backward's scratch. */
+function addActivations(p: PlanShape, recompute: boolean): void {
+  const { cfg, add, G, T, BT, gpu } = p;
+  const { vocabSize: V, hiddenSize: C, intermediateSize: I, numAttentionHeads: H } = cfg;
+  const { numKeyValueHeads: KVH, headDim: D, numHiddenLayers: L } = cfg;
   const layer: [string, string, number][] = [
     ['rstd1', '(BT)', BT],
     ['normed1', '(BT, C)', BT * C],
     ['q', '(BT, H·D)', BT * H * D],
     ['k', '(BT, KVH·D)', BT * KVH * D],
     ['v', '(BT, KVH·D)', BT * KVH * D],
-    ['att', '(G, H, N, N)', G * H * T * T],
+    // The CPU keeps every layer's probabilities; the GPU recomputes them in the backward (scratch below).
+    ...(gpu ? [] : [['att', '(G, H, N, N)', G * H * T * T] as [string, string, number]]),
     ['attOut', '(BT, H·D)', BT * H * D],
     ['resMid', '(BT, C)', BT * C],
     ['rstd2', '(BT)', BT],
@@ -183,25 +200,58 @@ export function memoryPlan(cfg: Qwen2Config, opts: MemoryOptions): MemoryPlan {
     ['up', '(BT, I)', BT * I],
     ['act', '(BT, I)', BT * I],
   ];
-  add('activations', 'residual (embeds + each layer output)', '(L+1, BT, C)', (L + 1) * BT * C);
-  if (opts.recompute) {
-    for (const [name, shape, n] of layer) add('activations', `${name} (recomputed, one layer)`, shape, n);
-  } else {
-    for (const [name, shape, n] of layer) add('activations', name, `(L, ${shape.slice(1)}`, L * n);
+  add('activations', 'residual (embeds + each layer output)', '(L+1, BT, C)', L + 1, BT * C);
+  for (const [name, shape, n] of layer) {
+    if (recompute) add('activations', `${name} (recomputed, one layer)`, shape, 1, n);
+    else add('activations', name, `(L, ${shape.slice(1)}`, L, n);
   }
-  add('activations', 'rstdF', '(BT)', BT);
-  add('activations', 'normedF', '(BT, C)', BT * C);
-  add('activations', 'logits (dlogits written in place)', '(BT, V)', BT * V);
-
+  add('activations', 'rstdF', '(BT)', 1, BT);
+  add('activations', 'normedF', '(BT, C)', 1, BT * C);
+  add('activations', 'logits (dlogits written in place)', '(BT, V)', 1, BT * V);
+  if (gpu) {
+    add('activations', 'logp', '(BT)', 1, BT);
+    add('activations', 'mask', '(BT)', 1, BT);
+    add('activations', 'rope cos/sin', '(BT, D)', 1, BT * D);
+    add('activations', 'q before rope', '(BT, H·D)', 1, BT * H * D);
+    add('activations', 'k before rope', '(BT, KVH·D)', 1, BT * KVH * D);
+    // GpuTrainer's backward scratch (gpu/trainActivations.ts), reused across layers.
+    add('backward scratch', 'dres, dnormed', '2 × (BT, C)', 2, BT * C);
+    add('backward scratch', 'dact, dgate, dup', '3 × (BT, I)', 3, BT * I);
+    add('backward scratch', 'dattOut, dq, dq before rope', '3 × (BT, H·D)', 3, BT * H * D);
+    add('backward scratch', 'dk, dv, dk before rope', '3 × (BT, KVH·D)', 3, BT * KVH * D);
+    add('backward scratch', 'att (recomputed), datt (one layer)', '2 × (G, H, N, N)', 2, G * H * T * T);
+    add('backward scratch', 'lora x·Aᵀ, d(x·Aᵀ)', '2 × (BT, r)', 2, BT * Math.max(1, p.lora?.r ?? 1));
+    return;
+  }
   // qwen2Backward's activation gradients, reused across layers.
-  add('backward scratch', 'dres, dnormed, tmp', '3 × (BT, C)', 3 * BT * C);
-  add('backward scratch', 'dact, dgate, dup', '3 × (BT, I)', 3 * BT * I);
-  add('backward scratch', 'dattOut, dq', '2 × (BT, H·D)', 2 * BT * H * D);
-  add('backward scratch', 'dk, dv', '2 × (BT, KVH·D)', 2 * BT * KVH * D);
-  add('backward scratch', 'datt (softmax backward, one layer)', '(G, H, N, N)', G * H * T * T);
+  add('backward scratch', 'dres, dnormed, tmp', '3 × (BT, C)', 3, BT * C);
+  add('backward scratch', 'dact, dgate, dup', '3 × (BT, I)', 3, BT * I);
+  add('backward scratch', 'dattOut, dq', '2 × (BT, H·D)', 2, BT * H * D);
+  add('backward scratch', 'dk, dv', '2 × (BT, KVH·D)', 2, BT * KVH * D);
+  add('backward scratch', 'datt (softmax backward, one layer)', '(G, H, N, N)', 1, G * H * T * T);
+}
 
-  // KV cache for generating the group's rollouts.
-  add('kv cache', 'k, v', '2 × (L, G, N, KVH·D)', 2 * L * BT * KVH * D);
+export function memoryPlan(cfg: Qwen2Config, opts: MemoryOptions): MemoryPlan {
+  const G = opts.group;
+  const T = opts.tokens;
+  const BT = G * T;
+  const bpe = opts.bytesPerElement ?? 4;
+  const gpu = (opts.backend ?? 'webgpu') === 'webgpu';
+  const items: MemoryItem[] = [];
+  const add: PlanShape['add'] = (group, name, shape, count, per, exact = false) => {
+    const elements = count * per;
+    const bytes = gpu && !exact ? count * sizeClass(per * bpe) : elements * bpe;
+    items.push({ group, name, shape, elements, bytes });
+  };
+  const p: PlanShape = { cfg, G, T, BT, gpu, lora: opts.lora ?? null, add };
+  const trainable = addParameters(p, opts.optimizer ?? 'adamw', opts.trainEmbeddings !== false);
+  addActivations(p, opts.recompute === true);
+
+  // KV cache for generating the group's rollouts (gpu/kvCache.ts; the GPU one has a mask too).
+  const L = cfg.numHiddenLayers;
+  const kvRow = cfg.numKeyValueHeads * cfg.headDim;
+  add('kv cache', 'k, v', '2 × (L, G, N, KVH·D)', 2 * L, BT * kvRow);
+  if (gpu) add('kv cache', 'mask', '(G, N)', 1, BT);
 
   const groups = Object.fromEntries(MEMORY_GROUPS.map((g) => [g, 0])) as Record<MemoryGroup, number>;
   for (const it of items) groups[it.group] += it.bytes;

@@ -1,6 +1,7 @@
 // The memory the chosen settings need, BEFORE anything is allocated, checked against what the adapter
 // can hold. Inference: the f32 weights (the engine keeps f32 whatever the file's dtype), the KV cache
-// for G sequences of N tokens, and the prefill logits. Training: the plan of engine/train/memory.ts.
+// for G sequences of N tokens, and the prefill logits. Training: the plan of engine/train/memory.ts for
+// the backend that will train (WebGPU's buffers in the pool's size classes, or the CPU reference's).
 // The hard limits are per buffer (maxBufferSize, maxStorageBufferBindingSize); WebGPU does not report
 // total GPU memory, so totals are compared with a stated budget only where one is known.
 
@@ -71,11 +72,13 @@ export function fitReport(
   const weights = parameters * f32;
   const inference = { weights, kvCache, logits, total: weights + kvCache + logits, largest };
 
+  const cpu = !adapter || adapter.backend === 'cpu';
   const plan = memoryPlan(cfg, {
     group: G,
     tokens: N,
     lora: mem.loraRank > 0 ? { r: mem.loraRank } : null,
     recompute: mem.recompute,
+    backend: cpu ? 'cpu' : 'webgpu',
   });
   let tLargest: BufferNeed = { name: '', bytes: 0 };
   for (const it of plan.items) {
@@ -83,7 +86,6 @@ export function fitReport(
     if (b > tLargest.bytes) tLargest = { name: `${it.name} ${it.shape}`, bytes: b };
   }
 
-  const cpu = !adapter || adapter.backend === 'cpu';
   const bufferLimit = cpu
     ? CPU_BUFFER_LIMIT
     : Math.min(adapter.maxBufferSize, adapter.maxStorageBufferBindingSize);

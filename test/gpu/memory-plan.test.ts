@@ -1,0 +1,108 @@
+// The training memory plan (engine/train/memory.ts, backend 'webgpu') against the buffer pool's high-water
+// mark (gpu/buffers.ts peakBytes) of a real GRPO-shaped step on a small random model: the rollouts' KV cache
+// for G sequences of N tokens held, then GpuTrainer with AdamW — forwardLogLikelihoods, backwardFrom and
+// stepOptimizer — in full fine-tuning and in LoRA (every linear layer). The model is big enough for its
+// buffers to dwarf the fixed ones (uniform arenas, readback staging, per-call inputs) and small enough for
+// lavapipe; its vocabulary and MLP width are not powers of two, so the pool's size classes show.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectedParameters, parseQwen2Config } from '../../src/engine/config.ts';
+import type { EngineDevice } from '../../src/engine/gpu/device.ts';
+import { GpuModel } from '../../src/engine/gpu/model.ts';
+import { GpuTrainer } from '../../src/engine/gpu/train.ts';
+import { initQwen2Weights } from '../../src/engine/model/init.ts';
+import type { LoraWeights } from '../../src/engine/ref/model.ts';
+import { tensor } from '../../src/engine/tensor.ts';
+import { formatBytes, LORA_ALL_LINEAR, loraTargets, memoryPlan } from '../../src/engine/train/memory.ts';
+import { randomFloats, randomInts, testDevice } from '../helpers/gpu.ts';
+
+const config = parseQwen2Config({
+  model_type: 'qwen2',
+  vocab_size: 3000,
+  hidden_size: 256,
+  intermediate_size: 688,
+  num_hidden_layers: 3,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  tie_word_embeddings: false,
+  max_position_embeddings: 128,
+});
+const [G, N] = [4, 80];
+const R = 8;
+
+let dev: EngineDevice;
+let model: GpuModel | null = null;
+beforeAll(async () => {
+  dev = await testDevice();
+});
+afterEach(() => {
+  model?.dispose();
+  model = null;
+});
+
+function adapter(r: number): LoraWeights {
+  const layers: LoraWeights['layers'] = new Map();
+  let s = 100;
+  for (const [name, [o, i]] of loraTargets(config, LORA_ALL_LINEAR))
+    layers.set(name, {
+      A: tensor([r, i], randomFloats(r * i, s++, 0.05)),
+      B: tensor([o, r], new Float32Array(o * r)),
+    });
+  return { r, scale: 2, layers };
+}
+
+/** The pool's high-water mark over model upload, the held KV cache and one AdamW training step. */
+async function measuredPeak(mode: 'full' | 'lora'): Promise<number> {
+  const weights = initQwen2Weights(config, 7, 0.02);
+  model = await GpuModel.create(dev, config, weights, mode === 'lora' ? adapter(R) : null);
+  const cache = model.createKvCache(G, N);
+  const trainer = await GpuTrainer.create(model, { mode, optimizer: { kind: 'adamw', lr: 1e-4 } });
+  const BT = G * N;
+  const batch = {
+    input: { kind: 'ids' as const, ids: randomInts(BT, 1, config.vocabSize) },
+    B: G,
+    T: N,
+    targets: randomInts(BT, 2, config.vocabSize),
+  };
+  const { logp } = await trainer.forwardLogLikelihoods(batch);
+  expect(logp.every(Number.isFinite)).toBe(true);
+  await trainer.backwardFrom(batch, randomFloats(BT, 3));
+  const { gradNorm } = await trainer.stepOptimizer();
+  expect(gradNorm).toBeGreaterThan(0);
+  const peak = model.ctx.pool.peakBytes;
+  trainer.dispose();
+  cache.dispose();
+  return peak;
+}
+
+describe('memory plan vs the buffer pool of a real training step (within 10%)', () => {
+  it('the pool counts what it holds: parameters exactly after upload, nothing after destroy', async () => {
+    const weights = initQwen2Weights(config, 7, 0.02);
+    model = await GpuModel.create(dev, config, weights);
+    const pool = model.ctx.pool;
+    let params = 0;
+    for (const shape of expectedParameters(config).values()) params += 4 * shape.reduce((a, b) => a * b, 1);
+    expect(pool.allocatedBytes).toBe(params);
+    expect(pool.peakBytes).toBe(params);
+    const t = pool.tensor('probe', 1000);
+    expect(pool.allocatedBytes).toBe(params + 4096);
+    pool.release(t);
+    pool.trim();
+    expect(pool.allocatedBytes).toBe(params);
+    expect(pool.peakBytes).toBe(params + 4096);
+    pool.resetPeak();
+    expect(pool.peakBytes).toBe(params);
+  });
+
+  it.each(['full', 'lora'] as const)('%s fine-tuning, AdamW, G × N tokens', async (mode) => {
+    const peak = await measuredPeak(mode);
+    const plan = memoryPlan(config, { group: G, tokens: N, lora: mode === 'lora' ? { r: R } : null });
+    const diff = (peak - plan.total) / plan.total;
+    console.log(
+      `memory plan ${mode}: plan ${plan.total} B (${formatBytes(plan.total)}), pool high-water ${peak} B ` +
+        `(${formatBytes(peak)}), ${(100 * diff).toFixed(2)}%`,
+    );
+    expect(Math.abs(diff)).toBeLessThan(0.1);
+  });
+});
