@@ -1,7 +1,8 @@
 // The training memory plan (engine/train/memory.ts, backend 'webgpu') against the buffer pool's high-water
 // mark (gpu/buffers.ts peakBytes) of a real GRPO-shaped step on a small random model: the rollouts' KV cache
 // for G sequences of N tokens held, then GpuTrainer with AdamW — forwardLogLikelihoods, backwardFrom and
-// stepOptimizer — in full fine-tuning and in LoRA (every linear layer). The model is big enough for its
+// stepOptimizer — in full fine-tuning and in LoRA (every linear layer), with and without activation
+// recompute (one layer's internals kept instead of L). The model is big enough for its
 // buffers to dwarf the fixed ones (uniform arenas, readback staging, per-call inputs) and small enough for
 // lavapipe; its vocabulary and MLP width are not powers of two, so the pool's size classes show.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -53,11 +54,12 @@ function adapter(r: number): LoraWeights {
 }
 
 /** The pool's high-water mark over model upload, the held KV cache and one AdamW training step. */
-async function measuredPeak(mode: 'full' | 'lora'): Promise<number> {
+async function measuredPeak(mode: 'full' | 'lora', recompute: boolean): Promise<number> {
   const weights = initQwen2Weights(config, 7, 0.02);
   model = await GpuModel.create(dev, config, weights, mode === 'lora' ? adapter(R) : null);
   const cache = model.createKvCache(G, N);
-  const trainer = await GpuTrainer.create(model, { mode, optimizer: { kind: 'adamw', lr: 1e-4 } });
+  const optimizer = { kind: 'adamw' as const, lr: 1e-4 };
+  const trainer = await GpuTrainer.create(model, { mode, optimizer, recompute });
   const BT = G * N;
   const batch = {
     input: { kind: 'ids' as const, ids: randomInts(BT, 1, config.vocabSize) },
@@ -95,14 +97,25 @@ describe('memory plan vs the buffer pool of a real training step (within 10%)', 
     expect(pool.peakBytes).toBe(params);
   });
 
-  it.each(['full', 'lora'] as const)('%s fine-tuning, AdamW, G × N tokens', async (mode) => {
-    const peak = await measuredPeak(mode);
-    const plan = memoryPlan(config, { group: G, tokens: N, lora: mode === 'lora' ? { r: R } : null });
+  const peaks = new Map<string, number>();
+  it.each([
+    ['full', false],
+    ['lora', false],
+    ['full', true],
+    ['lora', true],
+  ] as const)('%s fine-tuning, recompute %s, AdamW, G × N tokens', async (mode, recompute) => {
+    const peak = await measuredPeak(mode, recompute);
+    peaks.set(`${mode} ${recompute}`, peak);
+    const lora = mode === 'lora' ? { r: R } : null;
+    const plan = memoryPlan(config, { group: G, tokens: N, lora, recompute });
     const diff = (peak - plan.total) / plan.total;
+    const saved = recompute ? peaks.get(`${mode} false`) : undefined;
     console.log(
-      `memory plan ${mode}: plan ${plan.total} B (${formatBytes(plan.total)}), pool high-water ${peak} B ` +
-        `(${formatBytes(peak)}), ${(100 * diff).toFixed(2)}%`,
+      `memory plan ${mode}${recompute ? ' recompute' : ''}: plan ${plan.total} B (${formatBytes(plan.total)}), ` +
+        `pool high-water ${peak} B (${formatBytes(peak)}), ${(100 * diff).toFixed(2)}%` +
+        (saved ? `; saves ${saved - peak} B (${formatBytes(saved - peak)}) vs recompute off` : ''),
     );
     expect(Math.abs(diff)).toBeLessThan(0.1);
+    if (saved) expect(peak).toBeLessThan(saved);
   });
 });

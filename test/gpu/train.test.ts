@@ -2,7 +2,8 @@
 // transformers goldens: whole-model gradients for every input kind, padding, LoRA on a subset of
 // projections, frozen embeddings; the golden loss/logp/grad/mixgrad/lora_grad tensors of both fixture
 // models; AdamW/SGD steps with clipping, a schedule and accumulation equal to the CPU loop; the
-// trained adapter saved in peft format; one SFT step on the GPU backend equal to the CPU one.
+// trained adapter saved in peft format; one SFT step on the GPU backend equal to the CPU one; activation
+// recompute bit-identical to keeping every layer (full fine-tuning and LoRA).
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gradientTensorNames } from '../../src/check/gradParity.ts';
@@ -258,6 +259,59 @@ describe.each([
     } finally {
       trainer.dispose();
     }
+  });
+});
+
+describe.each(['full', 'lora'] as const)('activation recompute = recompute off, bit for bit (%s)', (mode) => {
+  const config = tinyConfig({ num_hidden_layers: 3 });
+  const weights = initQwen2Weights(config, 13, 0.2, 0.1);
+  const lora = randomLora(config, 3, ['self_attn.q_proj', 'self_attn.v_proj', 'mlp.down_proj'], 90);
+  const { vocabSize: V } = config;
+  const [B, T] = [2, 9];
+  const N = B * T;
+  let model: GpuModel;
+  let off: GpuTrainer;
+  let on: GpuTrainer;
+  beforeAll(async () => {
+    model = await GpuModel.create(dev, config, weights, lora);
+    off = await GpuTrainer.create(model, { mode });
+    on = await GpuTrainer.create(model, { mode, recompute: true });
+  });
+  afterAll(() => {
+    on?.dispose();
+    off?.dispose();
+    model?.dispose();
+  });
+
+  it('padded ids, then a padded mixture through forwardLogLikelihoods / backwardFrom: logp, loss, every gradient', async () => {
+    const ids = batchFor(config, { kind: 'ids', ids: randomInts(N, 40, V) }, B, T, 41);
+    ids.attentionMask = Array.from({ length: N }, (_, i) => (i >= T + 6 ? 0 : 1));
+    ids.positionIds = Array.from({ length: N }, (_, i) => (i % T) + (i >= T ? 2 : 0));
+    const k = 3;
+    const mix: ModelInput = {
+      kind: 'mixture',
+      ids: randomInts(N * k, 42, V),
+      weights: randomFloats(N * k, 43),
+      k,
+    };
+    const { coef, ...scored } = batchFor(config, mix, B, T, 44);
+    scored.attentionMask = Array.from({ length: N }, (_, i) => (i % T >= 7 ? 0 : 1));
+    const run = async (t: GpuTrainer) => {
+      t.zeroGrad();
+      const a = await t.backward(ids, { inputGrads: true });
+      const gradsA = await t.readGrads();
+      const l = await t.forwardLogLikelihoods(scored, { targetLogprobs: true });
+      const b = await t.backwardFrom(scored, coef, { dloss: 0.5, inputGrads: true });
+      return { a, gradsA, l, b, grads: await t.readGrads() };
+    };
+    const want = await run(off);
+    const got = await run(on);
+    expect(got.a).toEqual(want.a); // loss, logp, d embeds
+    expect(got.gradsA).toEqual(want.gradsA);
+    expect(got.l).toEqual(want.l);
+    expect(got.b).toEqual(want.b); // loss, logp, d embeds, d mixture weights
+    expect(got.grads).toEqual(want.grads); // accumulated over both batches
+    expect([...got.grads.values()].some((g) => g.some((x) => x !== 0))).toBe(true);
   });
 });
 

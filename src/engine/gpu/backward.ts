@@ -2,7 +2,9 @@
 // with the same structure): from d loss / d logits, which the fused loss left in acts.logits, back through
 // lm_head and the final norm, the layers in reverse, and the input embedding, reading what the training
 // forward (forward.ts) saved. Gradients go into typed tables of the parameters' shape (params.ts): the
-// model's (full fine-tuning; null = frozen, nothing recorded) or the adapter's (LoRA, base frozen).
+// model's (full fine-tuning; null = frozen, nothing recorded) or the adapter's (LoRA, base frozen). With
+// activation recompute, the caller's `recomputeLayer` re-records a layer's forward (forward.ts recordLayer)
+// into the shared activations just before that layer's backward.
 // Accumulation rule: see opsBackward.ts.
 import type { Qwen2Config } from '../config.ts';
 import type { ModelInput } from '../ref/model.ts';
@@ -49,6 +51,8 @@ export interface BackwardPass {
   inputs: CallTensors;
   /** Also compute d loss / d mixture weights or d loss / d dense probs. */
   inputGrads: boolean;
+  /** Activation recompute: record layer l's forward again (into trainLayer(acts, l)) before its backward. */
+  recomputeLayer?: (l: number) => void;
 }
 
 /** d loss / d mixture weights (N, k) or d loss / d dense probs (N, V), when asked for. */
@@ -66,7 +70,10 @@ export function recordBackward(rec: CommandRecorder, b: BackwardPass): InputGrad
   matmulBackward(rec, a.dnormed, g.lmHead, null, a.logits, a.normedF, p.lmHead, N, C, V);
   rec.clear(a.dres);
   rmsnormBackward(rec, a.dres, g.lnfw, a.dnormed, a.res[L], p.lnfw, a.rstdF, N, C);
-  for (let l = L - 1; l >= 0; l--) recordLayerBackward(rec, b, l, trainLayer(a, l));
+  for (let l = L - 1; l >= 0; l--) {
+    b.recomputeLayer?.(l);
+    recordLayerBackward(rec, b, l, trainLayer(a, l));
+  }
   return recordInputBackward(rec, b);
 }
 

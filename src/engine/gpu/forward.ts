@@ -10,7 +10,9 @@
 //   training (GpuTrainer.backward): a full sequence from position 0 (start 0, capacity T, no cache); every
 //     layer writes its OWN buffers, which the backward (backward.ts) reads: the residual stream after
 //     each layer, the rmsnorms' 1/rms, q and k after RoPE, v (written by v_proj directly), the attention
-//     output and the MLP's gate, up and act.
+//     output and the MLP's gate, up and act. With GpuTrainer's `recompute`, only the residual stream is
+//     kept per layer: every layer writes its internals into ONE shared set, and the backward re-records
+//     each layer (recordLayer, from the kept residual into that set) just before that layer's backward.
 //
 // The caller says which by the tensors it passes (ForwardPass.layer, .kv, .head); the dispatches and their
 // order are the same in both. Nothing here waits on the GPU: inputs are written with queue.writeBuffer and
@@ -101,6 +103,9 @@ export interface ForwardPass {
   onEmbedded?(residual: GpuTensor): void;
   onLayer?(l: number, residual: GpuTensor): void;
 }
+
+/** What one layer's recording reads of the pass (recordLayer; the backward's recompute passes this). */
+export type LayerPass = Pick<ForwardPass, 'config' | 'params' | 'lora' | 'B' | 'T' | 'kv' | 'cs' | 'loraTmp'>;
 
 /** What the input's backward needs from its forward: the mixture ids or the dense probabilities. */
 export interface EmbeddedInput {
@@ -195,8 +200,9 @@ function recordEmbedding(rec: CommandRecorder, out: GpuTensor, f: ForwardPass): 
   }
 }
 
-/** One decoder layer: pre-norm attention (GQA, RoPE) and SwiGLU MLP, each added into the residual stream. */
-function recordLayer(rec: CommandRecorder, f: ForwardPass, l: number, t: LayerActivations): void {
+/** One decoder layer: pre-norm attention (GQA, RoPE) and SwiGLU MLP, each added into the residual stream.
+ * Reads f.cs and f.kv.mask as writePositions left them (the training backward's recompute relies on it). */
+export function recordLayer(rec: CommandRecorder, f: LayerPass, l: number, t: LayerActivations): void {
   const {
     hiddenSize: C,
     intermediateSize: I,

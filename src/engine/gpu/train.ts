@@ -7,6 +7,12 @@
 // schedule) on the model's own parameter buffers, in one submit (the norm comes back) — so after a step,
 // GpuModel's forward and decode use the new weights.
 //
+// With `recompute` (activation checkpointing), the training forward keeps only each layer's input residual
+// stream (and the head's tensors); every layer's internals go into one shared set (trainActivations.ts),
+// and the backward re-records each layer's forward (forward.ts recordLayer, the same kernels on the same
+// inputs, so the results are bit-identical) just before that layer's backward — except the last layer,
+// whose internals the forward left in the shared set.
+//
 // Full fine-tuning trains every parameter (gradients by HF name, kept as a table of the parameters'
 // shape; a tied lm_head is the embedding, which then gets gradient from both ends); LoRA trains only the
 // adapter's A and B (gradients by peft name, ref/backward.ts loraGradName) on whichever projections the
@@ -21,7 +27,7 @@ import { recordBackward } from './backward.ts';
 import type { GpuTensor } from './buffers.ts';
 import { CallTensors } from './callTensors.ts';
 import type { CommandRecorder, GpuContext } from './commands.ts';
-import { type EmbeddedInput, recordForward } from './forward.ts';
+import { type EmbeddedInput, type LayerPass, recordForward, recordLayer } from './forward.ts';
 import { type LoraExportMeta, loraAdapterOf } from './loraExport.ts';
 import type { GpuModel } from './model.ts';
 import { gatherLogprobsForward } from './ops.ts';
@@ -63,6 +69,9 @@ export interface GpuTrainerOptions extends GpuOptimizerOptions {
   mode: 'full' | 'lora';
   /** Full fine-tuning: also train model.embed_tokens.weight (and so a tied head). Default true. */
   trainEmbeddings?: boolean;
+  /** Keep only each layer's input residual stream and recompute the layer's internals in the backward
+   * (one layer's activations instead of L; results bit-identical). Default false. */
+  recompute?: boolean;
 }
 
 /**
@@ -515,7 +524,15 @@ export class GpuTrainer {
     return out;
   }
 
-  /** The forward (forward.ts, training mode): the whole sequence, every layer's activations kept. */
+  /** What a training layer's recording reads: the whole sequence from position 0, no cache. */
+  private layerPass(batch: LikelihoodBatch, a: TrainActivations): LayerPass {
+    const { config, params, lora } = this;
+    const kv = { mask: a.mask, start: 0, capacity: batch.T };
+    return { config, params, lora, B: batch.B, T: batch.T, kv, cs: a.cs, loraTmp: a.loraU };
+  }
+
+  /** The forward (forward.ts, training mode): the whole sequence, every layer's activations kept (or,
+   * with recompute, every layer's input residual stream and one shared set of internals). */
   private recordForward(
     rec: CommandRecorder,
     inputs: CallTensors,
@@ -523,18 +540,11 @@ export class GpuTrainer {
     a: TrainActivations,
   ): EmbeddedInput {
     return recordForward(rec, {
-      config: this.config,
-      params: this.params,
-      lora: this.lora,
+      ...this.layerPass(batch, a),
       inputs,
-      B: batch.B,
-      T: batch.T,
       input: batch.input,
       positionIds: batch.positionIds,
       attentionMask: batch.attentionMask,
-      kv: { mask: a.mask, start: 0, capacity: batch.T },
-      cs: a.cs,
-      loraTmp: a.loraU,
       layer: (l) => trainLayer(a, l),
       head: { rstd: a.rstdF, normed: a.normedF, logits: a.logits, lastRows: null },
     });
@@ -570,6 +580,15 @@ export class GpuTrainer {
     inputGrads: boolean,
   ): (bufs: ArrayBuffer[], out: GpuBackwardResult) => void {
     const lora = this.lora && this.loraGrads ? { tensors: this.lora, grads: this.loraGrads } : null;
+    // Recompute: the shared set holds the last layer's internals (the forward wrote it last); every other
+    // layer is re-recorded from its kept input residual just before its backward.
+    const last = this.config.numHiddenLayers - 1;
+    const pass = acts.recompute ? this.layerPass(batch, acts) : null;
+    const recomputeLayer = pass
+      ? (l: number) => {
+          if (l !== last) recordLayer(rec, pass, l, trainLayer(acts, l));
+        }
+      : undefined;
     const grads = recordBackward(rec, {
       config: this.config,
       params: this.params,
@@ -582,6 +601,7 @@ export class GpuTrainer {
       embedded,
       inputs,
       inputGrads,
+      recomputeLayer,
     });
     if (!inputGrads) return () => {};
     const C = this.config.hiddenSize;
@@ -598,7 +618,8 @@ export class GpuTrainer {
   private activations(B: number, T: number): TrainActivations {
     if (this.acts && this.acts.B === B && this.acts.T === T) return this.acts;
     this.releaseActs();
-    this.acts = allocTrainActivations(this.ctx, this.config, B, T, this.lora?.r ?? 1);
+    const recompute = this.options.recompute === true;
+    this.acts = allocTrainActivations(this.ctx, this.config, B, T, this.lora?.r ?? 1, recompute);
     return this.acts;
   }
 

@@ -1,7 +1,8 @@
 // The activations of a training step on the GPU (llm.c's ActivationTensors with their gradients): what the
 // forward (forward.ts, training mode) saves per layer for the backward, and the backward's (backward.ts)
 // scratch, sized once per (B, T) and reused across steps. trainLayer() is layer l's view for the forward
-// and the backward alike.
+// and the backward alike. With `recompute`, only the residual stream is kept per layer (res, L + 1) and
+// every layer's internals share ONE SavedLayer, which the backward refills by re-recording the layer.
 import type { Qwen2Config } from '../config.ts';
 import type { GpuTensor } from './buffers.ts';
 import type { GpuContext } from './commands.ts';
@@ -27,8 +28,10 @@ interface SavedLayer {
 export interface TrainActivations {
   B: number;
   T: number;
+  /** One shared SavedLayer (re-recorded before each layer's backward) instead of L. */
+  recompute: boolean;
   res: GpuTensor[]; // (L + 1) × (N, C): res[0] the input embeddings, res[l + 1] after layer l
-  layers: SavedLayer[]; // L
+  layers: SavedLayer[]; // L, or 1 with recompute
   rstdF: GpuTensor; // (N)        model.norm 1/rms
   normedF: GpuTensor; // (N, C)   input of lm_head
   logits: GpuTensor; // (N, V)    logits, overwritten in place by d loss / d logits
@@ -57,19 +60,21 @@ export interface TrainActivations {
 /** A training layer: every tensor its own (v_proj writes v directly), the 1/rms kept. */
 export type TrainLayer = LayerActivations & { rstd1: GpuTensor; rstd2: GpuTensor };
 
-/** Layer l's tensors: its saved activations between res[l] and res[l + 1]. */
+/** Layer l's tensors: its saved (or, with recompute, the shared) activations between res[l] and res[l + 1]. */
 export function trainLayer(a: TrainActivations, l: number): TrainLayer {
-  const s = a.layers[l];
+  const s = a.layers[a.recompute ? 0 : l];
   return { ...s, resIn: a.res[l], qraw: a.qraw, kraw: a.kraw, vraw: s.v, resOut: a.res[l + 1] };
 }
 
-/** Allocate the activations of B rows of T positions; `loraRank` sizes the LoRA scratch (1 without). */
+/** Allocate the activations of B rows of T positions; `loraRank` sizes the LoRA scratch (1 without);
+ * `recompute` keeps one shared set of layer internals instead of L. */
 export function allocTrainActivations(
   ctx: GpuContext,
   config: Qwen2Config,
   B: number,
   T: number,
   loraRank: number,
+  recompute = false,
 ): TrainActivations {
   const {
     hiddenSize: C,
@@ -86,8 +91,9 @@ export function allocTrainActivations(
   return {
     B,
     T,
+    recompute,
     res: Array.from({ length: L + 1 }, (_, l) => t(`residual ${l}`, N * C)),
-    layers: Array.from({ length: L }, (_, l) => ({
+    layers: Array.from({ length: recompute ? 1 : L }, (_, l) => ({
       rstd1: t(`rstd1[${l}]`, N),
       normed1: t(`normed1[${l}]`, N * C),
       q: t(`q[${l}]`, N * H * D),
@@ -132,7 +138,7 @@ export function releaseTrainActivations(ctx: GpuContext, a: TrainActivations): v
   for (const x of a.res) pool.release(x);
   for (const l of a.layers) for (const x of Object.values(l)) pool.release(x);
   for (const [k, x] of Object.entries(a)) {
-    if (k === 'res' || k === 'layers' || typeof x === 'number') continue;
+    if (k === 'res' || k === 'layers' || typeof x === 'number' || typeof x === 'boolean') continue;
     pool.release(x as GpuTensor);
   }
 }

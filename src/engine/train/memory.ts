@@ -11,7 +11,9 @@
 // - 'cpu': exactly what the CPU reference keeps (ref/backward.ts TrainActivations, every layer's attention
 //   probabilities included; a test checks it); the backward scratch is qwen2Backward's named buffers plus
 //   the (G, H, N, N) attention gradient a GPU kernel materialises (the CPU one works row by row).
-// Neither engine recomputes layers yet: `recompute` states what keeping one layer's internals would need.
+// `recompute`: the WebGPU trainer's activation recompute (GpuTrainer option `recompute`): every layer's input
+// residual kept, its internals in one shared set re-recorded before each layer's backward (memory-plan.test.ts
+// checks this case too). The CPU reference does not recompute: for 'cpu' it states what that would need.
 // Shapes: L layers, C hidden, H heads, KVH key/value heads, D head dim, I MLP width, V vocabulary,
 // BT = G · N token positions, r LoRA rank.
 import { expectedParameters, type Qwen2Config } from '../config.ts';
@@ -56,7 +58,7 @@ export interface MemoryOptions {
   lora?: { r: number; targets?: string[] } | null;
   optimizer?: OptimizerKind;
   /** Keep only each layer's input; recompute attention and MLP internals one layer at a time in the
-   * backward (one layer's worth of workspace instead of L). */
+   * backward (one layer's worth of workspace instead of L): GpuTrainer's `recompute` (WebGPU only). */
   recompute?: boolean;
   /** Full fine-tuning: train the embedding (and a tied head). Default true. */
   trainEmbeddings?: boolean;
