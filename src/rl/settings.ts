@@ -41,6 +41,9 @@ export interface GrpoSettings {
   lr_scheduler_type: LrSchedulerType;
   max_steps: number;
   seed: number;
+  /** Recompute each layer's activations in the backward instead of keeping them (HF's name): less memory,
+   * the same numbers. The WebGPU trainer does it; the CPU reference keeps every activation regardless. */
+  gradient_checkpointing: boolean;
 }
 
 export const GRPO_DEFAULTS: Readonly<GrpoSettings> = Object.freeze({
@@ -65,6 +68,7 @@ export const GRPO_DEFAULTS: Readonly<GrpoSettings> = Object.freeze({
   lr_scheduler_type: 'linear', // TRL's default (warm-up, then linear decay)
   max_steps: 1000, // the paper: 1000 iterations
   seed: 42, // TRL's default
+  gradient_checkpointing: false, // HF's default: keep the activations (faster; turn on when memory is short)
 });
 
 /** The rollout size: generation_batch_size, or per_device_train_batch_size × gradient_accumulation_steps. */
@@ -125,6 +129,9 @@ export function validateGrpoSettings(s: GrpoSettings): GrpoSettings {
   ]);
   checkInteger('max_steps', s.max_steps, 1);
   checkInteger('seed', s.seed, 0);
+  for (const field of ['mask_truncated_completions', 'gradient_checkpointing'] as const)
+    if (typeof s[field] !== 'boolean')
+      throw new SettingsError('unknown-value', field, `must be true or false, got ${String(s[field])}`);
   return s;
 }
 

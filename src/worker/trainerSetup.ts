@@ -71,6 +71,7 @@ export async function createPolicy(inputs: PolicyInputs): Promise<GrpoPolicy> {
       optim,
       trainEmbeddings: true,
       clipNorm: cfgT.grpo.max_grad_norm,
+      recompute: cfgT.grpo.gradient_checkpointing,
       reference,
       makeStepper: (c) => new GpuMixtureStepper(active.model, shape, c),
     });

@@ -27,6 +27,8 @@ export interface GpuPolicyOptions {
   trainEmbeddings?: boolean;
   /** Global gradient-norm clip (the run's max_grad_norm). */
   clipNorm: number;
+  /** Recompute each layer's activations in the backward (the run's gradient_checkpointing). */
+  recompute?: boolean;
   /** Full fine-tuning: the frozen reference (a second GpuModel of the starting weights). */
   reference: GpuBackend | null;
   makeStepper: (cfg: StepperConfig) => RolloutStepper;
@@ -148,9 +150,15 @@ export class GpuPolicy implements GrpoPolicy {
       mode: o.mode,
       trainEmbeddings: o.trainEmbeddings,
       clipNorm: o.clipNorm,
+      recompute: o.recompute === true,
       optimizer: o.optim === 'sgd' ? { kind: 'sgd' } : { kind: 'adamw', weightDecay: 0 },
     });
     return new GpuPolicy(config, embedding, backend, trainer, o);
+  }
+
+  /** Whether the trainer recomputes layers in the backward (gradient_checkpointing). */
+  get recomputes(): boolean {
+    return this.trainer.options.recompute === true;
   }
 
   makeStepper(cfg: StepperConfig): RolloutStepper {
