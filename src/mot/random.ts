@@ -28,7 +28,8 @@ export const DRAW = {
 } as const;
 /** Draws per token id in the weights range: 21 Marsaglia–Tsang attempts × 3, and one for the α < 1 boost. */
 export const WEIGHT_BLOCK = 64;
-const GAMMA_ATTEMPTS = 21;
+/** Marsaglia–Tsang attempts per Gamma variate (3 draws each; the last draw of the block is the α < 1 boost). */
+export const GAMMA_ATTEMPTS = 21;
 
 const TINY = 2 ** -25;
 

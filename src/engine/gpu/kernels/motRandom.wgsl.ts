@@ -2,17 +2,13 @@
 // input_noise): uniform, Gumbel, Box–Muller normal, log-Gamma, and log Γ for the exact likelihood. The
 // draw-index layout (DRAW, WEIGHT_BLOCK) is interpolated from random.ts itself, so CPU and GPU read the same
 // counters by construction rather than by a hand-kept copy.
-import { DRAW, WEIGHT_BLOCK } from '../../../mot/random.ts';
+import { DRAW, GAMMA_ATTEMPTS, WEIGHT_BLOCK } from '../../../mot/random.ts';
 import { WGSL_COUNTER_RNG } from '../../../mot/rng.ts';
 
 /** A u32 draw offset as the WGSL literal `0x…u` (8 hex digits, the layout's ranges read at a glance). */
 function hexU32(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}u`;
 }
-
-/** Marsaglia–Tsang attempts per Gamma variate: WEIGHT_BLOCK holds 3 draws per attempt and one for the
- * α < 1 boost (random.ts's layout; its GAMMA_ATTEMPTS is module-private). */
-const GAMMA_ATTEMPTS = (WEIGHT_BLOCK - 1) / 3;
 
 /** WGSL of random.ts: uniform, Gumbel, Box–Muller normal, log-Gamma (Marsaglia–Tsang with the α < 1 boost). */
 export const WGSL_MOT_RANDOM = /* wgsl */ `
