@@ -3,6 +3,7 @@
 import type { Backend } from '../engine/backend.ts';
 import type { Qwen2Config } from '../engine/config.ts';
 import { CpuBackend } from '../engine/cpuBackend.ts';
+import type { WeightDtype } from '../engine/gpu/buffers.ts';
 import type { EngineDevice } from '../engine/gpu/device.ts';
 import { GpuModel } from '../engine/gpu/model.ts';
 import { GpuTrainer } from '../engine/gpu/train.ts';
@@ -22,6 +23,8 @@ export type BackendFactory = (
   config: Qwen2Config,
   weights: WeightMap,
   adapter: LoraAdapter | null,
+  /** How the backend stores the weight matrices (the CPU reference computes on the values as given). */
+  storage?: WeightDtype,
 ) => Promise<Backend>;
 
 export const cpuFactory: BackendFactory = async (config, weights, adapter) =>
@@ -43,7 +46,8 @@ export async function parityBackends(
     name,
     config: f32.config,
     f32: await make(f32.config, f32.weights, adapter),
-    bf16: bf16 ? await make(bf16.config, bf16.weights, null) : null,
+    // WebGPU keeps the bf16 file's weights in bf16 (the values are exactly the widened ones the CPU uses).
+    bf16: bf16 ? await make(bf16.config, bf16.weights, null, 'bf16') : null,
     hasAdapter: adapter !== null,
   };
 }
@@ -62,7 +66,8 @@ export async function loadParityModel(
 
 /** WebGPU backends on one shared device. */
 export function gpuFactory(device: EngineDevice): BackendFactory {
-  return async (config, weights, adapter) => GpuBackend.create(device, config, weights, adapter);
+  return async (config, weights, adapter, storage) =>
+    GpuBackend.create(device, config, weights, adapter, { weightDtype: storage });
 }
 
 /**

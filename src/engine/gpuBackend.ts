@@ -1,8 +1,8 @@
 // The WebGPU backend: the Engine's Backend interface over GpuModel (our WGSL kernels).
-import type { Backend, DecodeOptions, ForwardOptions, KvCacheHandle } from './backend.ts';
+import type { Backend, DecodeOptions, ForwardOptions, KvCacheHandle, KvRowCopy } from './backend.ts';
 import type { Qwen2Config } from './config.ts';
 import type { EngineDevice } from './gpu/device.ts';
-import { GpuKvCache, GpuModel } from './gpu/model.ts';
+import { GpuKvCache, GpuModel, type GpuModelOptions } from './gpu/model.ts';
 import type { ForwardResult, LoraWeights, ModelInput } from './ref/model.ts';
 import type { WeightMap } from './tensor.ts';
 
@@ -16,8 +16,14 @@ export class GpuBackend implements Backend {
     config: Qwen2Config,
     weights: WeightMap,
     lora: LoraWeights | null,
+    opts: GpuModelOptions = {},
   ): Promise<GpuBackend> {
-    return new GpuBackend(await GpuModel.create(device, config, weights, lora));
+    return new GpuBackend(await GpuModel.create(device, config, weights, lora, opts));
+  }
+
+  /** Over a model already on the device (e.g. streamed there by gpu/streamLoad.ts); owns it from now on. */
+  static fromModel(model: GpuModel): GpuBackend {
+    return new GpuBackend(model);
   }
 
   forward(
@@ -34,6 +40,15 @@ export class GpuBackend implements Backend {
 
   createCache(B: number, capacity: number): KvCacheHandle {
     return this.model.createKvCache(B, capacity);
+  }
+
+  copyCacheRows(
+    src: KvCacheHandle,
+    dst: KvCacheHandle,
+    copies: readonly KvRowCopy[],
+    n: number,
+  ): Promise<void> {
+    return this.model.copyCacheRows(this.cacheOf(src), this.cacheOf(dst), copies, n);
   }
 
   decode(cache: KvCacheHandle, input: ModelInput, T: number, opts: DecodeOptions): Promise<Int32Array> {

@@ -5,12 +5,35 @@
 // which test/gpu/memory-plan.test.ts checks the training memory plan (train/memory.ts) against.
 import type { EngineDevice } from './device.ts';
 
-/** A view of (part of) a GPU buffer holding one f32/u32/i32 tensor. `bytes` is what a binding covers. */
+/** How a weight matrix is stored on the GPU: f32, or IEEE half / bfloat16 with two halves packed per u32. */
+export type WeightDtype = 'f32' | 'f16' | 'bf16';
+
+export const WEIGHT_DTYPES: readonly WeightDtype[] = ['f32', 'f16', 'bf16'];
+
+/** A view of (part of) a GPU buffer holding one tensor. `bytes` is what a binding covers. Activations,
+ * gradients and ids are 4-byte f32/u32/i32; a weight may be 16-bit (`dtype`; absent = 4 bytes). */
 export interface GpuTensor {
   readonly buffer: GPUBuffer;
   readonly offset: number;
   readonly bytes: number;
   readonly name: string;
+  readonly dtype?: WeightDtype;
+}
+
+/** Bytes per element of a tensor: 2 for a 16-bit weight, else 4. */
+export function elementBytes(t: GpuTensor): number {
+  return t.dtype === 'f16' || t.dtype === 'bf16' ? 2 : 4;
+}
+
+/** Rows [first, first + count) of a row-major tensor with `rowLen` elements per row, as a view (same
+ * buffer and dtype). A bound view's byte offset must meet the device's storage offset alignment (256). */
+export function rowsView(t: GpuTensor, first: number, count: number, rowLen: number): GpuTensor {
+  const eb = elementBytes(t);
+  const offset = t.offset + first * rowLen * eb;
+  const bytes = count * rowLen * eb;
+  if (first < 0 || count < 0 || (first + count) * rowLen * eb > t.bytes)
+    throw new Error(`rowsView: rows [${first}, ${first + count}) outside ${t.name}`);
+  return { buffer: t.buffer, offset, bytes, name: `${t.name}[${first}:${first + count}]`, dtype: t.dtype };
 }
 
 /**
@@ -119,6 +142,22 @@ export class BufferPool {
     const t = this.tensor(name, data.length, STORAGE_USAGE, true);
     if (data.length > 0)
       this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return t;
+  }
+
+  /** Upload 16-bit weight values (bit patterns, two per u32: an even length) into a new exact tensor. */
+  uploadHalves(name: string, bits: Uint16Array, dtype: 'f16' | 'bf16'): GpuTensor {
+    if (bits.length % 2 !== 0) throw new Error(`BufferPool.uploadHalves: ${name} has an odd length`);
+    const bytes = Math.max(4, bits.byteLength);
+    const t: GpuTensor = {
+      buffer: this.acquire(name, bytes, STORAGE_USAGE, true),
+      offset: 0,
+      bytes,
+      name,
+      dtype,
+    };
+    if (bits.length > 0)
+      this.device.queue.writeBuffer(t.buffer, 0, bits.buffer, bits.byteOffset, bits.byteLength);
     return t;
   }
 

@@ -6,9 +6,10 @@
 // for upload and export) and the same pairs by layer and projection (for the forward and backward).
 import { expectedParameters, type Qwen2Config } from '../config.ts';
 import { EngineError } from '../errors.ts';
+import { type HalfDtype, packHalves, unpackHalves } from '../model/halfFloat.ts';
 import type { LoraWeights } from '../ref/model.ts';
 import type { WeightMap } from '../tensor.ts';
-import type { BufferPool, GpuTensor } from './buffers.ts';
+import type { BufferPool, GpuTensor, WeightDtype } from './buffers.ts';
 
 /** One decoder layer's parameters (HF names after `model.layers.{l}.`: LAYER_NAMES). */
 export interface LayerParams<T> {
@@ -116,29 +117,52 @@ export function namedParameters(p: ParameterTensors, tied: boolean): Map<string,
   return out;
 }
 
-/** Upload every parameter of `weights` (checked against the config's shapes) into exactly sized tensors. */
-export function uploadParameters(pool: BufferPool, cfg: Qwen2Config, weights: WeightMap): ParameterTensors {
-  const shapes = expectedParameters(cfg);
-  const numelOf = (name: string) => shapes.get(name)!.reduce((a, b) => a * b, 1);
-  const get = (name: string, numel: number, optional = false): GpuTensor | null => {
-    const t = weights.get(name);
-    if (!t) {
-      if (optional) return null;
-      throw new EngineError('tensor-missing', `GPU model: missing parameter ${name}`, { tensor: name });
-    }
-    if (t.data.length !== numel) {
-      throw new EngineError(
-        'tensor-shape',
-        `GPU model: ${name} has ${t.data.length} elements, expected ${numel}`,
-        { tensor: name },
-      );
-    }
-    return pool.upload(name, t.data);
+/** A weight's values on the host: f32, or 16-bit patterns as a checkpoint stores them (not widened). */
+export type HostWeight =
+  | { kind: 'f32'; data: Float32Array }
+  | { kind: 'half'; dtype: HalfDtype; bits: Uint16Array; numel: number };
+
+/**
+ * Upload one weight in the storage dtype: a 16-bit checkpoint's bits go up as they are when the storage
+ * dtype is theirs; otherwise the values are converted (rounded to nearest even when narrowed).
+ */
+export function uploadWeight(pool: BufferPool, name: string, w: HostWeight, storage: WeightDtype): GpuTensor {
+  if (storage === 'f32') {
+    const data = w.kind === 'f32' ? w.data : unpackHalves(w.bits, w.dtype, w.numel);
+    return pool.upload(name, data);
+  }
+  if (w.kind === 'half' && w.dtype === storage) {
+    const bits =
+      w.bits.length % 2 === 0
+        ? w.bits
+        : Uint16Array.from({ length: w.bits.length + 1 }, (_, i) => w.bits[i] ?? 0);
+    return pool.uploadHalves(name, bits, storage);
+  }
+  const data = w.kind === 'f32' ? w.data : unpackHalves(w.bits, w.dtype, w.numel);
+  return pool.uploadHalves(name, packHalves(data, storage), storage);
+}
+
+/** Whether the storage dtype applies to this parameter: the 2-D weight matrices (embeddings, lm_head, the
+ * projections). Norm weights and biases stay f32 (tiny, and read by kernels that take f32). */
+export function isWeightMatrix(cfg: Qwen2Config, name: string): boolean {
+  return expectedParameters(cfg).get(name)?.length === 2;
+}
+
+/**
+ * The parameter table from tensors already on the GPU, by HF name (`lookup` returns null when absent):
+ * every required parameter must be there; biases only when the config has them.
+ */
+export function parameterTableFrom(
+  cfg: Qwen2Config,
+  lookup: (name: string) => GpuTensor | null,
+): ParameterTensors {
+  const req = (name: string) => {
+    const t = lookup(name);
+    if (!t) throw new EngineError('tensor-missing', `GPU model: missing parameter ${name}`, { tensor: name });
+    return t;
   };
-  const req = (name: string) => get(name, numelOf(name))!;
-  const { numAttentionHeads: H, numKeyValueHeads: KVH, headDim: D } = cfg;
-  const bias = (l: number, field: 'qb' | 'kb' | 'vb', numel: number) =>
-    get(layerParamName(l, field), numel, !cfg.attentionBias);
+  const bias = (l: number, field: 'qb' | 'kb' | 'vb') =>
+    cfg.attentionBias ? req(layerParamName(l, field)) : null;
   const wte = req(EMBED_NAME);
   const layers: LayerParams<GpuTensor>[] = [];
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
@@ -146,11 +170,11 @@ export function uploadParameters(pool: BufferPool, cfg: Qwen2Config, weights: We
     layers.push({
       ln1w: w('ln1w'),
       qw: w('qw'),
-      qb: bias(l, 'qb', H * D),
+      qb: bias(l, 'qb'),
       kw: w('kw'),
-      kb: bias(l, 'kb', KVH * D),
+      kb: bias(l, 'kb'),
       vw: w('vw'),
-      vb: bias(l, 'vb', KVH * D),
+      vb: bias(l, 'vb'),
       ow: w('ow'),
       ln2w: w('ln2w'),
       gatew: w('gatew'),
@@ -161,6 +185,42 @@ export function uploadParameters(pool: BufferPool, cfg: Qwen2Config, weights: We
   const lnfw = req(NORM_NAME);
   const lmHead = cfg.tieWordEmbeddings ? wte : req(HEAD_NAME);
   return { wte, layers, lnfw, lmHead };
+}
+
+/** Upload every parameter of `weights` (checked against the config's shapes) into exactly sized tensors,
+ * the weight matrices in `storage` (default f32). On failure nothing stays allocated. */
+export function uploadParameters(
+  pool: BufferPool,
+  cfg: Qwen2Config,
+  weights: WeightMap,
+  storage: WeightDtype = 'f32',
+): ParameterTensors {
+  const uploaded = new Map<string, GpuTensor>();
+  try {
+    for (const [name, shape] of expectedParameters(cfg)) {
+      if (name === HEAD_NAME && cfg.tieWordEmbeddings) continue;
+      const isBias = name.endsWith('_proj.bias');
+      const t = weights.get(name);
+      if (!t) {
+        if (isBias && !cfg.attentionBias) continue;
+        throw new EngineError('tensor-missing', `GPU model: missing parameter ${name}`, { tensor: name });
+      }
+      const numel = shape.reduce((a, b) => a * b, 1);
+      if (t.data.length !== numel) {
+        throw new EngineError(
+          'tensor-shape',
+          `GPU model: ${name} has ${t.data.length} elements, expected ${numel}`,
+          { tensor: name },
+        );
+      }
+      const dtype = shape.length === 2 ? storage : 'f32';
+      uploaded.set(name, uploadWeight(pool, name, { kind: 'f32', data: t.data }, dtype));
+    }
+    return parameterTableFrom(cfg, (name) => uploaded.get(name) ?? null);
+  } catch (e) {
+    for (const t of uploaded.values()) pool.release(t);
+    throw e;
+  }
 }
 
 // ---- LoRA ----------------------------------------------------------------------------------------

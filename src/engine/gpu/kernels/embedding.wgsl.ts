@@ -1,10 +1,8 @@
-// Input embeddings: one token per position, or a k-sparse mixture of tokens (MOTG.md §1).
-// A dense mixture (probs @ wte) is the matmul kernel with the weight in [in, out] layout.
-import type { KernelDef } from '../pipelines.ts';
+import { perDtype, weightBinding } from './weightLoad.wgsl.ts';
 
 /** out[n, :] = wte[ids[n], :]. One invocation per output element; ids outside [0, V) give zeros. */
-export const embeddingForwardKernel: KernelDef = {
-  name: 'embedding_forward',
+export const embeddingForwardKernel = perDtype((dtype, suffix) => ({
+  name: `embedding_forward${suffix}`,
   bindings: [
     ['out', 'storage'],
     ['ids', 'read-only-storage'],
@@ -20,7 +18,7 @@ struct Params { N: u32, C: u32, V: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>; // (N, C)
 @group(0) @binding(2) var<storage, read> ids: array<u32>;       // (N)
-@group(0) @binding(3) var<storage, read> wte: array<f32>;       // (V, C)
+${weightBinding(3, 'wte', dtype)}
 
 override WG: u32 = 64;
 
@@ -32,15 +30,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c = i % p.C;
   let id = ids[n];
   var v = 0.0;
-  if (id < p.V) { v = wte[id * p.C + c]; }
+  if (id < p.V) { v = wte_at(id * p.C + c); }
   out[i] = v;
 }
 `,
-};
+}));
 
 /** out[n, :] = Σ_j weights[n, j] · wte[ids[n, j], :]. ids/weights (N, K). */
-export const mixtureForwardKernel: KernelDef = {
-  name: 'mixture_forward',
+export const mixtureForwardKernel = perDtype((dtype, suffix) => ({
+  name: `mixture_forward${suffix}`,
   bindings: [
     ['out', 'storage'],
     ['ids', 'read-only-storage'],
@@ -59,7 +57,7 @@ struct Params { N: u32, K: u32, C: u32, V: u32 }
 @group(0) @binding(1) var<storage, read_write> out: array<f32>; // (N, C)
 @group(0) @binding(2) var<storage, read> ids: array<u32>;       // (N, K)
 @group(0) @binding(3) var<storage, read> weights: array<f32>;   // (N, K)
-@group(0) @binding(4) var<storage, read> wte: array<f32>;       // (V, C)
+${weightBinding(4, 'wte', dtype)}
 
 override WG: u32 = 64;
 
@@ -72,9 +70,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var acc = 0.0;
   for (var j = 0u; j < p.K; j++) {
     let id = ids[n * p.K + j];
-    if (id < p.V) { acc += weights[n * p.K + j] * wte[id * p.C + c]; }
+    if (id < p.V) { acc += weights[n * p.K + j] * wte_at(id * p.C + c); }
   }
   out[i] = acc;
 }
 `,
-};
+}));

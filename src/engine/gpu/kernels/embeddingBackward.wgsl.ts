@@ -6,6 +6,7 @@
 // one invocation per (token, channel) sums its entries in a fixed order, then adds into its row.
 // A dense mixture (probs @ wte) is the matmul's backward (opsBackward.ts denseMixtureBackward).
 import type { KernelDef } from '../pipelines.ts';
+import { perDtype, weightBinding } from './weightLoad.wgsl.ts';
 
 /**
  * dwte[id_u, c] += Σ_{e ∈ bucket u} w_e · dout[rows[e], c] for every bucket u (one per distinct id).
@@ -59,8 +60,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  * dweights[n, j] = dout[n, :] · wte[ids[n, j], :] (an activation gradient, overwritten). ids (N, K).
  * One workgroup of WG (a power of two) per entry (n, j), tree reduction over C.
  */
-export const mixtureBackwardKernel: KernelDef = {
-  name: 'mixture_backward',
+export const mixtureBackwardKernel = perDtype((dtype, suffix) => ({
+  name: `mixture_backward${suffix}`,
   bindings: [
     ['dweights', 'storage'],
     ['dout', 'read-only-storage'],
@@ -79,7 +80,7 @@ struct Params { N: u32, K: u32, C: u32, V: u32 }
 @group(0) @binding(1) var<storage, read_write> dweights: array<f32>; // (N, K)
 @group(0) @binding(2) var<storage, read> dout: array<f32>;           // (N, C)
 @group(0) @binding(3) var<storage, read> ids: array<u32>;            // (N, K)
-@group(0) @binding(4) var<storage, read> wte: array<f32>;            // (V, C)
+${weightBinding(4, 'wte', dtype)}
 
 override WG: u32 = 64;
 var<workgroup> red: array<f32, WG>;
@@ -93,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let id = ids[e];
   var s = 0.0;
   if (id < p.V) {
-    for (var c = lid; c < p.C; c += WG) { s += dout[n * p.C + c] * wte[id * p.C + c]; }
+    for (var c = lid; c < p.C; c += WG) { s += dout[n * p.C + c] * wte_at(id * p.C + c); }
   }
   red[lid] = s;
   workgroupBarrier();
@@ -104,4 +105,4 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (lid == 0u) { dweights[e] = red[0]; }
 }
 `,
-};
+}));

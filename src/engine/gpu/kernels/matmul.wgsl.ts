@@ -3,7 +3,10 @@
 // beta = 1 accumulates into out (the residual stream, the LoRA term); beta = 0 never reads out.
 // Numbered versions as in llm.c dev/cuda; each is checked against ref/linear.ts in test/gpu and timed
 // in bench/kernels.bench.ts. ops.ts pickMatmulVersion says which one runs where.
-import type { BindingKind, KernelDef, ParamType } from '../pipelines.ts';
+
+import type { WeightDtype } from '../buffers.ts';
+import type { BindingKind, ParamType } from '../pipelines.ts';
+import { perDtype, weightBinding } from './weightLoad.wgsl.ts';
 
 /** The numbered matmul versions of this workbench (ops.ts MATMUL_KERNELS maps each to its kernel). */
 export type MatmulVersion = 1 | 2 | 3 | 4 | 5 | 6;
@@ -22,20 +25,21 @@ const params: readonly (readonly [string, ParamType])[] = [
   ['beta', 'f32'],
 ];
 
-const header = /* wgsl */ `
+// weight (OC, IC), or (IC, OC) if W_IN_OUT, in the storage dtype (weightLoad.wgsl.ts).
+const header = (dtype: WeightDtype) => /* wgsl */ `
 struct Params { N: u32, IC: u32, OC: u32, alpha: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (N, OC)
 @group(0) @binding(2) var<storage, read> inp: array<f32>;        // (N, IC)
-@group(0) @binding(3) var<storage, read> weight: array<f32>;     // (OC, IC), or (IC, OC) if W_IN_OUT
+${weightBinding(3, 'weight', dtype)}
 @group(0) @binding(4) var<storage, read> bias: array<f32>;       // (OC), read only if HAS_BIAS
 
 override HAS_BIAS: bool = false;
 override W_IN_OUT: bool = false;
 
 fn w_at(o: u32, k: u32) -> f32 {
-  if (W_IN_OUT) { return weight[k * p.OC + o]; }
-  return weight[o * p.IC + k];
+  if (W_IN_OUT) { return weight_at(k * p.OC + o); }
+  return weight_at(o * p.IC + k);
 }
 
 fn store(n: u32, o: u32, acc: f32) {
@@ -48,11 +52,11 @@ fn store(n: u32, o: u32, acc: f32) {
 `;
 
 /** v1: one invocation per output element, 16×16 workgroups. Grid (⌈OC/16⌉, ⌈N/16⌉). */
-export const matmulV1Kernel: KernelDef = {
-  name: 'matmul_forward_v1',
+export const matmulV1Kernel = perDtype((dtype, suffix) => ({
+  name: `matmul_forward_v1${suffix}`,
   bindings,
   params,
-  source: /* wgsl */ `${header}
+  source: /* wgsl */ `${header(dtype)}
 @compute @workgroup_size(16, 16)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let o = gid.x;
@@ -63,14 +67,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   store(n, o, acc);
 }
 `,
-};
+}));
 
 /** v2: 16×16 output tile per workgroup, 16-wide k tiles staged in workgroup memory. Grid (⌈OC/16⌉, ⌈N/16⌉). */
-export const matmulV2Kernel: KernelDef = {
-  name: 'matmul_forward_v2',
+export const matmulV2Kernel = perDtype((dtype, suffix) => ({
+  name: `matmul_forward_v2${suffix}`,
   bindings,
   params,
-  source: /* wgsl */ `${header}
+  source: /* wgsl */ `${header(dtype)}
 var<workgroup> As: array<f32, 256>; // [n][k]
 var<workgroup> Ws: array<f32, 256>; // [o][k]
 
@@ -95,17 +99,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   if (n0 + lid.y < p.N && o0 + lid.x < p.OC) { store(n0 + lid.y, o0 + lid.x, acc); }
 }
 `,
-};
+}));
 
 /**
  * v3: 64×64 output tile per workgroup of 16×16 invocations, 4×4 outputs each (rows ly + 16i, columns
  * lx + 16j), k in steps of 16 through workgroup memory. Grid (⌈OC/64⌉, ⌈N/64⌉).
  */
-export const matmulV3Kernel: KernelDef = {
-  name: 'matmul_forward_v3',
+export const matmulV3Kernel = perDtype((dtype, suffix) => ({
+  name: `matmul_forward_v3${suffix}`,
   bindings,
   params,
-  source: /* wgsl */ `${header}
+  source: /* wgsl */ `${header(dtype)}
 const TILE = 64u;
 const TK = 16u;
 var<workgroup> As: array<f32, 1024>; // [k][n] (TK × TILE)
@@ -160,18 +164,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   }
 }
 `,
-};
+}));
 
 /**
  * v4 (GEMV, decode): one workgroup of WG invocations per output o; the invocations stride over k and
  * carry up to 8 rows of inp at once, so each weight row is read once per 8 rows; tree reduction.
  * HF layout only. Grid: OC workgroups (2-D when over the per-dimension limit).
  */
-export const matmulV4Kernel: KernelDef = {
-  name: 'matmul_forward_v4',
+export const matmulV4Kernel = perDtype((dtype, suffix) => ({
+  name: `matmul_forward_v4${suffix}`,
   bindings,
   params,
-  source: /* wgsl */ `${header}
+  source: /* wgsl */ `${header(dtype)}
 const ROWS = 8u;
 override WG: u32 = 256;
 var<workgroup> red: array<f32, ROWS * WG>;
@@ -185,7 +189,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     // zeroed explicitly: some drivers keep a loop-local array's value across iterations
     var acc = array<f32, ROWS>();
     for (var k = lid; k < p.IC; k += WG) {
-      let w = weight[o * p.IC + k];
+      let w = weight_at(o * p.IC + k);
       for (var r = 0u; r < ROWS; r++) {
         if (n0 + r < p.N) { acc[r] += w * inp[(n0 + r) * p.IC + k]; }
       }
@@ -203,11 +207,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
 }
 `,
-};
+}));
 
 /** v5: v4 with vec4 loads of the weight and inp rows. Needs IC % 4 = 0. */
-export const matmulV5Kernel: KernelDef = {
-  name: 'matmul_forward_v5',
+export const matmulV5Kernel = perDtype((dtype, suffix) => ({
+  name: `matmul_forward_v5${suffix}`,
   bindings,
   params,
   source: /* wgsl */ `
@@ -215,7 +219,7 @@ struct Params { N: u32, IC: u32, OC: u32, alpha: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (N, OC)
 @group(0) @binding(2) var<storage, read> inp: array<vec4f>;      // (N, IC / 4)
-@group(0) @binding(3) var<storage, read> weight: array<vec4f>;   // (OC, IC / 4)
+${weightBinding(3, 'weight', dtype, true)}
 @group(0) @binding(4) var<storage, read> bias: array<f32>;       // (OC), read only if HAS_BIAS
 
 override HAS_BIAS: bool = false;
@@ -233,7 +237,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     // zeroed explicitly: some drivers keep a loop-local array's value across iterations
     var acc = array<f32, ROWS>();
     for (var k = lid; k < IC4; k += WG) {
-      let w = weight[o * IC4 + k];
+      let w = weight_at4(o * IC4 + k);
       for (var r = 0u; r < ROWS; r++) {
         if (n0 + r < p.N) { acc[r] += dot(w, inp[(n0 + r) * IC4 + k]); }
       }
@@ -258,7 +262,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
 }
 `,
-};
+}));
 
 /**
  * v6 (GEMV, decode): LANES invocations per output and 256 / LANES outputs per workgroup, vec4 loads of
@@ -266,8 +270,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
  * against bank conflicts); after one barrier, one invocation per (output, row) adds its LANES partials.
  * Needs IC % 4 = 0. Grid: ⌈OC / (256 / LANES)⌉ workgroups.
  */
-export const matmulV6Kernel: KernelDef = {
-  name: 'matmul_forward_v6',
+export const matmulV6Kernel = perDtype((dtype, suffix) => ({
+  name: `matmul_forward_v6${suffix}`,
   bindings,
   params,
   source: /* wgsl */ `
@@ -275,7 +279,7 @@ struct Params { N: u32, IC: u32, OC: u32, alpha: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (N, OC)
 @group(0) @binding(2) var<storage, read> inp: array<vec4f>;      // (N, IC / 4)
-@group(0) @binding(3) var<storage, read> weight: array<vec4f>;   // (OC, IC / 4)
+${weightBinding(3, 'weight', dtype, true)}
 @group(0) @binding(4) var<storage, read> bias: array<f32>;       // (OC), read only if HAS_BIAS
 
 override HAS_BIAS: bool = false;
@@ -300,7 +304,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     var acc = array<f32, ROWS>();
     if (o < p.OC) {
       for (var k = lane; k < IC4; k += LANES) {
-        let w = weight[o * IC4 + k];
+        let w = weight_at4(o * IC4 + k);
         for (var r = 0u; r < ROWS; r++) {
           if (n0 + r < p.N) { acc[r] += dot(w, inp[(n0 + r) * IC4 + k]); }
         }
@@ -326,4 +330,4 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
 }
 `,
-};
+}));

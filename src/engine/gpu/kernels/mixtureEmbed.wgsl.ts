@@ -7,11 +7,12 @@
 // again to the training forward's mixture inputs, from each position's recorded counters.
 import type { KernelDef } from '../pipelines.ts';
 import { WGSL_MOT_RANDOM } from './motRandom.wgsl.ts';
+import { perDtype, weightBinding } from './weightLoad.wgsl.ts';
 
 /** out (B, C): the next inputs. ctrl (B, 8): [1] counter row, [3] given id (0xffffffff: the record),
  * [4] counter step of the record being fed. meta (B, 8): [0] n, [4] mixture flag. */
-export const mixtureEmbedKernel: KernelDef = {
-  name: 'mixture_embed',
+export const mixtureEmbedKernel = perDtype((dtype, suffix) => ({
+  name: `mixture_embed${suffix}`,
   bindings: [
     ['out', 'storage'],
     ['ctrl', 'read-only-storage'],
@@ -36,7 +37,7 @@ struct Params { B: u32, C: u32, K: u32, V: u32, seed: u32, noiseStd: f32 }
 @group(0) @binding(3) var<storage, read> recIds: array<u32>;      // (B, K)
 @group(0) @binding(4) var<storage, read> recW: array<f32>;        // (B, K)
 @group(0) @binding(5) var<storage, read> rowMeta: array<u32>;        // (B, 8)
-@group(0) @binding(6) var<storage, read> wte: array<f32>;         // (V, C)
+${weightBinding(6, 'wte', dtype)}
 ${WGSL_MOT_RANDOM}
 override WG: u32 = 64;
 
@@ -49,7 +50,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let given = ctrl[b * 8u + 3u];
   if (given != 0xffffffffu) {
     var v = 0.0;
-    if (given < p.V) { v = wte[given * p.C + c]; }
+    if (given < p.V) { v = wte_at(given * p.C + c); }
     out[i] = v;
     return;
   }
@@ -57,7 +58,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var acc = 0.0;
   for (var j = 0u; j < n; j++) {
     let id = recIds[b * p.K + j];
-    if (id < p.V) { acc += recW[b * p.K + j] * wte[id * p.C + c]; }
+    if (id < p.V) { acc += recW[b * p.K + j] * wte_at(id * p.C + c); }
   }
   if (p.noiseStd > 0.0 && rowMeta[b * 8u + 4u] == 1u) {
     acc += p.noiseStd * mot_normal(p.seed, ctrl[b * 8u + 1u], ctrl[b * 8u + 4u], DRAW_NOISE + 2u * c);
@@ -65,7 +66,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   out[i] = acc;
 }
 `,
-};
+}));
 
 /**
  * out[n, c] += std · n_c for the positions `counters` marks noisy: the noise mixture_embed added when the
