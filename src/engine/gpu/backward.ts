@@ -1,10 +1,11 @@
 // THE backward pass of the model on WebGPU (llm.c's gpt2_backward; ref/backward.ts is the CPU reference
-// with the same structure): from d loss / d logits, which the fused loss left in acts.logits, back through
-// lm_head and the final norm, the layers in reverse, and the input embedding, reading what the training
-// forward (forward.ts) saved. Gradients go into typed tables of the parameters' shape (params.ts): the
-// model's (full fine-tuning; null = frozen, nothing recorded) or the adapter's (LoRA, base frozen). With
-// activation recompute, the caller's `recomputeLayer` re-records a layer's forward (forward.ts recordLayer)
-// into the shared activations just before that layer's backward.
+// with the same structure): from the loss back through lm_head (the caller's chunked head, headChunks.ts,
+// which writes d loss / d normedF and lm_head's gradient) and the final norm, the layers in reverse, and
+// the input embedding, reading what the training forward (forward.ts) saved. Gradients go into typed
+// tables of the parameters' shape (params.ts): the model's (full fine-tuning; null = frozen, nothing
+// recorded) or the adapter's (LoRA, base frozen). With activation recompute, the caller's `recomputeLayer`
+// re-records a layer's forward (forward.ts recordLayer) into the shared activations just before that
+// layer's backward.
 // Accumulation rule: see opsBackward.ts.
 import type { Qwen2Config } from '../config.ts';
 import type { ModelInput } from '../ref/model.ts';
@@ -53,6 +54,9 @@ export interface BackwardPass {
   inputGrads: boolean;
   /** Activation recompute: record layer l's forward again (into trainLayer(acts, l)) before its backward. */
   recomputeLayer?: (l: number) => void;
+  /** Records the loss's backward through lm_head: acts.dnormed = d loss / d normedF, and lm_head's
+   * gradient (grads.lmHead, when trained) accumulated. */
+  headBackward: () => void;
 }
 
 /** d loss / d mixture weights (N, k) or d loss / d dense probs (N, V), when asked for. */
@@ -63,11 +67,11 @@ export interface InputGradients {
 
 /** Record the backward; afterwards acts.dres holds d loss / d input embeddings (N, C). */
 export function recordBackward(rec: CommandRecorder, b: BackwardPass): InputGradients {
-  const { hiddenSize: C, vocabSize: V, numHiddenLayers: L } = b.config;
+  const { hiddenSize: C, numHiddenLayers: L } = b.config;
   const N = b.B * b.T;
   const { acts: a, params: p, grads: g } = b;
   // Head and final norm; dres accumulates the residual stream's gradient through the layers.
-  matmulBackward(rec, a.dnormed, g.lmHead, null, a.logits, a.normedF, p.lmHead, N, C, V);
+  b.headBackward();
   rec.clear(a.dres);
   rmsnormBackward(rec, a.dres, g.lnfw, a.dnormed, a.res[L], p.lnfw, a.rstdF, N, C);
   for (let l = L - 1; l >= 0; l--) {
@@ -144,9 +148,9 @@ function recordLayerBackward(rec: CommandRecorder, b: BackwardPass, l: number, s
     a.dq,
     a.dk,
     a.dv,
-    a.att,
-    a.dscore,
+    a.attDelta,
     a.dattOut,
+    s.lse,
     s.q,
     s.k,
     s.v,

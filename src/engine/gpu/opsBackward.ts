@@ -9,7 +9,8 @@
 // recorded for it. Zero a parameter gradient (CommandRecorder.clear) before a step's first micro-batch.
 import type { GpuTensor } from './buffers.ts';
 import type { CommandRecorder } from './commands.ts';
-import { attentionBackwardKernel, attentionBackwardKvKernel } from './kernels/attentionBackward.wgsl.ts';
+import { attentionBackwardDkDvKernel, attentionBackwardDqKernel } from './kernels/attentionBackward.wgsl.ts';
+import { headChunkGradKernel } from './kernels/chunkedLoss.wgsl.ts';
 import { residualBackwardKernel, swigluBackwardKernel } from './kernels/elementwiseBackward.wgsl.ts';
 import { embeddingBackwardKernel, mixtureBackwardKernel } from './kernels/embeddingBackward.wgsl.ts';
 import { logprobLossBackwardKernel, scaleRowsKernel } from './kernels/lossBackward.wgsl.ts';
@@ -118,7 +119,7 @@ export function mixtureBackward(
     embeddingBackward(rec, dwte, dout, plan, C);
   }
   if (dweights) {
-    rec.dispatch(mixtureBackwardKernel, {
+    rec.dispatch(mixtureBackwardKernel(wte.dtype ?? 'f32'), {
       params: { N, K, C, V },
       bind: { dweights, dout, ids, wte },
       workgroups: N * K,
@@ -274,19 +275,30 @@ export function ropeBackward(
   });
 }
 
+/** Queries (and keys) per tile of the attention backward for head dim D: the largest TILE ≤ 8 (TILE² pairs
+ * on 64 invocations) whose q, dout, k, v tiles and pair scratch fit in 16 KiB of workgroup memory (WebGPU's
+ * guaranteed minimum), which also keeps TILE·D ≤ 1024, the outputs the kernels' invocations can own. */
+export function attentionBackwardTile(D: number): number {
+  const floats = (t: number) => 4 * t * D + 2 * t * t + 2 * t;
+  let tile = 8;
+  while (tile > 1 && floats(tile) > 16384 / 4) tile--;
+  return tile;
+}
+
 /**
- * Backward of attentionForward (k, v, mask with Tk positions per row, no cache stride), recomputing the
- * probabilities: dq (B, Tq, H·D), dk, dv (B, Tk, KVH·D), all overwritten. att and dscore are (B, H, Tq, Tk)
- * scratch tensors (the probabilities and the score gradients, kept between the two kernels).
+ * Backward of attentionForward (k, v, mask with Tk positions per row, no cache stride) without a (Tq, Tk)
+ * buffer: the probabilities are recomputed tile by tile from q, k, the mask and `lse` (B, H, Tq), the
+ * log-sum-exps the forward wrote. dq (B, Tq, H·D), dk, dv (B, Tk, KVH·D) are overwritten; `delta`
+ * (B, H, Tq) is scratch (Σ_j p_ij dp_ij per query, kept between the two kernels).
  */
 export function attentionBackward(
   rec: CommandRecorder,
   dq: GpuTensor,
   dk: GpuTensor,
   dv: GpuTensor,
-  att: GpuTensor,
-  dscore: GpuTensor,
+  delta: GpuTensor,
   dout: GpuTensor,
+  lse: GpuTensor,
   q: GpuTensor,
   k: GpuTensor,
   v: GpuTensor,
@@ -300,17 +312,20 @@ export function attentionBackward(
   D: number,
 ): void {
   if (D > 4 * ATTENTION_WG) throw new Error(`attention backward: head dim ${D} > ${4 * ATTENTION_WG}`);
-  const params = { B, Tq, Tk, qStart, H, KVH, scale: 1 / Math.sqrt(D) };
-  rec.dispatch(attentionBackwardKernel, {
-    constants: { D, WG: ATTENTION_WG },
+  const TILE = attentionBackwardTile(D);
+  const constants = { D, TILE, OWN: Math.ceil((TILE * D) / 64) };
+  const params = { B, Tq, Tk, qStart, H, KVH, scale: 1 / Math.sqrt(D), tile: TILE };
+  rec.dispatch(attentionBackwardDqKernel, {
+    constants,
     params,
-    bind: { dq, att, dscore, dout, q, k, v, mask },
-    workgroups: B * H * Tq,
+    bind: { dq, delta, dout, lse, q, k, v, mask },
+    workgroups: B * H * Math.ceil(Tq / TILE),
   });
-  rec.dispatch(attentionBackwardKvKernel, {
-    params: { ...params, D },
-    bind: { dk, dv, att, dscore, dout, q },
-    workgroups: elementwise(B * Tk * KVH * D),
+  rec.dispatch(attentionBackwardDkDvKernel, {
+    constants,
+    params,
+    bind: { dk, dv, delta, dout, lse, q, k, v, mask },
+    workgroups: B * KVH * Math.ceil(Tk / TILE),
   });
 }
 
@@ -402,5 +417,33 @@ export function scaleRows(
     params: { N, V, dloss },
     bind: { dlogits, coef },
     workgroups: elementwise(N * V),
+  });
+}
+
+/**
+ * The chunked loss's backward over one chunk (kernels/chunkedLoss.wgsl.ts): dlogits (N, W) holds the
+ * logits of vocabulary ids [v0, v0 + W) on entry and dloss · coef[n] · (s · softmax − Σ_k a_k
+ * onehot(target_k)) on exit; stats (N, 2) [lse, s] and grad (N, K) the a_k as headChunkFinalize left
+ * them; targets (N, K) u32.
+ */
+export function headChunkGrad(
+  rec: CommandRecorder,
+  dlogits: GpuTensor,
+  stats: GpuTensor,
+  grad: GpuTensor,
+  targets: GpuTensor,
+  coef: GpuTensor,
+  N: number,
+  W: number,
+  v0: number,
+  V: number,
+  K: number,
+  dloss = 1,
+): void {
+  rec.dispatch(headChunkGradKernel, {
+    constants: { K },
+    params: { N, W, v0, V, dloss },
+    bind: { dlogits, stats, grad, targets, coef },
+    workgroups: N,
   });
 }

@@ -16,6 +16,7 @@ interface SavedLayer {
   k: GpuTensor; // (N, KVH·D)     after RoPE
   v: GpuTensor; // (N, KVH·D)
   attOut: GpuTensor; // (N, H·D)  input of o_proj
+  lse: GpuTensor; // (B, H, T)    attention's log-sum-exp per query (the backward recomputes p from it)
   resMid: GpuTensor; // (N, C)    residual stream after attention
   rstd2: GpuTensor; // (N)        post_attention_layernorm 1/rms
   normed2: GpuTensor; // (N, C)   input of gate/up_proj
@@ -34,7 +35,8 @@ export interface TrainActivations {
   layers: SavedLayer[]; // L, or 1 with recompute
   rstdF: GpuTensor; // (N)        model.norm 1/rms
   normedF: GpuTensor; // (N, C)   input of lm_head
-  logits: GpuTensor; // (N, V)    logits, overwritten in place by d loss / d logits
+  logits: GpuTensor; // (N, Vc)   one vocabulary chunk's logits, then their gradient (headChunks.ts)
+  headStats: GpuTensor; // (N, 2) the head's running max and Σ exp, then lse and s
   logp: GpuTensor; // (N)
   cs: GpuTensor; // (N, D)        RoPE cos/sin
   mask: GpuTensor; // (B, T) u32
@@ -53,12 +55,11 @@ export interface TrainActivations {
   dv: GpuTensor; // (N, KVH·D)
   dqraw: GpuTensor; // (N, H·D)   w.r.t. q before RoPE
   dkraw: GpuTensor; // (N, KVH·D)
-  att: GpuTensor; // (B, H, T, T) recomputed probabilities
-  dscore: GpuTensor; // (B, H, T, T)
+  attDelta: GpuTensor; // (B, H, T) attention backward scratch: Σ_j p dp per query
 }
 
-/** A training layer: every tensor its own (v_proj writes v directly), the 1/rms kept. */
-export type TrainLayer = LayerActivations & { rstd1: GpuTensor; rstd2: GpuTensor };
+/** A training layer: every tensor its own (v_proj writes v directly), the 1/rms and attention's lse kept. */
+export type TrainLayer = LayerActivations & { rstd1: GpuTensor; rstd2: GpuTensor; lse: GpuTensor };
 
 /** Layer l's tensors: its saved (or, with recompute, the shared) activations between res[l] and res[l + 1]. */
 export function trainLayer(a: TrainActivations, l: number): TrainLayer {
@@ -67,7 +68,8 @@ export function trainLayer(a: TrainActivations, l: number): TrainLayer {
 }
 
 /** Allocate the activations of B rows of T positions; `loraRank` sizes the LoRA scratch (1 without);
- * `recompute` keeps one shared set of layer internals instead of L. */
+ * `recompute` keeps one shared set of layer internals instead of L; `headChunk`: the vocabulary rows of
+ * one chunk of the head's logits (headChunks.ts headChunkRows; default V). */
 export function allocTrainActivations(
   ctx: GpuContext,
   config: Qwen2Config,
@@ -75,6 +77,7 @@ export function allocTrainActivations(
   T: number,
   loraRank: number,
   recompute = false,
+  headChunk = config.vocabSize,
 ): TrainActivations {
   const {
     hiddenSize: C,
@@ -100,6 +103,7 @@ export function allocTrainActivations(
       k: t(`k[${l}]`, N * KVH * D),
       v: t(`v[${l}]`, N * KVH * D),
       attOut: t(`attOut[${l}]`, N * H * D),
+      lse: t(`lse[${l}]`, N * H),
       resMid: t(`resMid[${l}]`, N * C),
       rstd2: t(`rstd2[${l}]`, N),
       normed2: t(`normed2[${l}]`, N * C),
@@ -109,7 +113,8 @@ export function allocTrainActivations(
     })),
     rstdF: t('rstdF', N),
     normedF: t('normedF', N * C),
-    logits: t('logits', N * V),
+    logits: t('logits chunk', N * Math.min(headChunk, V)),
+    headStats: t('head stats', N * 2),
     logp: t('logp', N),
     cs: t('rope cos/sin', N * D),
     mask: t('mask', N),
@@ -128,8 +133,7 @@ export function allocTrainActivations(
     dv: t('dv', N * KVH * D),
     dqraw: t('dqraw', N * H * D),
     dkraw: t('dkraw', N * KVH * D),
-    att: t('att', B * H * T * T),
-    dscore: t('dscore', B * H * T * T),
+    attDelta: t('attention delta', N * H),
   };
 }
 

@@ -4,6 +4,10 @@
 // positions per row. A query with no visible key outputs zeros.
 // One workgroup per (b, h, i): keys in chunks of WG (one score per invocation), online softmax, each
 // invocation owning output dimensions d ≡ lid (mod WG). D ≤ 4·WG.
+// With WRITE_LSE (training), it also writes each query's log-sum-exp of its scaled scores,
+// lse[b, h, i] = m + log l (0 for a query with no visible key), from which the backward
+// (attentionBackward.wgsl.ts) recomputes the probabilities. Inference binds a dummy there: the branch
+// is compiled out.
 import type { KernelDef } from '../pipelines.ts';
 
 export const attentionForwardKernel: KernelDef = {
@@ -14,6 +18,7 @@ export const attentionForwardKernel: KernelDef = {
     ['k', 'read-only-storage'],
     ['v', 'read-only-storage'],
     ['mask', 'read-only-storage'],
+    ['lse', 'storage'],
   ],
   params: [
     ['B', 'u32'],
@@ -33,9 +38,11 @@ struct Params { B: u32, Tq: u32, Tk: u32, qStart: u32, H: u32, KVH: u32, kvStrid
 @group(0) @binding(3) var<storage, read> k: array<f32>;         // (B, kvStride, KVH·D), after RoPE
 @group(0) @binding(4) var<storage, read> v: array<f32>;         // (B, kvStride, KVH·D)
 @group(0) @binding(5) var<storage, read> mask: array<u32>;      // (B, kvStride), 1 = real token
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>; // (B, H, Tq) with WRITE_LSE
 
 override D: u32 = 64;
 override WG: u32 = 64;
+override WRITE_LSE: bool = false;
 const NEG = -3.0e38;
 
 var<workgroup> qs: array<f32, D>;
@@ -103,6 +110,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let d = lid + r * WG;
     if (d < D) { out[qBase + d] = select(0.0, acc[r] / l, l > 0.0); }
   }
+  if (WRITE_LSE && lid == 0u) { lse[(b * p.H + h) * p.Tq + i] = select(0.0, m + log(l), l > 0.0); }
 }
 `,
 };
