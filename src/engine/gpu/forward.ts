@@ -10,12 +10,17 @@
 //   training (GpuTrainer.backward): a full sequence from position 0 (start 0, capacity T, no cache); every
 //     layer writes its OWN buffers, which the backward (backward.ts) reads: the residual stream after
 //     each layer, the rmsnorms' 1/rms, q and k after RoPE, v (written by v_proj directly), the attention
-//     output and the MLP's gate, up and act. With GpuTrainer's `recompute`, only the residual stream is
+//     output with each query's log-sum-exp (the flash-attention backward recomputes the probabilities
+//     from it) and the MLP's gate, up and act. With GpuTrainer's `recompute`, only the residual stream is
 //     kept per layer: every layer writes its internals into ONE shared set, and the backward re-records
 //     each layer (recordLayer, from the kept residual into that set) just before that layer's backward.
 //
 // The caller says which by the tensors it passes (ForwardPass.layer, .kv, .head); the dispatches and their
-// order are the same in both. Nothing here waits on the GPU: inputs are written with queue.writeBuffer and
+// order are the same in both, except that inference with few rows (a decode step: nothing kept, N ≤ 16)
+// records the fused kernels (kernels/fusedDecode.wgsl.ts): norm + q/k/v + RoPE + cache write, norm +
+// gate/up + SwiGLU, and the final norm + lm_head, each one dispatch (projections with a LoRA term excepted).
+// Weight matrices may be stored in 16 bits (GpuModel's weightDtype); every kernel widens them to f32.
+// Nothing here waits on the GPU: inputs are written with queue.writeBuffer and
 // everything else is recorded on the caller's CommandRecorder, submitted by the caller.
 import type { Qwen2Config } from '../config.ts';
 import { EngineError } from '../errors.ts';
@@ -27,6 +32,11 @@ import {
   attentionForward,
   denseMixtureForward,
   embeddingForward,
+  fusedNormFits,
+  fusedNormLinearForward,
+  fusedNormSwigluForward,
+  fusedQkvFits,
+  fusedQkvRopeForward,
   inputNoiseForward,
   matmulForward,
   mixtureForward,
@@ -53,6 +63,7 @@ export interface LayerActivations {
   k: GpuTensor; // keys after RoPE that attention reads: the cache's (B, capacity, KVH·D), or (N, KVH·D)
   v: GpuTensor; // values, laid out as k
   attOut: GpuTensor; // (N, H·D)    attention output: input of o_proj
+  lse?: GpuTensor; // (B, H, T)     training: each query's log-sum-exp of its scores, for the backward
   resMid: GpuTensor; // (N, C)      the residual stream after attention
   rstd2: GpuTensor | null; // (N)   post_attention_layernorm 1/rms
   normed2: GpuTensor; // (N, C)     input of gate/up_proj
@@ -74,7 +85,9 @@ export interface KvSlots {
 export interface HeadActivations {
   rstd: GpuTensor | null; // (N)     model.norm 1/rms (null: not kept)
   normed: GpuTensor; // (N, C)       input of lm_head
-  logits: GpuTensor; // (N, V), or (B, V) with lastRows
+  /** (N, V), or (B, V) with lastRows; null: only the final norm (training's chunked head, headChunks.ts,
+   * computes the logits a vocabulary chunk at a time). */
+  logits: GpuTensor | null;
   /** Decode: only each row's last position gets logits, its rows gathered here (N, C) first; null: all. */
   lastRows: GpuTensor | null;
 }
@@ -228,14 +241,19 @@ export function recordLayer(rec: CommandRecorder, f: LayerPass, l: number, t: La
   const rowBytes = N * C * 4;
   const place = { T, outT: kv.capacity, outStart: kv.start };
 
-  rmsnormForward(rec, t.normed1, t.rstd1, t.resIn, lp.ln1w, N, C, eps);
-  linear(t.qraw, t.normed1, 'qw', C, H * D);
-  linear(t.kraw, t.normed1, 'kw', C, KVH * D);
-  linear(t.vraw, t.normed1, 'vw', C, KVH * D);
-  ropeForward(rec, t.q, t.qraw, f.cs, N, H, D);
-  ropeForward(rec, t.k, t.kraw, f.cs, N, KVH, D, place);
-  // Inference: the values go into the cache's rows; training: v_proj wrote v itself.
-  if (t.vraw !== t.v) scatterRows(rec, t.v, t.vraw, N, KVH * D, place);
+  // A decode step (fusedDecode): the norm, the projections, RoPE and the cache writes in one dispatch.
+  if (fusesDecode(t, N, C, adapter, ['qw', 'kw', 'vw']) && fusedQkvFits(rec, N, C, D)) {
+    fusedQkvRopeForward(rec, t.q, t.k, t.v, t.resIn, lp.ln1w, lp, f.cs, N, C, H, KVH, D, eps, place);
+  } else {
+    rmsnormForward(rec, t.normed1, t.rstd1, t.resIn, lp.ln1w, N, C, eps);
+    linear(t.qraw, t.normed1, 'qw', C, H * D);
+    linear(t.kraw, t.normed1, 'kw', C, KVH * D);
+    linear(t.vraw, t.normed1, 'vw', C, KVH * D);
+    ropeForward(rec, t.q, t.qraw, f.cs, N, H, D);
+    ropeForward(rec, t.k, t.kraw, f.cs, N, KVH, D, place);
+    // Inference: the values go into the cache's rows; training: v_proj wrote v itself.
+    if (t.vraw !== t.v) scatterRows(rec, t.v, t.vraw, N, KVH * D, place);
+  }
   attentionForward(
     rec,
     t.attOut,
@@ -251,31 +269,57 @@ export function recordLayer(rec: CommandRecorder, f: LayerPass, l: number, t: La
     KVH,
     D,
     kv.capacity,
+    t.lse ?? null,
   );
   // Training keeps the stream before and after each block: copy it on, then add the block in place.
   if (t.resMid !== t.resIn) rec.copy(t.resIn, t.resMid, 0, 0, rowBytes);
   linear(t.resMid, t.attOut, 'ow', H * D, C, 1);
 
-  rmsnormForward(rec, t.normed2, t.rstd2, t.resMid, lp.ln2w, N, C, eps);
-  linear(t.gate, t.normed2, 'gatew', C, I);
-  linear(t.up, t.normed2, 'upw', C, I);
-  swigluForward(rec, t.act, t.gate, t.up, N * I);
+  if (fusesDecode(t, N, C, adapter, ['gatew', 'upw'])) {
+    fusedNormSwigluForward(rec, t.act, t.resMid, lp.ln2w, lp.gatew, lp.upw, N, C, I, eps);
+  } else {
+    rmsnormForward(rec, t.normed2, t.rstd2, t.resMid, lp.ln2w, N, C, eps);
+    linear(t.gate, t.normed2, 'gatew', C, I);
+    linear(t.up, t.normed2, 'upw', C, I);
+    swigluForward(rec, t.act, t.gate, t.up, N * I);
+  }
   if (t.resOut !== t.resMid) rec.copy(t.resMid, t.resOut, 0, 0, rowBytes);
   linear(t.resOut, t.act, 'downw', I, C, 1);
 }
 
-/** The final norm and lm_head (the largest matmul: a decode step runs it on each row's last position only). */
+/** Inference with few rows and no adapter on the given projections: the fused decode kernels
+ * (kernels/fusedDecode.wgsl.ts) replace a norm and the projections that read it. Training keeps the norms'
+ * 1/rms for its backward, so it never takes them. */
+function fusesDecode(
+  t: LayerActivations,
+  N: number,
+  C: number,
+  adapter: Partial<Record<LinearKey, unknown>> | undefined,
+  keys: LinearKey[],
+): boolean {
+  return t.rstd1 === null && t.rstd2 === null && fusedNormFits(N, C) && !keys.some((k) => adapter?.[k]);
+}
+
+/** The final norm and lm_head (the largest matmul: a decode step runs it on each row's last position only;
+ * without head.logits it is left to the caller). */
 function recordHead(rec: CommandRecorder, f: ForwardPass, residual: GpuTensor): void {
   const { hiddenSize: C, vocabSize: V, rmsNormEps: eps } = f.config;
   const { B, T, head } = f;
   const p = f.params;
+  // A decode step (only last positions, nothing kept): the norm and lm_head in one dispatch, each row's
+  // last position read in place (head.normed is not written: no decode caller reads it).
+  if (head.logits && head.lastRows && head.rstd === null && fusedNormFits(B, C)) {
+    const rows = { stride: T, offset: T - 1 };
+    fusedNormLinearForward(rec, head.logits, residual, p.lnfw, p.lmHead, B, C, V, eps, rows);
+    return;
+  }
   if (head.lastRows && T > 1) {
     for (let b = 0; b < B; b++) rec.copy(residual, head.lastRows, (b * T + T - 1) * C * 4, b * C * 4, C * 4);
     rmsnormForward(rec, head.normed, head.rstd, head.lastRows, p.lnfw, B, C, eps);
-    matmulForward(rec, head.logits, head.normed, p.lmHead, null, B, C, V);
+    if (head.logits) matmulForward(rec, head.logits, head.normed, p.lmHead, null, B, C, V);
     return;
   }
   const N = B * T;
   rmsnormForward(rec, head.normed, head.rstd, residual, p.lnfw, N, C, eps);
-  matmulForward(rec, head.logits, head.normed, p.lmHead, null, N, C, V);
+  if (head.logits) matmulForward(rec, head.logits, head.normed, p.lmHead, null, N, C, V);
 }

@@ -1,11 +1,14 @@
 // Training on WebGPU: GpuTrainer records, per micro-batch, THE forward (forward.ts, training mode: every
 // layer's activations kept), the fused log-prob loss and THE backward (backward.ts), in one submit (the
 // log-probs come back) — or split in two on the same kept activations when the coefficients depend on ℓ
-// (GRPO): forwardLogLikelihoods (forward and loss at unit coefficients; only ℓ comes back, dℓ/dlogits
-// stays on the GPU) then backwardFrom (those rows scaled by their coefficients, then the backward) —
+// (GRPO): forwardLogLikelihoods (forward and ℓ; only ℓ comes back, what the loss's backward needs stays
+// on the GPU) then backwardFrom (the loss's backward at the coefficients, then the backward) —
 // and steps its optimizer (optimizer.ts: AdamW or SGD, global-norm clipping, LR
 // schedule) on the model's own parameter buffers, in one submit (the norm comes back) — so after a step,
 // GpuModel's forward and decode use the new weights.
+//
+// The head works over the vocabulary in chunks (headChunks.ts, option `headChunk`): no (B·T, V) logits
+// buffer exists; the backward recomputes each chunk's logits from the kept final-norm output.
 //
 // With `recompute` (activation checkpointing), the training forward keeps only each layer's input residual
 // stream (and the head's tensors); every layer's internals go into one shared set (trainActivations.ts),
@@ -20,18 +23,24 @@
 // backward() calls (micro-batches) until step(), after which the next backward() starts them from zero.
 import { expectedParameters, type Qwen2Config } from '../config.ts';
 import { EngineError } from '../errors.ts';
+import { packHalves } from '../model/halfFloat.ts';
 import { type LoraAdapter, writeLoraAdapter } from '../model/lora.ts';
 import { loraGradName } from '../ref/backward.ts';
 import type { ModelInput } from '../ref/model.ts';
 import { recordBackward } from './backward.ts';
-import type { GpuTensor } from './buffers.ts';
+import { alignTo, type GpuTensor } from './buffers.ts';
 import { CallTensors } from './callTensors.ts';
 import type { CommandRecorder, GpuContext } from './commands.ts';
 import { type EmbeddedInput, type LayerPass, recordForward, recordLayer } from './forward.ts';
+import {
+  type ChunkedHead,
+  type HeadTargets,
+  headChunkRows,
+  recordHeadBackward,
+  recordHeadLoss,
+} from './headChunks.ts';
 import { type LoraExportMeta, loraAdapterOf } from './loraExport.ts';
 import type { GpuModel } from './model.ts';
-import { gatherLogprobsForward } from './ops.ts';
-import { logprobLossBackward, scaleRows } from './opsBackward.ts';
 import {
   GpuOptimizer,
   type GpuOptimizerOptions,
@@ -72,6 +81,9 @@ export interface GpuTrainerOptions extends GpuOptimizerOptions {
   /** Keep only each layer's input residual stream and recompute the layer's internals in the backward
    * (one layer's activations instead of L; results bit-identical). Default false. */
   recompute?: boolean;
+  /** Vocabulary rows per chunk of the head's logits (a multiple of 128, clamped to V): training holds
+   * (B·T, headChunk) logits at a time, never (B·T, V). Default DEFAULT_HEAD_CHUNK (headChunks.ts). */
+  headChunk?: number;
 }
 
 /**
@@ -104,11 +116,12 @@ export interface TrainBatch {
 export type LikelihoodBatch = Omit<TrainBatch, 'coef'>;
 
 /** What forwardLogLikelihoods keeps for backwardFrom besides the activations: the forward's uploaded
- * inputs (the backward reads them) and the ℓ it read back. */
+ * inputs (the backward reads them), the targets' gradient weights and the ℓ it read back. */
 interface KeptForward {
   batch: LikelihoodBatch;
   inputs: CallTensors;
   embedded: EmbeddedInput;
+  targets: HeadTargets;
   logp: Float32Array;
 }
 
@@ -189,9 +202,16 @@ export class GpuTrainer {
       for (const name of expectedParameters(this.config).keys()) {
         if (name === 'model.embed_tokens.weight' && !trainEmbeddings) continue;
         const p = this.named.get(name);
+        // AdamW updates the weights in place: full fine-tuning keeps f32 master weights.
+        if (p?.dtype && p.dtype !== 'f32')
+          throw new EngineError(
+            'invalid-argument',
+            `full fine-tuning needs f32 weights, but ${name} is stored as ${p.dtype}: load the model with f32 weights, or train a LoRA adapter`,
+          );
         if (p) trained.push([name, p]);
       }
     }
+    headChunkRows(this.config.vocabSize, options.headChunk); // refuse a bad chunk before allocating
     this.optim = new GpuOptimizer(this.ctx, trained, options);
     const lora = this.lora;
     this.grads = mapParameters(this.params, tied, (name) => (lora ? null : this.optim.gradOf(name)));
@@ -243,8 +263,8 @@ export class GpuTrainer {
   /**
    * The training forward of one micro-batch and ℓ of every position (B·T floats, TrainBatch's rule over its
    * k targets), the only thing read back — with `targetLogprobs`, also log_softmax[target] of each of the k
-   * targets (B·T·k floats, the same kernel as GpuModel.forward's `targets`); the activations and
-   * dℓ/dlogits stay on the GPU for backwardFrom.
+   * targets (B·T·k floats, as GpuModel.forward's `targets`); the activations and what the loss's backward
+   * needs (each position's log-sum-exp and its targets' gradient weights) stay on the GPU for backwardFrom.
    */
   forwardLogLikelihoods(
     batch: LikelihoodBatch,
@@ -308,9 +328,12 @@ export class GpuTrainer {
       for (const [name, data] of values) {
         const t = this.optim.paramOf(name) ?? this.named.get(name);
         if (!t) throw new EngineError('invalid-argument', `writeParams: unknown parameter ${name}`);
-        if (data.length * 4 !== t.bytes)
+        const half = t.dtype === 'f16' || t.dtype === 'bf16' ? t.dtype : null;
+        const bytes = half ? alignTo(data.length * 2, 4) : data.length * 4;
+        if (bytes !== t.bytes)
           throw new EngineError('tensor-shape', `writeParams: ${name} has ${data.length} elements`);
-        this.ctx.device.queue.writeBuffer(t.buffer, t.offset, data.buffer, data.byteOffset, data.byteLength);
+        const host = half ? packHalves(data, half) : data;
+        this.ctx.device.queue.writeBuffer(t.buffer, t.offset, host.buffer, host.byteOffset, host.byteLength);
       }
     });
   }
@@ -426,10 +449,11 @@ export class GpuTrainer {
     try {
       if (this.zeroPending) this.optim.clearGrads(rec);
       const embedded = this.recordForward(rec, inputs, batch, acts);
-      const coef = inputs.upload('loss coef', Float32Array.from(batch.coef));
-      this.recordLoss(rec, inputs, batch, acts, coef, opts.dloss ?? 1);
+      const targets = this.recordLoss(rec, inputs, batch, acts, null);
       logp = rec.read(acts.logp, N * 4);
-      read = this.recordBackward(rec, inputs, batch, acts, embedded, opts.inputGrads === true);
+      const coef = inputs.upload('loss coef', Float32Array.from(batch.coef));
+      const head = { targets, coef, dloss: opts.dloss ?? 1 };
+      read = this.recordBackward(rec, inputs, batch, acts, embedded, head, opts.inputGrads === true);
       bufs = await rec.submit();
       this.zeroPending = false;
     } finally {
@@ -446,31 +470,19 @@ export class GpuTrainer {
     this.checkBatch(batch, null);
     this.dropKept();
     const { B, T } = batch;
-    const [N, K, V] = [B * T, batch.k ?? 1, this.config.vocabSize];
+    const [N, K] = [B * T, batch.k ?? 1];
     const acts = this.activations(B, T);
     const rec = this.ctx.recorder('train forward (log-likelihoods)');
     const inputs = new CallTensors(this.ctx);
     try {
       const embedded = this.recordForward(rec, inputs, batch, acts);
-      if (targetLogprobs) {
-        const out = inputs.tensor('target logprobs', N * K);
-        gatherLogprobsForward(
-          rec,
-          out,
-          acts.logits,
-          inputs.ids('gathered targets', batch.targets, N * K, V),
-          N,
-          V,
-          K,
-        );
-        rec.read(out, N * K * 4);
-      }
-      const unit = inputs.upload('unit coef', new Float32Array(N).fill(1));
-      this.recordLoss(rec, inputs, batch, acts, unit, 1);
+      const tlp = targetLogprobs ? inputs.tensor('target logprobs', N * K) : null;
+      const targets = this.recordLoss(rec, inputs, batch, acts, tlp);
+      if (tlp) rec.read(tlp, N * K * 4);
       rec.read(acts.logp, N * 4);
       const bufs = await rec.submit();
       const logp = new Float32Array(bufs[bufs.length - 1]);
-      this.kept = { batch, inputs, embedded, logp };
+      this.kept = { batch, inputs, embedded, targets, logp };
       return targetLogprobs ? { logp, targetLogprobs: new Float32Array(bufs[0]) } : { logp };
     } catch (e) {
       inputs.releaseAll();
@@ -499,9 +511,9 @@ export class GpuTrainer {
       const rec = this.ctx.recorder('train backward (kept forward)');
       if (this.zeroPending) this.optim.clearGrads(rec);
       const coefT = kept.inputs.upload('loss coef', Float32Array.from(coef));
-      scaleRows(rec, acts.logits, coefT, batch.B * batch.T, this.config.vocabSize, opts.dloss ?? 1);
+      const head = { targets: kept.targets, coef: coefT, dloss: opts.dloss ?? 1 };
       const inputGrads = opts.inputGrads === true;
-      const read = this.recordBackward(rec, kept.inputs, batch, acts, kept.embedded, inputGrads);
+      const read = this.recordBackward(rec, kept.inputs, batch, acts, kept.embedded, head, inputGrads);
       const bufs = await rec.submit();
       this.zeroPending = false;
       return this.result(coef, kept.logp, bufs, read);
@@ -546,27 +558,47 @@ export class GpuTrainer {
       positionIds: batch.positionIds,
       attentionMask: batch.attentionMask,
       layer: (l) => trainLayer(a, l),
-      head: { rstd: a.rstdF, normed: a.normedF, logits: a.logits, lastRows: null },
+      head: { rstd: a.rstdF, normed: a.normedF, logits: null, lastRows: null },
     });
   }
 
-  /** The fused log-prob loss at coefficients `coef` (N): logp, and d loss / d logits in place of the logits. */
+  /** The head of the training forward (headChunks.ts, a vocabulary chunk at a time): ℓ into a.logp and,
+   * with `tlp` (N, K), each target's log-prob; returns the targets with what the loss's backward needs. */
   private recordLoss(
     rec: CommandRecorder,
     inputs: CallTensors,
     batch: LikelihoodBatch,
     a: TrainActivations,
-    coef: GpuTensor,
-    dloss: number,
-  ): void {
+    tlp: GpuTensor | null,
+  ): HeadTargets {
     const V = this.config.vocabSize;
     const N = batch.B * batch.T;
     const K = batch.k ?? 1;
-    const targets = inputs.ids('targets', batch.targets, N * K, V);
-    const weights = batch.weights ? inputs.upload('target weights', Float32Array.from(batch.weights)) : null;
-    const multi =
-      K > 1 || weights || batch.renormalise ? { K, weights, renormalise: batch.renormalise === true } : null;
-    logprobLossBackward(rec, a.logits, a.logp, targets, coef, N, V, dloss, multi);
+    const targets: HeadTargets = {
+      K,
+      targets: inputs.ids('targets', batch.targets, N * K, V),
+      weights: batch.weights ? inputs.upload('target weights', Float32Array.from(batch.weights)) : null,
+      renormalise: batch.renormalise === true,
+      gathered: inputs.tensor('target logits / gradient weights', N * K),
+    };
+    recordHeadLoss(rec, this.head(N, a), targets, a.logp, tlp);
+    return targets;
+  }
+
+  /** The chunked head's tensors for N positions. */
+  private head(N: number, a: TrainActivations): ChunkedHead {
+    const { hiddenSize: C, vocabSize: V } = this.config;
+    const Vc = headChunkRows(V, this.options.headChunk);
+    return {
+      N,
+      C,
+      V,
+      Vc,
+      normed: a.normedF,
+      lmHead: this.params.lmHead,
+      chunk: a.logits,
+      stats: a.headStats,
+    };
   }
 
   /** The backward (backward.ts) into the model's or the adapter's gradients, with the reads of d loss /
@@ -577,9 +609,21 @@ export class GpuTrainer {
     batch: LikelihoodBatch,
     acts: TrainActivations,
     embedded: EmbeddedInput,
+    head: { targets: HeadTargets; coef: GpuTensor; dloss: number },
     inputGrads: boolean,
   ): (bufs: ArrayBuffer[], out: GpuBackwardResult) => void {
     const lora = this.lora && this.loraGrads ? { tensors: this.lora, grads: this.loraGrads } : null;
+    const N = batch.B * batch.T;
+    const headBackward = () =>
+      recordHeadBackward(
+        rec,
+        this.head(N, acts),
+        head.targets,
+        head.coef,
+        head.dloss,
+        acts.dnormed,
+        this.grads.lmHead,
+      );
     // Recompute: the shared set holds the last layer's internals (the forward wrote it last); every other
     // layer is re-recorded from its kept input residual just before its backward.
     const last = this.config.numHiddenLayers - 1;
@@ -602,6 +646,7 @@ export class GpuTrainer {
       inputs,
       inputGrads,
       recomputeLayer,
+      headBackward,
     });
     if (!inputGrads) return () => {};
     const C = this.config.hiddenSize;
@@ -619,7 +664,8 @@ export class GpuTrainer {
     if (this.acts && this.acts.B === B && this.acts.T === T) return this.acts;
     this.releaseActs();
     const recompute = this.options.recompute === true;
-    this.acts = allocTrainActivations(this.ctx, this.config, B, T, this.lora?.r ?? 1, recompute);
+    const chunk = headChunkRows(this.config.vocabSize, this.options.headChunk);
+    this.acts = allocTrainActivations(this.ctx, this.config, B, T, this.lora?.r ?? 1, recompute, chunk);
     return this.acts;
   }
 

@@ -186,7 +186,7 @@ export class GpuPolicy implements GrpoPolicy {
 
   /** ONE training forward per micro-batch: ℓ of the actions from the log-probs of their ids (B·T·K floats
    * come back, as for the reference: actionValues), the coefficients from ℓ, then the backward from the
-   * kept activations (the loss kernel's own dℓ/dlogits, scaled by the coefficients). */
+   * kept activations (the head recomputes each vocabulary chunk's logits and forms coef · dℓ/dlogits). */
   async accumulate(
     batch: TrainingBatch,
     s: MotSettings,

@@ -7,7 +7,9 @@
 // MOTG.md §2): q_k ∝ w_k · p(target_k), ℓ = Σ_k q_k log p(target_k), whose gradient has the same form with
 // a_k = q_k (1 + log p(target_k) − ℓ) and s = Σ_k a_k = 1. Weight 0 pads a position's list to K.
 // The softmax is never stored: each row's log-sum-exp is computed in the workgroup, then the row of
-// logits is overwritten by its gradient in place (one (N, V) buffer, as the training memory plan has).
+// logits is overwritten by its gradient in place. This needs the whole (N, V) logits: GpuTrainer uses the
+// same loss over vocabulary chunks instead (chunkedLoss.wgsl.ts, headChunks.ts); this kernel is the
+// one-buffer form, checked against ref/loss.ts in test/gpu/backward-kernels.test.ts.
 // The loss itself is −Σ coef · ℓ over the N read-back ℓ (opsBackward.ts logprobLossBackward).
 import type { KernelDef } from '../pipelines.ts';
 
