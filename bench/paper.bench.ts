@@ -1,6 +1,7 @@
 // The paper's model shapes (Qwen2.5-0.5B / 1.5B-Instruct, test/fixtures-local/*.config.json) on WebGPU:
-// how many dispatches one decode step records and how long the CPU takes to encode it — the cost the fused
-// decode step of issue 12 is to cut (its target: ≤ 6 · L + 6 dispatches) — for a discrete step
+// how many dispatches one decode step records, how many bind groups it has to create (0: all from the
+// cache) and how long the CPU takes to encode it — the cost the fused decode step of issue 12 cuts (its
+// target: ≤ 6 · L + 6 dispatches; kernels/fusedDecode.wgsl.ts) — for a discrete step
 // (GpuModel.decode) and a mixture rollout step (the GPU fast path, preset dirichlet), batch G.
 //   npx tsx bench/paper.bench.ts [--quick] [--group G] [--steps N]   (npm run bench:paper -- --quick)
 // --quick keeps each shape's layer count, heads and GQA ratio but shrinks widths and vocabulary (any
@@ -46,6 +47,7 @@ function shapeConfig(name: string): Qwen2Config {
 
 interface StepCost {
   dispatches: number;
+  bindGroupsCreated: number;
   encodeMs: number;
   stepMs: number;
 }
@@ -60,14 +62,16 @@ async function measure(backend: GpuBackend, run: (step: number) => Promise<unkno
   const d: number[] = [];
   const e: number[] = [];
   const t: number[] = [];
+  const g: number[] = [];
   for (let s = 1; s <= steps; s++) {
     const t0 = performance.now();
     await run(s);
     t.push(performance.now() - t0);
     d.push(ctx.lastSubmit.dispatches);
     e.push(ctx.lastSubmit.encodeMs);
+    g.push(ctx.lastSubmit.bindGroupsCreated);
   }
-  return { dispatches: median(d), encodeMs: median(e), stepMs: median(t) };
+  return { dispatches: median(d), bindGroupsCreated: median(g), encodeMs: median(e), stepMs: median(t) };
 }
 
 async function discreteStep(backend: GpuBackend, V: number): Promise<StepCost> {
@@ -136,7 +140,7 @@ async function main(): Promise<void> {
     ] as const) {
       console.log(
         `${name} ${kind}: dispatches per decode step: ${cost.dispatches} (${L} layers; target ≤ ${6 * L + 6}); ` +
-          `JS encoding ${cost.encodeMs.toFixed(2)} ms/step; step ${cost.stepMs.toFixed(2)} ms`,
+          `bind groups created ${cost.bindGroupsCreated}; JS encoding ${cost.encodeMs.toFixed(2)} ms/step; step ${cost.stepMs.toFixed(2)} ms`,
       );
       rows.push({ shape: name, kind, layers: L, ...cost });
     }

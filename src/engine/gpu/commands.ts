@@ -50,8 +50,11 @@ export class GpuContext {
         wInOut: boolean,
       ) => { version: MatmulVersion; lanes?: number } | undefined)
     | null = null;
-  /** Timings of the last submit (CPU side), for benchmarks. */
-  lastSubmit = { dispatches: 0, encodeMs: 0, waitMs: 0 };
+  /** Timings of the last submit (CPU side) and the bind groups it had to create (0 when every one came from
+   * the cache, as in a decode step after the first), for benchmarks. */
+  lastSubmit = { dispatches: 0, encodeMs: 0, waitMs: 0, bindGroupsCreated: 0 };
+  /** Bind groups created since this context was made. */
+  bindGroupsCreated = 0;
   /** Bytes recorded for reading back to the CPU (CommandRecorder.read) since this context was made: what a
    * test measures to check that a call reads back only what it needs. */
   bytesRead = 0;
@@ -80,6 +83,7 @@ export class GpuContext {
       if (hit) return hit;
     }
     const g = this.device.createBindGroup({ label, layout, entries });
+    this.bindGroupsCreated++;
     if (key !== null) {
       if (this.bindGroups.size >= 8192) this.bindGroups.clear();
       this.bindGroups.set(key, g);
@@ -244,6 +248,7 @@ export class CommandRecorder {
       compiled.push(pipelines.peek(c.def, c.constants) ?? (await pipelines.get(c.def, c.constants)));
     }
     const t0 = performance.now();
+    const created0 = ctx.bindGroupsCreated;
     let uniforms: GPUBuffer | null = null;
     if (this.arenaUsed > 0) {
       uniforms = pool.acquire(`${this.label} params`, this.arenaUsed, UNIFORM_USAGE);
@@ -319,7 +324,12 @@ export class CommandRecorder {
       }
       pool.release(r.staging);
     });
-    ctx.lastSubmit = { dispatches: k, encodeMs: t1 - t0, waitMs: performance.now() - t1 };
+    ctx.lastSubmit = {
+      dispatches: k,
+      encodeMs: t1 - t0,
+      waitMs: performance.now() - t1,
+      bindGroupsCreated: ctx.bindGroupsCreated - created0,
+    };
     if (failure) throw failure;
     return out;
   }

@@ -9,14 +9,16 @@
 import { DRAW } from '../../mot/random.ts';
 import { type MotSettings, mixtureTemperatureOf, validateMotSettings } from '../../mot/settings.ts';
 import type { StepRecord } from '../../mot/step.ts';
-import type {
-  ModelShape,
-  PrefillRequest,
-  RolloutStepper,
-  RowMode,
-  RowStep,
-  StepperConfig,
-  StepRequest,
+import {
+  groupRowCopies,
+  type ModelShape,
+  type PrefillRequest,
+  promptRowsOf,
+  type RolloutStepper,
+  type RowMode,
+  type RowStep,
+  type StepperConfig,
+  type StepRequest,
 } from '../decode/stepper.ts';
 import { EngineError } from '../errors.ts';
 import type { GpuTensor } from './buffers.ts';
@@ -130,7 +132,7 @@ export function mixtureEmbedForward(
   seed: number,
   noiseStd: number,
 ): void {
-  rec.dispatch(mixtureEmbedKernel, {
+  rec.dispatch(mixtureEmbedKernel(wte.dtype ?? 'f32'), {
     params: { B, C, K, V, seed: seed >>> 0, noiseStd },
     bind: { out, ctrl: t.ctrl, recIds: t.recIds, recW: t.recW, rowMeta: t.meta, wte },
     workgroups: Math.ceil((B * C) / EW),
@@ -300,15 +302,36 @@ export class GpuMixtureStepper implements RolloutStepper {
     this.params = mixtureStepParams(cfg.settings, V, this.K, P, C, cfg.seed);
   }
 
-  prefill(req: PrefillRequest): Promise<(RowStep | null)[]> {
+  /** The prompts once each (one row per prompt, in a cache of their own); in the same command encoder their
+   * cache rows are copied to the G batch rows of each and their last-position logits to every batch row,
+   * which the mixture step then samples with the row's own counters. */
+  async prefill(req: PrefillRequest): Promise<(RowStep | null)[]> {
+    const { B } = this.cfg;
+    const P = promptRowsOf(req, B);
     const rows = req.modes.map((mode, b) => ({ mode, row: b, step: req.step }));
-    return this.model.decodeWith(
-      this.cache,
-      { kind: 'ids', ids: req.ids },
-      req.T,
-      { positionIds: req.positions, attentionMask: req.mask, lora: this.cfg.lora },
-      this.hooks(ctrlWords(rows, null, 0), rows, req.T, false),
-    );
+    const ctrl = ctrlWords(rows, null, 0);
+    const input = { kind: 'ids' as const, ids: req.ids };
+    const opts = { positionIds: req.positions, attentionMask: req.mask, lora: this.cfg.lora };
+    if (P === B)
+      return this.model.decodeWith(this.cache, input, req.T, opts, this.hooks(ctrl, rows, req.T, false));
+    const pool = this.model.ctx.pool;
+    const prompts = this.model.createKvCache(P, req.T);
+    const logits = pool.tensor('mixture prefill logits per row', B * this.shape.vocabSize);
+    try {
+      const share = { prompts, G: B / P, logits };
+      const out = await this.model.decodeWith(
+        prompts,
+        input,
+        req.T,
+        opts,
+        this.hooks(ctrl, rows, req.T, false, share),
+      );
+      this.cache.length = req.T;
+      return out;
+    } finally {
+      prompts.dispose();
+      pool.release(logits);
+    }
   }
 
   step(req: StepRequest): Promise<(RowStep | null)[]> {
@@ -335,9 +358,16 @@ export class GpuMixtureStepper implements RolloutStepper {
     pool.release(this.hent);
   }
 
-  private hooks(ctrl: Uint32Array, rows: RowCounters[], T: number, embed: boolean) {
+  /**
+   * The hooks of a step: the next inputs before the forward, the hidden entropy after each layer, the
+   * mixture step after lm_head. With `share` the forward ran one row per prompt: its last-position logits
+   * and cache rows are copied to the prompt's G batch rows before the step.
+   */
+  private hooks(ctrl: Uint32Array, rows: RowCounters[], T: number, embed: boolean, share?: SharedPrefill) {
     const { vocabSize: V, hiddenSize: C, numHiddenLayers: L } = this.shape;
     const { B } = this.cfg;
+    const G = share?.G ?? 1;
+    const forwardRows = B / G;
     const K = this.K;
     const ctx = this.model.ctx;
     return {
@@ -359,15 +389,23 @@ export class GpuMixtureStepper implements RolloutStepper {
       },
       layer: this.cfg.hiddenEntropy
         ? (rec: CommandRecorder, l: number, residual: GpuTensor) =>
-            hiddenEntropyRowsForward(rec, this.hent, residual, B, C, T, T - 1, L, l)
+            hiddenEntropyRowsForward(rec, this.hent, residual, forwardRows, C, T, T - 1, L, l)
         : undefined,
-      after: (rec: CommandRecorder, logits: GpuTensor) => {
+      after: (rec: CommandRecorder, lastLogits: GpuTensor) => {
+        let logits = lastLogits;
+        if (share) {
+          for (let b = 0; b < B; b++)
+            rec.copy(lastLogits, share.logits, Math.floor(b / G) * V * 4, b * V * 4, V * 4);
+          for (const c of groupRowCopies(forwardRows, G))
+            this.cache.recordRowCopy(rec, share.prompts, c.from, c.to, T);
+          logits = share.logits;
+        }
         mixtureStepForward(rec, this.t, logits, B, this.params);
         rec.read(this.t.meta, B * META_STRIDE * 4);
         rec.read(this.t.recIds, B * K * 4);
         rec.read(this.t.recW, B * K * 4);
         const wantH = this.cfg.hiddenEntropy;
-        if (wantH) rec.read(this.hent, B * L * 4);
+        if (wantH) rec.read(this.hent, forwardRows * L * 4);
         return (bufs: ArrayBuffer[]): (RowStep | null)[] => {
           const records = decodeStepRecords(
             new Uint32Array(bufs[0]),
@@ -379,11 +417,20 @@ export class GpuMixtureStepper implements RolloutStepper {
             this.cfg.seed,
           );
           const h = wantH ? new Float32Array(bufs[3]) : null;
-          return records.map((record, b) =>
-            record ? { record, hiddenEntropy: h ? Array.from(h.subarray(b * L, (b + 1) * L)) : [] } : null,
-          );
+          const entropyOf = (b: number) => {
+            const at = Math.floor(b / G) * L;
+            return h ? Array.from(h.subarray(at, at + L)) : [];
+          };
+          return records.map((record, b) => (record ? { record, hiddenEntropy: entropyOf(b) } : null));
         };
       },
     };
   }
+}
+
+/** A prefill run once per prompt: the prompts' cache, the batch rows per prompt, (B, V) logits per batch row. */
+interface SharedPrefill {
+  prompts: GpuKvCache;
+  G: number;
+  logits: GpuTensor;
 }
