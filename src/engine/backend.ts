@@ -31,6 +31,12 @@ export interface KvCacheHandle {
   dispose(): void;
 }
 
+/** Cache rows filled from one row of another cache: row `from`'s positions go to each row in `to`. */
+export interface KvRowCopy {
+  from: number;
+  to: readonly number[];
+}
+
 export interface Backend {
   readonly kind: BackendKind;
   /** Full forward (or, with a cache, the new positions appended to it); logits read back. */
@@ -41,6 +47,14 @@ export interface Backend {
     opts?: ForwardOptions & { cache?: KvCacheHandle },
   ): Promise<ForwardResult>;
   createCache(B: number, capacity: number): KvCacheHandle;
+  /** Copy the cached positions [0, n) (keys and values of every layer, and the mask) of rows of `src` into
+   * rows of `dst`, which then holds n positions: a prompt prefilled once for the rows that continue it. */
+  copyCacheRows(
+    src: KvCacheHandle,
+    dst: KvCacheHandle,
+    copies: readonly KvRowCopy[],
+    n: number,
+  ): Promise<void>;
   /** Append T positions for each row to the cache, then choose each row's next token from the last
    * position's logits. Only the ids come back. */
   decode(cache: KvCacheHandle, input: ModelInput, T: number, opts: DecodeOptions): Promise<Int32Array>;

@@ -1,6 +1,6 @@
 // The CPU backend: the reference forward, used where WebGPU is missing (slower, and labelled so).
 
-import type { Backend, DecodeOptions, ForwardOptions, KvCacheHandle } from './backend.ts';
+import type { Backend, DecodeOptions, ForwardOptions, KvCacheHandle, KvRowCopy } from './backend.ts';
 import type { Qwen2Config } from './config.ts';
 import {
   type ForwardResult,
@@ -52,6 +52,18 @@ export class CpuBackend implements Backend {
 
   createCache(B: number, capacity: number): KvCacheHandle {
     return new CpuKvCache(new RefKvCache(this.config, B, capacity));
+  }
+
+  async copyCacheRows(
+    src: KvCacheHandle,
+    dst: KvCacheHandle,
+    copies: readonly KvRowCopy[],
+    n: number,
+  ): Promise<void> {
+    const from = this.cacheOf(src);
+    const to = this.cacheOf(dst);
+    for (const c of copies) to.copyRowFrom(from, c.from, c.to, n);
+    to.length = n;
   }
 
   async decode(cache: KvCacheHandle, input: ModelInput, T: number, opts: DecodeOptions): Promise<Int32Array> {

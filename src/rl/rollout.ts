@@ -8,7 +8,9 @@
 // ReferenceStepper (engine/decode/referenceStepper.ts: any Backend's forward, logits on the host, the CPU step
 // src/mot/step.ts) and the GPU fast path (engine/gpu/mixture.ts: the step in WGSL in the decode's command
 // encoder, only records read back). Both draw from the same counters {seed, row, step} — row = prompt · G + g,
-// step = the loop step — so the same seed gives the same rollouts on either.
+// step = the loop step — so the same seed gives the same rollouts on either. The prefill (step 0) runs each
+// prompt once: the stepper copies the prompt's cache rows and last-position logits to its G rows, which then
+// sample with their own counters (PrefillRequest.G; `sharePrefill: false` runs the prompt on every row).
 //
 // The records are exact to replay: trainingBatch.ts turns trajectories into the training forward's inputs and
 // recomputes every behaviour log-likelihood from them. The prompt format lives in prompt.ts: the loop takes ids.
@@ -139,6 +141,9 @@ export interface RolloutLoopOptions {
   onStep?: (ev: RolloutStepEvent) => void | Promise<void>;
   /** Checked before each step: true ends the rollout (unfinished rows: 'cancelled'). */
   shouldCancel?: () => boolean;
+  /** Prefill each prompt once and share its cache and logits with its G rows (default true); false runs
+   * the prompt on every row (the same rollout, G times the prefill's work). */
+  sharePrefill?: boolean;
 }
 
 export interface RolloutRun {
@@ -304,23 +309,24 @@ async function decodeLoop(stepper: RolloutStepper, batch: RolloutBatch, t0: numb
   return { prefillMs, lastStep, positionsDone };
 }
 
-/** Step 0: the left-padded prompts. */
+/** Step 0: the left-padded prompts, one row each when the G rows of a prompt share its prefill. */
 function prefillRequest(batch: RolloutBatch): PrefillRequest {
-  const { Tp, rows } = batch;
-  const B = rows.length;
-  const ids = new Int32Array(B * Tp);
-  const positions = new Int32Array(B * Tp);
-  const mask = new Uint8Array(B * Tp);
-  for (let b = 0; b < B; b++) {
-    const p = promptOf(batch, b);
+  const { Tp, rows, prompts } = batch;
+  const G = batch.opts.sharePrefill === false ? 1 : batch.G;
+  const promptRows = rows.length / G;
+  const ids = new Int32Array(promptRows * Tp);
+  const positions = new Int32Array(promptRows * Tp);
+  const mask = new Uint8Array(promptRows * Tp);
+  for (let r = 0; r < promptRows; r++) {
+    const p = prompts[Math.floor((r * G) / batch.G)];
     const pad = Tp - p.length;
     for (let t = 0; t < Tp; t++) {
-      ids[b * Tp + t] = t < pad ? batch.opts.padId : p[t - pad];
-      positions[b * Tp + t] = Math.max(0, t - pad);
-      mask[b * Tp + t] = t < pad ? 0 : 1;
+      ids[r * Tp + t] = t < pad ? batch.opts.padId : p[t - pad];
+      positions[r * Tp + t] = Math.max(0, t - pad);
+      mask[r * Tp + t] = t < pad ? 0 : 1;
     }
   }
-  return { ids, T: Tp, positions, mask, modes: rows.map(() => 'thinking'), step: 0 };
+  return { ids, T: Tp, positions, mask, G, modes: rows.map(() => 'thinking'), step: 0 };
 }
 
 /**

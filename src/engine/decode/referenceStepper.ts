@@ -2,18 +2,20 @@
 // logits and hidden states read back, and the CPU mixture step (src/mot/step.ts) on each row.
 import { type Counters, gaussianNoise } from '../../mot/random.ts';
 import { mixtureStep, type StepRecord } from '../../mot/step.ts';
-import type { Backend, KvCacheHandle } from '../backend.ts';
+import type { Backend, ForwardOptions, KvCacheHandle } from '../backend.ts';
 import { hiddenEntropyForward } from '../ref/logits.ts';
 import type { ForwardResult, ModelInput } from '../ref/model.ts';
-import type {
-  ModelShape,
-  PrefillRequest,
-  RolloutStepper,
-  RowInput,
-  RowMode,
-  RowStep,
-  StepperConfig,
-  StepRequest,
+import {
+  groupRowCopies,
+  type ModelShape,
+  type PrefillRequest,
+  promptRowsOf,
+  type RolloutStepper,
+  type RowInput,
+  type RowMode,
+  type RowStep,
+  type StepperConfig,
+  type StepRequest,
 } from './stepper.ts';
 
 /**
@@ -63,15 +65,30 @@ export class ReferenceStepper implements RolloutStepper {
     this.last = new Array(cfg.B).fill(null);
   }
 
+  /** The prompts once each (one row per prompt, in a cache of their own), their cache rows copied to the
+   * G batch rows of each, and every batch row sampled from its prompt's last-position logits. */
   async prefill(req: PrefillRequest): Promise<(RowStep | null)[]> {
-    const res = await this.backend.forward({ kind: 'ids', ids: req.ids }, this.cfg.B, req.T, {
-      cache: this.cache,
+    const { B } = this.cfg;
+    const P = promptRowsOf(req, B);
+    const input: ModelInput = { kind: 'ids', ids: req.ids };
+    const opts: ForwardOptions = {
       positionIds: req.positions,
       attentionMask: req.mask,
       hiddenStates: this.cfg.hiddenEntropy,
       lora: this.cfg.lora,
-    });
-    return this.sample(res, req.T, req.modes, req.step);
+    };
+    if (P === B) {
+      const res = await this.backend.forward(input, B, req.T, { ...opts, cache: this.cache });
+      return this.sample(res, req.T, req.modes, req.step, 1);
+    }
+    const prompts = this.backend.createCache(P, req.T);
+    try {
+      const res = await this.backend.forward(input, P, req.T, { ...opts, cache: prompts });
+      await this.backend.copyCacheRows(prompts, this.cache, groupRowCopies(P, B / P), req.T);
+      return this.sample(res, req.T, req.modes, req.step, B / P);
+    } finally {
+      prompts.dispose();
+    }
   }
 
   async step(req: StepRequest): Promise<(RowStep | null)[]> {
@@ -83,7 +100,7 @@ export class ReferenceStepper implements RolloutStepper {
       hiddenStates: this.cfg.hiddenEntropy,
       lora: this.cfg.lora,
     });
-    return this.sample(res, 1, req.modes, req.step);
+    return this.sample(res, 1, req.modes, req.step, 1);
   }
 
   dispose(): void {
@@ -123,7 +140,14 @@ export class ReferenceStepper implements RolloutStepper {
     return { kind: 'mixture', ids, weights, k: K };
   }
 
-  private sample(res: ForwardResult, T: number, modes: RowMode[], step: number): (RowStep | null)[] {
+  /** Each batch row b's record from row ⌊b / G⌋ of the forward (G batch rows per forward row). */
+  private sample(
+    res: ForwardResult,
+    T: number,
+    modes: RowMode[],
+    step: number,
+    G: number,
+  ): (RowStep | null)[] {
     const { vocabSize: V, hiddenSize: C, numHiddenLayers: L } = this.shape;
     const out: (RowStep | null)[] = [];
     const h = new Float32Array(1);
@@ -133,7 +157,7 @@ export class ReferenceStepper implements RolloutStepper {
         out.push(null);
         continue;
       }
-      const at = b * T + T - 1;
+      const at = Math.floor(b / G) * T + T - 1;
       const logits = res.logits.subarray(at * V, (at + 1) * V);
       const record = mixtureStep(
         logits,

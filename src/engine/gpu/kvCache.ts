@@ -2,8 +2,9 @@
 // positions, and which positions hold real tokens. The forward (forward.ts, inference mode) appends a
 // call's positions at `length`; GpuModel.createKvCache makes one, decode() and decodeWith() extend it.
 import type { Qwen2Config } from '../config.ts';
+import { EngineError } from '../errors.ts';
 import type { GpuTensor } from './buffers.ts';
-import type { GpuContext } from './commands.ts';
+import type { CommandRecorder, GpuContext } from './commands.ts';
 
 /** Keys (after RoPE) and values of every layer for B rows of up to `capacity` positions, on the GPU. */
 export class GpuKvCache {
@@ -12,6 +13,8 @@ export class GpuKvCache {
   readonly mask: GpuTensor; // (B, capacity) u32, 1 = real token
   length = 0;
   private disposed = false;
+  /** Bytes of one position's keys (or values) in one layer. */
+  private readonly positionBytes: number;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -21,6 +24,7 @@ export class GpuKvCache {
     private readonly onDispose: (c: GpuKvCache) => void,
   ) {
     const row = config.numKeyValueHeads * config.headDim;
+    this.positionBytes = row * 4;
     const n = B * capacity * row;
     this.k = Array.from({ length: config.numHiddenLayers }, (_, l) =>
       ctx.pool.tensor(`kv cache k[${l}] (${B}×${capacity})`, n),
@@ -33,6 +37,31 @@ export class GpuKvCache {
 
   get isDisposed(): boolean {
     return this.disposed;
+  }
+
+  /**
+   * Record the copy of row `from` of `src`, positions [0, n) (keys and values of every layer, and the mask),
+   * into each row of `to` (copyBufferToBuffer, one per layer, tensor and row: a buffer cannot be copied into
+   * itself, so `src` is another cache). Runs in the recorder's encoder after what is recorded before it; the
+   * caller sets `length` once the submit succeeded.
+   */
+  recordRowCopy(rec: CommandRecorder, src: GpuKvCache, from: number, to: readonly number[], n: number): void {
+    if (src === this || src.isDisposed || this.disposed)
+      throw new EngineError('invalid-argument', 'KV cache row copy: needs two live caches');
+    if (src.k.length !== this.k.length || src.positionBytes !== this.positionBytes)
+      throw new EngineError('invalid-argument', 'KV cache row copy: the caches are of different models');
+    if (!(Number.isInteger(n) && n >= 0 && n <= src.capacity && n <= this.capacity))
+      throw new EngineError('invalid-argument', `KV cache row copy: ${n} positions`);
+    const bad = [from, ...to].find((b, i) => !(Number.isInteger(b) && b >= 0 && b < (i ? this.B : src.B)));
+    if (bad !== undefined) throw new EngineError('invalid-argument', `KV cache row copy: row ${bad}`);
+    const pb = this.positionBytes;
+    for (const b of to) {
+      for (let l = 0; l < this.k.length; l++) {
+        rec.copy(src.k[l], this.k[l], from * src.capacity * pb, b * this.capacity * pb, n * pb);
+        rec.copy(src.v[l], this.v[l], from * src.capacity * pb, b * this.capacity * pb, n * pb);
+      }
+      rec.copy(src.mask, this.mask, from * src.capacity * 4, b * this.capacity * 4, n * 4);
+    }
   }
 
   /** Forget the cached positions (keep the buffers). */

@@ -70,6 +70,33 @@ export class RefKvCache {
     this.v = Array.from({ length: config.numHiddenLayers }, () => new Float32Array(size));
     this.mask = new Uint8Array(B * capacity);
   }
+
+  /** Copy row `from` of `src`, positions [0, n) (keys and values of every layer, and the mask), into each
+   * row of `to`: a prompt prefilled once for the rows that continue it. The caller sets `length`. */
+  copyRowFrom(src: RefKvCache, from: number, to: readonly number[], n: number): void {
+    const row = this.config.numKeyValueHeads * this.config.headDim;
+    const srcRow = src.config.numKeyValueHeads * src.config.headDim;
+    if (src.k.length !== this.k.length || srcRow !== row)
+      throw new RangeError('KV cache row copy: the caches are of different models');
+    if (!(Number.isInteger(n) && n >= 0 && n <= src.length && n <= this.capacity))
+      throw new RangeError(
+        `KV cache row copy: ${n} positions (source holds ${src.length}, capacity ${this.capacity})`,
+      );
+    const outside = [from, ...to].find(
+      (b, i) => !(Number.isInteger(b) && b >= 0 && b < (i ? this.B : src.B)),
+    );
+    if (outside !== undefined) throw new RangeError(`KV cache row copy: row ${outside} out of range`);
+    const at = from * src.capacity;
+    for (let l = 0; l < this.k.length; l++) {
+      const k = src.k[l].subarray(at * row, (at + n) * row);
+      const v = src.v[l].subarray(at * row, (at + n) * row);
+      for (const b of to) {
+        this.k[l].set(k, b * this.capacity * row);
+        this.v[l].set(v, b * this.capacity * row);
+      }
+    }
+    for (const b of to) this.mask.set(src.mask.subarray(at, at + n), b * this.capacity);
+  }
 }
 
 export interface RefModel {
