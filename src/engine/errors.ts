@@ -17,6 +17,12 @@ export type EngineErrorCode =
   | 'file-missing'
   | 'webgpu-unavailable'
   | 'gpu-limit'
+  /** The weights cannot fit this device (a tensor over a buffer limit, or the total over its memory),
+   * found from the headers before anything is uploaded. */
+  | 'model-too-large'
+  /** The operation needs f32 weights on the host (full fine-tuning, a full export) and the model was
+   * loaded with 16-bit weights on the GPU only. */
+  | 'weights-not-f32'
   | 'gpu-device-lost'
   | 'gpu-shader'
   | 'invalid-argument'

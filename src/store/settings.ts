@@ -1,5 +1,6 @@
 // The experiment settings: defaults (each with its reason), validation of values read from outside
 // (a link, an imported run), and the URL-hash form that makes a link reproduce the same setup.
+import { WEIGHT_DTYPE_SETTINGS } from '../engine/gpu/streamLoad.ts';
 import { DEFAULTS, PRESET_NAMES } from '../mot/presets.ts';
 import { hasTask, TASKS } from '../tasks/registry.ts';
 import { DEFAULT_TRAIN_FORM, LIKELIHOOD_CHOICES, type TrainForm, type TrainTaskEntry } from './trainForm.ts';
@@ -23,6 +24,7 @@ export const DEFAULT_MEMORY: MemorySettings = {
   tokens: 256, // prompt + completion of the easy tasks fit in 256 tokens
   loraRank: 8, // LoRA keeps the optimizer state small; 0 = full fine-tuning as in the paper
   recompute: false, // keep every activation unless memory is short
+  weightDtype: 'auto', // a bf16 checkpoint (Qwen2.5) stays bf16 on the GPU: half the memory of f32
 };
 
 export const DEFAULT_DECODE: DecodeSettings = {
@@ -123,6 +125,7 @@ const FIELDS: Field[] = [
   F('m.n', 'memory', 'tokens', 'int', { min: 8, max: 131072 }),
   F('m.r', 'memory', 'loraRank', 'int', { min: 0, max: 1024 }),
   F('m.rc', 'memory', 'recompute', 'bool'),
+  F('m.w', 'memory', 'weightDtype', 'str', { oneOf: WEIGHT_DTYPE_SETTINGS }),
   // The Train panel's GRPO form; the ranges are the form's own.
   F('g.tasks', 'train', 'tasks', 'mix'),
   F('g.preset', 'train', 'preset', 'str', { oneOf: TRAIN_PRESETS }),

@@ -26,6 +26,8 @@ export interface EngineSlice {
   model: ModelInfo | null;
   /** Config of the loaded model, or of the one being checked before loading. */
   config: Qwen2Config | null;
+  /** config.json's torch_dtype of that model (what `auto` weights resolve to before the headers are read). */
+  configDtype: string | null;
   /** What is being loaded (or was last tried), for labels. */
   loadingLabel: string | null;
   /** The loaded model's name as the user knows it (built-in id, Hub id, folder name). */
@@ -109,6 +111,7 @@ const engineSlice: Slice<EngineSlice> = () => ({
   adapter: null,
   model: null,
   config: null,
+  configDtype: null,
   loadingLabel: null,
   modelName: null,
   progress: [],

@@ -1,6 +1,7 @@
 // Plain data the playground keeps, shows, saves and shares: the experiment settings (also in the URL
 // hash), decode results of one side (discrete or a MoT-G preset), evaluation runs, and the run file that
 // export/import and the bundled example use. Nothing here holds a class or a function.
+import type { WeightDtypeSetting } from '../engine/gpu/streamLoad.ts';
 import type { PresetName } from '../mot/settings.ts';
 import type { TaskAccuracy } from '../rl/evaluate.ts';
 import type { StepMetrics } from '../rl/metrics.ts';
@@ -23,6 +24,8 @@ export interface MemorySettings {
   loraRank: number;
   /** Recompute layer internals in the backward (one layer of workspace instead of L). */
   recompute: boolean;
+  /** How WebGPU stores the weight matrices (`auto`: as the checkpoint does); applies at the next load. */
+  weightDtype: WeightDtypeSetting;
 }
 
 export type MixPreset = Exclude<PresetName, 'discrete'>;

@@ -4,6 +4,8 @@
 import type { BackendKind } from '../engine/backend.ts';
 import type { Qwen2Config } from '../engine/config.ts';
 import type { EngineErrorCode } from '../engine/errors.ts';
+import type { WeightDtype } from '../engine/gpu/buffers.ts';
+import type { WeightDtypeSetting } from '../engine/gpu/streamLoad.ts';
 import type { SftOptions, SftProgress, SftResult, SftSequence } from '../engine/train/sft.ts';
 import type { MotSettings, PresetName } from '../mot/settings.ts';
 import type { StopSettings } from '../mot/stop.ts';
@@ -34,13 +36,23 @@ export interface LoadOptions {
   weightsFile?: string;
   /** Load the peft adapter from this sub-folder (or location). */
   adapter?: ModelLocation | string;
+  /** On WebGPU, how the weight matrices are stored: `auto` (default) keeps the checkpoint's dtype (a bf16
+   * file stays bf16); 16-bit storage keeps no host copy (full fine-tuning then needs f32). The CPU: f32. */
+  weightDtype?: WeightDtypeSetting;
+  /** What the device can be expected to hold, when the page knows a figure (checked before the upload). */
+  memoryBytes?: number;
 }
 
 export interface ModelInfo {
   label: string;
   config: Qwen2Config;
   numParameters: number;
+  /** Bytes the parameters take where the model runs (in `weightDtype`). */
   weightBytes: number;
+  /** How the weight matrices are stored there (norms and biases are f32). */
+  weightDtype: WeightDtype;
+  /** The checkpoint's parameter dtypes (F32, F16, BF16). */
+  checkpointDtypes: string[];
   files: string[];
   hasTokenizer: boolean;
   adapter: { r: number; alpha: number; targetModules: string[] } | null;

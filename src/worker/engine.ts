@@ -6,10 +6,11 @@
 // policy and host) and trainedExport.ts (the files of a trained model).
 
 import type { Backend } from '../engine/backend.ts';
-import type { Qwen2Config } from '../engine/config.ts';
+import { expectedParameters, type Qwen2Config } from '../engine/config.ts';
 import { CpuBackend } from '../engine/cpuBackend.ts';
 import { EngineError } from '../engine/errors.ts';
 import { type EngineDevice, requestEngineDevice } from '../engine/gpu/device.ts';
+import { readWeightF32 } from '../engine/gpu/streamLoad.ts';
 import { GpuBackend } from '../engine/gpuBackend.ts';
 import { GpuSftBackend } from '../engine/gpuSft.ts';
 import { createLoraAdapter, type LoraAdapter, writeLoraAdapter } from '../engine/model/lora.ts';
@@ -25,6 +26,7 @@ import {
   type SftSequence,
   trainSft,
 } from '../engine/train/sft.ts';
+import type { MotSettings } from '../mot/settings.ts';
 import { encodeCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
 import { TrainingError } from '../rl/errors.ts';
 import type { StepMetrics } from '../rl/metrics.ts';
@@ -108,11 +110,16 @@ export class Engine implements EngineApi {
   async loadModel(location: ModelLocation, opts: LoadOptions = {}): Promise<ModelInfo> {
     const source = this.sourceFor(location);
     // Load everything before touching the current model, so a bad file leaves the old one working.
-    const folder = await readModelFolder(source, opts, (location) => this.sourceFor(location));
-    const backend = await this.createBackend(folder.config, folder.weights, folder.adapter);
+    if (this.gpuDevice) this.throwIfLost();
+    const folder = await readModelFolder(
+      source,
+      opts,
+      (location) => this.sourceFor(location),
+      this.gpuDevice,
+    );
     await this.unloadModel();
     const info = modelInfoOf(folder);
-    const { label, config, weights, tokenizer, adapter, texts } = folder;
+    const { label, config, weights, tokenizer, adapter, backend, texts } = folder;
     this.model = { label, config, weights, tokenizer, adapter, backend, info, texts };
     return info;
   }
@@ -134,15 +141,16 @@ export class Engine implements EngineApi {
         'invalid-argument',
         'a GRPO run is in progress: stop it before supervised training',
       );
+    const weights = requireHostWeights(m, 'supervised fine-tuning (full fine-tuning)');
     const padId = options.padId ?? m.config.padTokenId ?? 0;
     const backend =
       m.backend.kind === 'webgpu' && this.gpuDevice
-        ? await GpuSftBackend.create(this.gpuDevice, m.config, m.weights)
-        : new CpuSftBackend(m.config, m.weights);
+        ? await GpuSftBackend.create(this.gpuDevice, m.config, weights)
+        : new CpuSftBackend(m.config, weights);
     try {
       const result = await trainSft(backend, data, { ...options, padId, onStep });
       // Both SFT backends update `m.weights` in place (AdamW on the host); rebuild the inference backend.
-      const fresh = await this.createBackend(m.config, m.weights, m.adapter);
+      const fresh = await this.createBackend(m.config, weights, m.adapter);
       m.backend.dispose();
       m.backend = fresh;
       return result;
@@ -280,7 +288,7 @@ export class Engine implements EngineApi {
     const cfg = m.config;
     const tok = m.tokenizer;
     const { settings, stop, promptIds } = resolveRollout(m, request);
-    const E = m.weights.get('model.embed_tokens.weight')?.data ?? null;
+    const E = await embeddingFor(m, request.path === 'reference' || needsEmbedding(settings));
     const noiseStd = noiseStdOf(settings, E);
     const backend = m.backend;
     const make = rolloutStepperFactory(backend, modelShapeOf(cfg), E, request.path);
@@ -346,15 +354,20 @@ export class Engine implements EngineApi {
       if (why) throw new TrainingError('unsupported-on-gpu', `${why} (train on the CPU path instead)`);
     }
     const eos = m.info.eosTokenIds;
-    const E = m.weights.get('model.embed_tokens.weight')?.data ?? null;
-    const startWeights = await currentParameters(this.trainer, m.weights);
+    // AdamW on the model's own buffers and the frozen reference copy need f32 weights on the host.
+    if (cfgT.mode === 'full') requireHostWeights(m, 'full fine-tuning');
+    const E = await embeddingFor(m, needsEmbedding(motSettingsOf(cfgT, V)));
+    const startWeights = m.weights && (await currentParameters(this.trainer, m.weights));
     await this.releaseTrainer();
     if (cfgT.mode === 'lora' && (cfgT.lora || !m.adapter)) {
       // A fresh adapter (B = 0: the run starts at the base model) replaces any loaded one for this model.
-      const adapter = createLoraAdapter(m.weights, { ...(cfgT.lora ?? { r: 8 }), seed: cfgT.grpo.seed });
-      const fresh = await this.createBackend(cfg, startWeights, adapter);
-      m.backend.dispose();
-      m.backend = fresh;
+      const shapes = m.weights ?? parameterShapes(cfg);
+      const adapter = createLoraAdapter(shapes, { ...(cfgT.lora ?? { r: 8 }), seed: cfgT.grpo.seed });
+      if (startWeights) {
+        const fresh = await this.createBackend(cfg, startWeights, adapter);
+        m.backend.dispose();
+        m.backend = fresh;
+      } else if (m.backend instanceof GpuBackend) await m.backend.model.setLora(adapter);
       m.adapter = adapter;
       m.info = { ...m.info, adapter: adapterSummary(adapter) };
     }
@@ -462,8 +475,9 @@ export class Engine implements EngineApi {
       if (!a) throw new TrainingError('no-adapter', 'the LoRA run has no adapter to export');
       return adapterExport(a);
     }
+    const weights = requireHostWeights(m, 'exporting fully fine-tuned weights');
     const trained = (await t.host.policy.exportState({ optimizer: false })).params;
-    return weightsExport(m.weights, m.texts, trained);
+    return weightsExport(weights, m.texts, trained);
   }
 
   /** The run's checkpoint as one safetensors file: taken now when no step runs, else the latest periodic one. */
@@ -551,4 +565,33 @@ export class Engine implements EngineApi {
     dev.device.destroy();
     await dev.lost;
   }
+}
+
+/** The host weights, or EngineError('weights-not-f32') for a model kept in 16 bits on the GPU only. */
+function requireHostWeights(m: LoadedState, what: string): WeightMap {
+  if (m.weights) return m.weights;
+  throw new EngineError(
+    'weights-not-f32',
+    `${what} needs the model's weights in f32, but it was loaded with ${m.info.weightDtype} weights on the GPU (no host copy): load it again with the weights setting f32, or train a LoRA adapter`,
+  );
+}
+
+/** Whether a rollout's settings read the embedding matrix on the host (the noise scaled by its RMS). */
+function needsEmbedding(s: MotSettings): boolean {
+  return s.mixture && s.noiseSigma !== 0 && s.noiseScale !== 'absolute';
+}
+
+/** The embedding matrix as f32 when `needed`: the host copy, or read back from the GPU (16-bit storage). */
+async function embeddingFor(m: LoadedState, needed: boolean): Promise<Float32Array | null> {
+  const name = 'model.embed_tokens.weight';
+  if (m.weights) return m.weights.get(name)?.data ?? null;
+  if (!needed || !(m.backend instanceof GpuBackend)) return null;
+  const numel = m.config.vocabSize * m.config.hiddenSize;
+  return readWeightF32(m.backend.model, m.backend.model.embedTokens, numel);
+}
+
+/** The parameters' names and shapes without values (what a new LoRA adapter is shaped by). */
+function parameterShapes(cfg: Qwen2Config): WeightMap {
+  const empty = new Float32Array(0);
+  return new Map([...expectedParameters(cfg)].map(([name, shape]) => [name, { shape, data: empty }]));
 }

@@ -1,13 +1,19 @@
-// The Engine's loaded model and how it gets there: a folder in the HF layout read whole (weights, the small
-// text files an export carries, the tokenizer, an optional peft adapter) before the engine lets go of its
-// current model, so a bad file leaves the old one working; plus the descriptions the page shows (ModelInfo,
-// AdapterInfo).
+// The Engine's loaded model and how it gets there: a folder in the HF layout (weights, the small text files
+// an export carries, the tokenizer, an optional peft adapter) read before the engine lets go of its current
+// model, so a bad file leaves the old one working — on the CPU read whole, on WebGPU streamed tensor by
+// tensor onto the device (weights kept 16-bit there when asked, with no host copy then); plus the
+// descriptions the page shows (ModelInfo, AdapterInfo).
 
 import type { Backend } from '../engine/backend.ts';
-import type { Qwen2Config } from '../engine/config.ts';
+import { expectedParameters, type Qwen2Config } from '../engine/config.ts';
+import { CpuBackend } from '../engine/cpuBackend.ts';
+import type { WeightDtype } from '../engine/gpu/buffers.ts';
 import type { EngineDevice } from '../engine/gpu/device.ts';
+import { resolveWeightDtype, streamModelToGpu } from '../engine/gpu/streamLoad.ts';
+import { GpuBackend } from '../engine/gpuBackend.ts';
 import { type LoraAdapter, loadLoraAdapter } from '../engine/model/lora.ts';
 import { FileListModelSource, type ModelSource, subSource, UrlModelSource } from '../engine/model/source.ts';
+import { openModelStream } from '../engine/model/stream.ts';
 import { Tokenizer } from '../engine/model/tokenizer.ts';
 import { loadModel } from '../engine/model/weights.ts';
 import type { WeightMap } from '../engine/tensor.ts';
@@ -17,7 +23,8 @@ import type { AdapterInfo, LoadOptions, ModelInfo, ModelLocation } from './api.t
 export interface LoadedState {
   label: string;
   config: Qwen2Config;
-  weights: WeightMap;
+  /** The f32 parameters on the host; null for a model streamed to the GPU in 16 bits (no host copy). */
+  weights: WeightMap | null;
   tokenizer: Tokenizer | null;
   adapter: LoraAdapter | null;
   backend: Backend;
@@ -26,15 +33,23 @@ export interface LoadedState {
   texts: Map<string, string>;
 }
 
-/** A model folder read into memory, not yet on a backend. */
+/** A model folder loaded onto its backend (not yet the Engine's model). */
 export interface ModelFolder {
   label: string;
   config: Qwen2Config;
-  weights: WeightMap;
+  /** As LoadedState.weights. */
+  weights: WeightMap | null;
   files: string[];
   tokenizer: Tokenizer | null;
   adapter: LoraAdapter | null;
   texts: Map<string, string>;
+  backend: Backend;
+  /** How the weight matrices are stored where the model runs (the CPU: always f32). */
+  weightDtype: WeightDtype;
+  /** Bytes the parameters take there. */
+  weightBytes: number;
+  /** The dtypes of the checkpoint's parameters (F32, F16, BF16). */
+  checkpointDtypes: string[];
 }
 
 /** Files of a model folder an export of full fine-tuned weights carries beside model.safetensors. */
@@ -55,13 +70,13 @@ export function modelSourceFor(
   return new FileListModelSource(location.files);
 }
 
-/** Reads everything a load needs from `source`; the adapter from a sub-folder or a location of its own. */
-export async function readModelFolder(
+/** The folder's small files and the adapter: what a load reads besides the weights. */
+async function readFolderExtras(
   source: ModelSource,
+  config: Qwen2Config,
   opts: LoadOptions,
   resolve: (location: ModelLocation) => ModelSource,
-): Promise<ModelFolder> {
-  const loaded = await loadModel(source, { weightsFile: opts.weightsFile });
+): Promise<Pick<ModelFolder, 'texts' | 'tokenizer' | 'adapter'>> {
   const texts = new Map<string, string>();
   for (const name of FOLDER_TEXT_FILES) {
     const text = await source.readText(name);
@@ -73,16 +88,58 @@ export async function readModelFolder(
   if (opts.adapter !== undefined) {
     const adapterSource =
       typeof opts.adapter === 'string' ? subSource(source, opts.adapter) : resolve(opts.adapter);
-    adapter = await loadLoraAdapter(adapterSource, loaded.config);
+    adapter = await loadLoraAdapter(adapterSource, config);
   }
+  return { texts, tokenizer, adapter };
+}
+
+/**
+ * Loads the folder onto a backend. With a GPU device the weights stream onto it tensor by tensor in the
+ * storage dtype of `opts.weightDtype` (refused from the headers with EngineError('model-too-large') before
+ * any upload when they cannot fit), keeping an f32 host copy only for f32 storage; without one the folder
+ * is read whole onto the CPU reference.
+ */
+export async function readModelFolder(
+  source: ModelSource,
+  opts: LoadOptions,
+  resolve: (location: ModelLocation) => ModelSource,
+  gpu: EngineDevice | null = null,
+): Promise<ModelFolder> {
+  if (!gpu) {
+    const loaded = await loadModel(source, { weightsFile: opts.weightsFile });
+    const extras = await readFolderExtras(source, loaded.config, opts, resolve);
+    const numel = [...loaded.weights.values()].reduce((a, t) => a + t.data.length, 0);
+    return {
+      label: source.label,
+      config: loaded.config,
+      weights: loaded.weights,
+      files: loaded.files,
+      ...extras,
+      backend: new CpuBackend(loaded.config, loaded.weights, extras.adapter),
+      weightDtype: 'f32',
+      weightBytes: numel * 4,
+      checkpointDtypes: loaded.dtypes,
+    };
+  }
+  const stream = await openModelStream(source, { weightsFile: opts.weightsFile });
+  const extras = await readFolderExtras(source, stream.config, opts, resolve);
+  const storage = resolveWeightDtype(opts.weightDtype ?? 'auto', stream.parameters);
+  const { model, host, plan } = await streamModelToGpu(gpu, stream, {
+    weightDtype: storage,
+    lora: extras.adapter,
+    keepHost: storage === 'f32',
+    memoryBytes: opts.memoryBytes,
+  });
   return {
     label: source.label,
-    config: loaded.config,
-    weights: loaded.weights,
-    files: loaded.files,
-    tokenizer,
-    adapter,
-    texts,
+    config: stream.config,
+    weights: host,
+    files: stream.files,
+    ...extras,
+    backend: GpuBackend.fromModel(model),
+    weightDtype: storage,
+    weightBytes: plan.totalBytes,
+    checkpointDtypes: stream.dtypes,
   };
 }
 
@@ -94,14 +151,17 @@ export function adapterSummary(adapter: LoraAdapter): NonNullable<ModelInfo['ada
 /** The page's description of a folder: sizes, files, and the EOS ids of the config and the tokenizer. */
 export function modelInfoOf(folder: ModelFolder): ModelInfo {
   let numParameters = 0;
-  for (const t of folder.weights.values()) numParameters += t.data.length;
+  for (const shape of expectedParameters(folder.config).values())
+    numParameters += shape.reduce((a, b) => a * b, 1);
   const eos = new Set<number>(folder.config.eosTokenIds);
   for (const id of folder.tokenizer?.eosTokenIds ?? []) eos.add(id);
   return {
     label: folder.label,
     config: folder.config,
     numParameters,
-    weightBytes: numParameters * 4,
+    weightBytes: folder.weightBytes,
+    weightDtype: folder.weightDtype,
+    checkpointDtypes: folder.checkpointDtypes,
     files: folder.files,
     hasTokenizer: folder.tokenizer !== null,
     adapter: folder.adapter ? adapterSummary(folder.adapter) : null,

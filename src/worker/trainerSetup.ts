@@ -41,10 +41,11 @@ export interface PolicyInputs {
   device: EngineDevice | null;
   /** The embedding matrix (the mixture inputs), when the model has one. */
   embedding: Float32Array | null;
-  /** The parameters the run starts from (the frozen reference of a GPU full fine-tune). */
-  startWeights: WeightMap;
-  /** The host weights and adapter the CPU policy trains in place. */
-  weights: WeightMap;
+  /** The parameters the run starts from (the frozen reference of a GPU full fine-tune); null for a model
+   * kept in 16 bits on the GPU only (LoRA runs only). */
+  startWeights: WeightMap | null;
+  /** The host weights and adapter the CPU policy trains in place (null: as startWeights). */
+  weights: WeightMap | null;
   adapter: LoraAdapter | null;
 }
 
@@ -53,6 +54,7 @@ export async function createPolicy(inputs: PolicyInputs): Promise<GrpoPolicy> {
   const { config, cfgT, backend: active, embedding } = inputs;
   const optim = cfgT.grpo.optim;
   if (!(active instanceof GpuBackend)) {
+    if (!inputs.weights) throw hostWeightsMissing('the CPU policy');
     return new CpuPolicy(config, inputs.weights, cfgT.mode === 'lora' ? inputs.adapter : null, {
       mode: cfgT.mode,
       optim,
@@ -63,8 +65,11 @@ export async function createPolicy(inputs: PolicyInputs): Promise<GrpoPolicy> {
   if (!device) throw new EngineError('webgpu-unavailable', 'the WebGPU device is gone');
   const shape = modelShapeOf(config);
   // Full fine-tuning trains the model's buffers: the reference is a second model of the starting weights.
-  const reference =
-    cfgT.mode === 'full' ? await GpuBackend.create(device, config, inputs.startWeights, null) : null;
+  let reference: GpuBackend | null = null;
+  if (cfgT.mode === 'full') {
+    if (!inputs.startWeights) throw hostWeightsMissing('full fine-tuning');
+    reference = await GpuBackend.create(device, config, inputs.startWeights, null);
+  }
   try {
     return await GpuPolicy.create(config, embedding, active, {
       mode: cfgT.mode,
@@ -79,6 +84,13 @@ export async function createPolicy(inputs: PolicyInputs): Promise<GrpoPolicy> {
     reference?.dispose();
     throw e;
   }
+}
+
+function hostWeightsMissing(what: string): EngineError {
+  return new EngineError(
+    'weights-not-f32',
+    `${what} needs the model's f32 weights on the host; this model was loaded with 16-bit weights on the GPU only`,
+  );
 }
 
 /** The trainer's view of the model: the policy, prompts and text through the tokenizer, stop ids. */

@@ -1,8 +1,8 @@
 // Node only: a model folder on disk as a ModelSource (tests, scripts, benchmarks).
-import { readdir, readFile } from 'node:fs/promises';
+import { open, readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { EngineError } from '../errors.ts';
-import type { ModelSource } from './source.ts';
+import type { ModelSource, RangeRead } from './source.ts';
 
 export class DirModelSource implements ModelSource {
   readonly label: string;
@@ -24,6 +24,35 @@ export class DirModelSource implements ModelSource {
       throw new EngineError('file-missing', `${name}: could not read ${path} (${(e as Error).message})`, {
         file: name,
       });
+    }
+  }
+
+  /** Reads only [start, end) from disk, into `into` when it is large enough (a reused scratch buffer). */
+  async readRange(name: string, start: number, end: number, into?: Uint8Array): Promise<RangeRead | null> {
+    const path = join(this.dir, ...name.split(/[\\/]/));
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(path, 'r');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+      throw new EngineError('file-missing', `${name}: could not open ${path} (${(e as Error).message})`, {
+        file: name,
+      });
+    }
+    try {
+      const fileSize = (await handle.stat()).size;
+      const want = Math.max(0, Math.min(end, fileSize) - start);
+      const out = into && into.byteLength >= want ? into.subarray(0, want) : new Uint8Array(want);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await handle.read(out, got, want - got, start + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return { bytes: out.subarray(0, got), fileSize };
+    } finally {
+      await handle.close();
     }
   }
 

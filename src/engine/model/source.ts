@@ -12,6 +12,18 @@ export interface ModelSource {
   readText(name: string): Promise<string | null>;
   /** Names of the files the source can see, where it can list them (a URL source cannot). */
   list?(): Promise<string[]>;
+  /**
+   * Bytes [start, end) of the file (clipped to its end) and the file's size, or null when the file does
+   * not exist: lets a loader read a safetensors header and then one tensor at a time without the whole
+   * file in memory. `into`, when given and large enough, may receive the bytes (a reused scratch buffer).
+   */
+  readRange?(name: string, start: number, end: number, into?: Uint8Array): Promise<RangeRead | null>;
+}
+
+/** What a ranged read returns: the bytes asked for (fewer only at the end of the file) and the file size. */
+export interface RangeRead {
+  bytes: Uint8Array;
+  fileSize: number;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -113,6 +125,94 @@ export class UrlModelSource implements ModelSource {
   readText(name: string): Promise<string | null> {
     return textOf(this, name);
   }
+
+  /**
+   * An HTTP Range request. A server that ignores Range answers 200 with the whole file: then the body is
+   * read as a stream, keeping only [start, end), and the stream stays open for the next read further on
+   * (a loader reads tensors in file order), so the file is downloaded once and never held whole.
+   */
+  async readRange(name: string, start: number, end: number): Promise<RangeRead | null> {
+    const open = this.openBodies.get(name);
+    if (open && open.pos <= start) return open.take(start, end);
+    this.closeBody(name);
+    const url = this.urlOf(name);
+    let res: Response;
+    try {
+      res = await this.fetchFn(url, { headers: { Range: `bytes=${start}-${Math.max(start, end - 1)}` } });
+    } catch (e) {
+      throw new EngineError('file-missing', `${name}: could not fetch ${url} (${(e as Error).message})`, {
+        file: name,
+      });
+    }
+    if (res.status === 404 || res.status === 410) return null;
+    if (res.status === 416) return { bytes: new Uint8Array(0), fileSize: start };
+    if (!res.ok) {
+      throw new EngineError('file-missing', `${name}: fetching ${url} failed with HTTP ${res.status}`, {
+        file: name,
+      });
+    }
+    const type = res.headers.get('content-type') ?? '';
+    if (type.includes('text/html') && !/\.html?$/i.test(name)) return null;
+    if (res.status === 206) {
+      const total = /\/(\d+)\s*$/.exec(res.headers.get('content-range') ?? '');
+      const bytes = new Uint8Array(await res.arrayBuffer()).subarray(0, Math.max(0, end - start));
+      return { bytes, fileSize: total ? Number(total[1]) : start + bytes.byteLength };
+    }
+    const lenHeader = res.headers.get('content-length');
+    if (!res.body || lenHeader === null || !/^\d+$/.test(lenHeader)) {
+      // No stream or no size: the whole file it is (small files, unusual servers).
+      const whole = new Uint8Array(await res.arrayBuffer());
+      return { bytes: whole.slice(start, end), fileSize: whole.byteLength };
+    }
+    const body = new SequentialBody(res.body.getReader(), Number(lenHeader));
+    this.openBodies.set(name, body);
+    return body.take(start, end);
+  }
+
+  private readonly openBodies = new Map<string, SequentialBody>();
+
+  private closeBody(name: string): void {
+    this.openBodies.get(name)?.cancel();
+    this.openBodies.delete(name);
+  }
+}
+
+/** A response body read front to back: each take() skips to `start` and keeps only [start, end). */
+class SequentialBody {
+  pos = 0;
+  private pending: Uint8Array | null = null;
+
+  constructor(
+    private readonly reader: ReadableStreamDefaultReader<Uint8Array>,
+    readonly fileSize: number,
+  ) {}
+
+  async take(start: number, end: number): Promise<RangeRead> {
+    const stop = Math.min(end, this.fileSize);
+    const out = new Uint8Array(Math.max(0, stop - start));
+    while (this.pos < stop) {
+      let chunk = this.pending;
+      this.pending = null;
+      if (!chunk) {
+        const { done, value } = await this.reader.read();
+        if (done) break;
+        chunk = value;
+      }
+      const chunkEnd = this.pos + chunk.byteLength;
+      const from = Math.max(start, this.pos);
+      const to = Math.min(stop, chunkEnd);
+      if (to > from) out.set(chunk.subarray(from - this.pos, to - this.pos), from - start);
+      if (chunkEnd > stop) {
+        this.pending = chunk.subarray(stop - this.pos);
+        this.pos = stop;
+      } else this.pos = chunkEnd;
+    }
+    return { bytes: out, fileSize: this.fileSize };
+  }
+
+  cancel(): void {
+    this.reader.cancel().catch(() => {});
+  }
 }
 
 /**
@@ -166,6 +266,23 @@ export class FileListModelSource implements ModelSource {
   async list(): Promise<string[]> {
     return this.entries.map((e) => e.path);
   }
+
+  /** Blob.slice: only the bytes asked for are read. */
+  async readRange(name: string, start: number, end: number): Promise<RangeRead | null> {
+    const blob = this.find(name);
+    if (!blob) return null;
+    try {
+      return { bytes: new Uint8Array(await blob.slice(start, end).arrayBuffer()), fileSize: blob.size };
+    } catch (e) {
+      throw new EngineError(
+        'file-missing',
+        `${name}: could not read it from ${this.label} (${(e as Error).message})`,
+        {
+          file: name,
+        },
+      );
+    }
+  }
 }
 
 /** Files held in memory (bytes or text), e.g. an adapter just trained, or a test's mutated copy. */
@@ -195,6 +312,11 @@ export class MemoryModelSource implements ModelSource {
   async list(): Promise<string[]> {
     return [...this.files.keys()];
   }
+
+  async readRange(name: string, start: number, end: number): Promise<RangeRead | null> {
+    const b = this.files.get(normalise(name));
+    return b ? { bytes: b.subarray(start, end), fileSize: b.byteLength } : null;
+  }
 }
 
 /** The files of `source` under the folder `prefix` (e.g. `subSource(model, 'adapter')`). */
@@ -206,6 +328,8 @@ export function subSource(source: ModelSource, prefix: string): ModelSource {
     readFile: (name) => source.readFile(full(name)),
     readText: (name) => source.readText(full(name)),
   };
+  const readRange = source.readRange?.bind(source);
+  if (readRange) sub.readRange = (name, start, end, into) => readRange(full(name), start, end, into);
   const list = source.list?.bind(source);
   if (list) {
     sub.list = async () => {

@@ -9,6 +9,8 @@ import {
   parseSafetensors,
   readSafetensorsHeader,
   type SafetensorsDtype,
+  type SafetensorsFloatDtype,
+  type SafetensorsHeader,
 } from './safetensors.ts';
 import { type ModelSource, readJson } from './source.ts';
 
@@ -54,7 +56,7 @@ function shapeStr(s: readonly number[]): string {
   return `[${s.join(', ')}]`;
 }
 
-async function requireFile(source: ModelSource, name: string, what: string): Promise<Uint8Array> {
+export async function requireFile(source: ModelSource, name: string, what: string): Promise<Uint8Array> {
   const bytes = await source.readFile(name);
   if (bytes === null) {
     throw new EngineError('file-missing', `${name}: ${what} not found in ${source.label}`, { file: name });
@@ -185,12 +187,16 @@ function checkConfigAgainstWeights(cfg: Qwen2Config, info: Map<string, TensorInf
   );
 }
 
-/**
- * Load config and weights from `source`. Throws EngineError: 'file-missing' (no config.json / weights /
- * a shard), 'config-invalid', 'config-mismatch' (config sizes contradict the tensors), 'tensor-missing',
- * 'tensor-shape', and the 'safetensors-*' codes for malformed files, each naming the file and tensor.
- */
-export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+/** config.json (parsed and checked) and generation_config.json, as every loader reads them first. */
+export interface FolderConfig {
+  config: Qwen2Config;
+  rawConfig: Record<string, unknown>;
+  generationConfig?: Record<string, unknown>;
+  /** Files read so far (config.json, generation_config.json when present). */
+  files: string[];
+}
+
+export async function readFolderConfig(source: ModelSource): Promise<FolderConfig> {
   const files: string[] = [];
   const rawConfig = await readJson(source, CONFIG, 'config-invalid');
   if (rawConfig === null) {
@@ -209,99 +215,185 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
     generationConfig = gen;
     files.push(GENERATION_CONFIG);
   }
+  return { config, rawConfig: rawConfig as Record<string, unknown>, generationConfig, files };
+}
 
-  // Which files hold the weights, and (sharded) which tensor lives in which file.
-  let plan: { file: string; bytes?: Uint8Array }[];
-  let weightMap: Map<string, string> | null = null;
-  let indexFile = '';
+/** Which files hold the weights and (sharded) which tensor lives in which file. `got` is what the probe
+ * of a single file returned (its bytes, or its first bytes), so the caller need not read it again. */
+export interface WeightFilesPlan<T> {
+  steps: { file: string; got?: T }[];
+  weightMap: Map<string, string> | null;
+  indexFile: string;
+}
+
+/**
+ * Find the weights: `opts.weightsFile` (a file or an index), else model.safetensors, else the sharded
+ * index. `probe(name)` reads (part of) a weights file, null when absent; the index is pushed on `files`.
+ */
+export async function planWeightFiles<T>(
+  source: ModelSource,
+  opts: LoadModelOptions,
+  files: string[],
+  probe: (name: string) => Promise<T | null>,
+): Promise<WeightFilesPlan<T>> {
   if (opts.weightsFile && !opts.weightsFile.endsWith('.index.json')) {
-    plan = [{ file: opts.weightsFile, bytes: await requireFile(source, opts.weightsFile, 'weights file') }];
-  } else {
-    let single: Uint8Array | null = null;
-    if (!opts.weightsFile) single = await source.readFile(SINGLE);
-    if (single !== null) plan = [{ file: SINGLE, bytes: single }];
-    else {
-      indexFile = opts.weightsFile ?? INDEX;
-      const raw = await readJson(source, indexFile, 'config-invalid');
-      if (raw === null) {
-        const msg = opts.weightsFile
-          ? `${indexFile}: weights index not found in ${source.label}`
-          : await noWeightsMessage(source);
-        throw new EngineError('file-missing', msg, { file: opts.weightsFile ?? SINGLE });
+    const got = await probe(opts.weightsFile);
+    if (got === null) {
+      throw new EngineError(
+        'file-missing',
+        `${opts.weightsFile}: weights file not found in ${source.label}`,
+        {
+          file: opts.weightsFile,
+        },
+      );
+    }
+    return { steps: [{ file: opts.weightsFile, got }], weightMap: null, indexFile: '' };
+  }
+  if (!opts.weightsFile) {
+    const single = await probe(SINGLE);
+    if (single !== null) return { steps: [{ file: SINGLE, got: single }], weightMap: null, indexFile: '' };
+  }
+  const indexFile = opts.weightsFile ?? INDEX;
+  const raw = await readJson(source, indexFile, 'config-invalid');
+  if (raw === null) {
+    const msg = opts.weightsFile
+      ? `${indexFile}: weights index not found in ${source.label}`
+      : await noWeightsMessage(source);
+    throw new EngineError('file-missing', msg, { file: opts.weightsFile ?? SINGLE });
+  }
+  files.push(indexFile);
+  const weightMap = parseIndex(raw, indexFile);
+  return { steps: [...new Set(weightMap.values())].map((file) => ({ file })), weightMap, indexFile };
+}
+
+/** An expected parameter as its file's header describes it (`begin`/`end`: bytes of the data section). */
+export interface ParameterEntry {
+  name: string;
+  file: string;
+  dtype: SafetensorsFloatDtype;
+  shape: number[];
+  /** Byte range of the tensor in its file (data section offset included). */
+  start: number;
+  end: number;
+}
+
+/**
+ * The checks every loader makes on the safetensors headers, file by file (add), then once over all
+ * of them (finish): parameter dtypes, unused tensors, config against weights, missing tensors, shapes.
+ */
+export class HeaderCheck {
+  readonly expected: Map<string, number[]>;
+  private readonly info = new Map<string, TensorInfo>();
+  private readonly entries = new Map<string, ParameterEntry>();
+  readonly dtypes = new Set<SafetensorsDtype>();
+  readonly unused: string[] = [];
+
+  constructor(
+    readonly config: Qwen2Config,
+    private readonly plan: WeightFilesPlan<unknown>,
+  ) {
+    this.expected = expectedParameters(config);
+  }
+
+  /** Whether `name` is read from `file` (sharded: the index says so). */
+  mine(name: string, file: string): boolean {
+    return this.plan.weightMap === null || this.plan.weightMap.get(name) === file;
+  }
+
+  add(header: SafetensorsHeader, file: string): void {
+    const weightMap = this.plan.weightMap;
+    for (const e of header.tensors) {
+      if (!this.mine(e.name, file)) {
+        if (weightMap && !weightMap.has(e.name)) this.unused.push(e.name);
+        continue;
       }
-      files.push(indexFile);
-      weightMap = parseIndex(raw, indexFile);
-      plan = [...new Set(weightMap.values())].map((file) => ({ file }));
+      this.info.set(e.name, { file, shape: e.shape });
+      if (!this.expected.has(e.name)) {
+        this.unused.push(e.name);
+        continue;
+      }
+      if (!isFloatDtype(e.dtype)) {
+        throw new EngineError(
+          'safetensors-dtype',
+          `${file}: tensor "${e.name}" is stored as ${e.dtype}; model weights must be F32, F16 or BF16 (quantized models are not supported)`,
+          { file, tensor: e.name },
+        );
+      }
+      this.dtypes.add(e.dtype);
+      const start = header.dataOffset + e.begin;
+      this.entries.set(e.name, {
+        name: e.name,
+        file,
+        dtype: e.dtype,
+        shape: e.shape,
+        start,
+        end: start + e.end - e.begin,
+      });
     }
   }
 
-  const expected = expectedParameters(config);
-  const info = new Map<string, TensorInfo>();
-  const decoded: WeightMap = new Map();
-  const dtypes = new Set<SafetensorsDtype>();
-  const unused: string[] = [];
-  for (const step of plan) {
-    const bytes =
-      step.bytes ?? (await requireFile(source, step.file, `weights shard (listed in ${indexFile})`));
-    files.push(step.file);
-    const header = readSafetensorsHeader(bytes, step.file);
-    const mine = (name: string) => weightMap === null || weightMap.get(name) === step.file;
-    for (const e of header.tensors) {
-      if (!mine(e.name)) {
-        if (weightMap && !weightMap.has(e.name)) unused.push(e.name);
-        continue;
+  /** Every expected parameter's entry, in expectedParameters order; throws as loadModel documents. */
+  finish(): ParameterEntry[] {
+    checkConfigAgainstWeights(this.config, this.info);
+    const { weightMap, indexFile, steps } = this.plan;
+    const out: ParameterEntry[] = [];
+    for (const [name, shape] of this.expected) {
+      const t = this.entries.get(name);
+      if (!t) {
+        const where = weightMap ? (weightMap.get(name) ?? indexFile) : steps[0].file;
+        const listed = weightMap && !weightMap.has(name) ? ` (not listed in ${indexFile})` : '';
+        const hint =
+          name === 'lm_head.weight'
+            ? ' (config.json has tie_word_embeddings false, so the model needs it)'
+            : '';
+        throw new EngineError('tensor-missing', `${where}: tensor "${name}" is missing${listed}${hint}`, {
+          file: where,
+          tensor: name,
+        });
       }
-      info.set(e.name, { file: step.file, shape: e.shape });
-      if (expected.has(e.name) && !isFloatDtype(e.dtype)) {
+      if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
         throw new EngineError(
-          'safetensors-dtype',
-          `${step.file}: tensor "${e.name}" is stored as ${e.dtype}; model weights must be F32, F16 or BF16 (quantized models are not supported)`,
-          { file: step.file, tensor: e.name },
+          'tensor-shape',
+          `${t.file}: tensor "${name}" has shape ${shapeStr(t.shape)}, the config needs ${shapeStr(shape)}`,
+          { file: t.file, tensor: name },
         );
       }
-      if (expected.has(e.name)) dtypes.add(e.dtype);
-      else unused.push(e.name);
+      out.push(t);
     }
+    return out;
+  }
+}
+
+/**
+ * Load config and weights from `source`. Throws EngineError: 'file-missing' (no config.json / weights /
+ * a shard), 'config-invalid', 'config-mismatch' (config sizes contradict the tensors), 'tensor-missing',
+ * 'tensor-shape', and the 'safetensors-*' codes for malformed files, each naming the file and tensor.
+ */
+export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  const { config, rawConfig, generationConfig, files } = await readFolderConfig(source);
+  const plan = await planWeightFiles(source, opts, files, (name) => source.readFile(name));
+  const check = new HeaderCheck(config, plan);
+  const decoded: WeightMap = new Map();
+  for (const step of plan.steps) {
+    const bytes =
+      step.got ?? (await requireFile(source, step.file, `weights shard (listed in ${plan.indexFile})`));
+    files.push(step.file);
+    check.add(readSafetensorsHeader(bytes, step.file), step.file);
     const tensors = parseSafetensors(bytes, step.file, {
-      filter: (n) => expected.has(n) && mine(n),
+      filter: (n) => check.expected.has(n) && check.mine(n, step.file),
       copy: opts.copy,
     });
     for (const [name, t] of tensors) decoded.set(name, { shape: t.shape, data: t.data });
   }
-
-  checkConfigAgainstWeights(config, info);
   const weights: WeightMap = new Map();
-  for (const [name, shape] of expected) {
-    const t = decoded.get(name);
-    if (!t) {
-      const where = weightMap ? (weightMap.get(name) ?? indexFile) : plan[0].file;
-      const listed = weightMap && !weightMap.has(name) ? ` (not listed in ${indexFile})` : '';
-      const hint =
-        name === 'lm_head.weight'
-          ? ' (config.json has tie_word_embeddings false, so the model needs it)'
-          : '';
-      throw new EngineError('tensor-missing', `${where}: tensor "${name}" is missing${listed}${hint}`, {
-        file: where,
-        tensor: name,
-      });
-    }
-    if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
-      const file = info.get(name)?.file ?? plan[0].file;
-      throw new EngineError(
-        'tensor-shape',
-        `${file}: tensor "${name}" has shape ${shapeStr(t.shape)}, the config needs ${shapeStr(shape)}`,
-        { file, tensor: name },
-      );
-    }
-    weights.set(name, t);
-  }
+  for (const e of check.finish()) weights.set(e.name, decoded.get(e.name)!);
   return {
     config,
-    rawConfig: rawConfig as Record<string, unknown>,
+    rawConfig,
     weights,
     files,
     generationConfig,
-    unusedTensors: unused,
-    dtypes: [...dtypes],
+    unusedTensors: check.unused,
+    dtypes: [...check.dtypes],
   };
 }

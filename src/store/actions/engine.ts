@@ -10,7 +10,7 @@ import {
 import { folderName, readConfig, withPaths } from '../../client/folder.ts';
 import { downloadHubModel, type FileProgress, planHubModel } from '../../client/hub.ts';
 import { parseQwen2Config, type Qwen2Config } from '../../engine/config.ts';
-import type { ModelInfo } from '../../worker/api.ts';
+import type { LoadOptions, ModelInfo } from '../../worker/api.ts';
 import { syncHash } from '../lib/hash.ts';
 import { runJob } from '../lib/jobs.ts';
 import { fitReport } from '../lib/memoryFit.ts';
@@ -57,7 +57,7 @@ async function checkedLoad(
   label: string,
   choice: ModelChoice,
   config: unknown,
-  load: () => Promise<ModelInfo>,
+  load: (opts: LoadOptions) => Promise<ModelInfo>,
 ): Promise<void> {
   let cfg: Qwen2Config;
   try {
@@ -66,10 +66,12 @@ async function checkedLoad(
     throw e instanceof Error ? e : new Error(String(e));
   }
   const { adapter, settings } = useStore.getState();
-  const fit = fitReport(cfg, adapter, settings.memory, deviceMemory());
-  useStore.setState({ config: cfg });
+  const torchDtype = (config as { torch_dtype?: unknown }).torch_dtype;
+  const fit = fitReport(cfg, adapter, settings.memory, deviceMemory(), torchDtype);
+  useStore.setState({ config: cfg, configDtype: typeof torchDtype === 'string' ? torchDtype : null });
   if (!fit.fits) throw new WontFitError(label, fit.problems);
-  const model = await load();
+  // The worker reads the weights' own headers: `auto` there follows the checkpoint, not torch_dtype.
+  const model = await load({ weightDtype: settings.memory.weightDtype });
   resetTokenTexts();
   useStore.setState((s) => ({
     model,
@@ -103,8 +105,8 @@ export async function loadModelChoice(choice: ModelChoice, files?: File[]): Prom
         const res = await fetch(`${BUILTIN_MODEL_URL}/config.json`);
         if (!res.ok) throw new Error(`the built-in model's config.json is missing (HTTP ${res.status})`);
         const baseUrl = new URL(BUILTIN_MODEL_URL, location.href).href;
-        await checkedLoad(BUILTIN_MODEL_ID, label, choice, await res.json(), () =>
-          engine.loadModel({ kind: 'url', baseUrl }),
+        await checkedLoad(BUILTIN_MODEL_ID, label, choice, await res.json(), (opts) =>
+          engine.loadModel({ kind: 'url', baseUrl }, opts),
         );
       } else if (choice.kind === 'hub') {
         const plan = await planHubModel(choice.id, choice.revision);
@@ -122,11 +124,11 @@ export async function loadModelChoice(choice: ModelChoice, files?: File[]): Prom
           label,
           choice,
           plan.config,
-          async () => {
+          async (opts) => {
             const onProgress = (p: FileProgress) =>
               useStore.setState((s) => ({ progress: s.progress.map((q) => (q.name === p.name ? p : q)) }));
             const got = await downloadHubModel(plan, onProgress);
-            return engine.loadModel({ kind: 'files', files: got });
+            return engine.loadModel({ kind: 'files', files: got }, opts);
           },
         );
       } else {
@@ -135,8 +137,12 @@ export async function loadModelChoice(choice: ModelChoice, files?: File[]): Prom
         if (config === null)
           throw new Error(`${choice.name}: no config.json in the folder (expected the Hugging Face layout)`);
         const named = withPaths(files);
-        await checkedLoad(folderName(files), label, { kind: 'folder', name: folderName(files) }, config, () =>
-          engine.loadModel({ kind: 'files', files: named }),
+        await checkedLoad(
+          folderName(files),
+          label,
+          { kind: 'folder', name: folderName(files) },
+          config,
+          (opts) => engine.loadModel({ kind: 'files', files: named }, opts),
         );
       }
     });

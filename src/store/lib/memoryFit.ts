@@ -1,11 +1,14 @@
 // The memory the chosen settings need, BEFORE anything is allocated, checked against what the adapter
-// can hold. Inference: the f32 weights (the engine keeps f32 whatever the file's dtype), the KV cache
+// can hold. Inference: the weights (WebGPU: the matrices in the storage dtype the weights setting picks,
+// `auto` reading config.json's torch_dtype; the CPU: f32), the KV cache
 // for G sequences of N tokens, and the prefill logits. Training: the plan of engine/train/memory.ts for
 // the backend that will train (WebGPU's buffers in the pool's size classes, or the CPU reference's).
 // The hard limits are per buffer (maxBufferSize, maxStorageBufferBindingSize); WebGPU does not report
 // total GPU memory, so totals are compared with a stated budget only where one is known.
 
 import { expectedParameters, type Qwen2Config } from '../../engine/config.ts';
+import type { WeightDtype } from '../../engine/gpu/buffers.ts';
+import type { WeightDtypeSetting } from '../../engine/gpu/streamLoad.ts';
 import { formatBytes, type MemoryPlan, memoryPlan } from '../../engine/train/memory.ts';
 import type { AdapterInfo } from '../../worker/api.ts';
 import type { MemorySettings } from '../types.ts';
@@ -17,6 +20,8 @@ export interface BufferNeed {
 
 export interface FitReport {
   parameters: number;
+  /** How the weight matrices would be stored (norms and biases: f32). */
+  weightDtype: WeightDtype;
   weightBytes: number;
   inference: { weights: number; kvCache: number; logits: number; total: number; largest: BufferNeed };
   training: { plan: MemoryPlan; largest: BufferNeed };
@@ -37,6 +42,17 @@ export interface FitReport {
 const CPU_BUFFER_LIMIT = 2 * 1024 ** 3;
 const CPU_TOTAL_DEFAULT = 4 * 1024 ** 3;
 
+/** The storage the weights setting gives: the CPU keeps f32; `auto` follows config.json's torch_dtype. */
+export function weightStorageFor(
+  setting: WeightDtypeSetting,
+  torchDtype: unknown,
+  adapter: AdapterInfo | null,
+): WeightDtype {
+  if (!adapter || adapter.backend === 'cpu') return 'f32';
+  if (setting !== 'auto') return setting;
+  return torchDtype === 'bfloat16' ? 'bf16' : torchDtype === 'float16' ? 'f16' : 'f32';
+}
+
 function perBuffer(shape: string, bytes: number, L: number): number {
   // Plan items group per-layer buffers `(L, …)` and repeated ones `3 × (…)`; a buffer is one of them.
   const times = /^(\d+) ×/.exec(shape);
@@ -51,14 +67,19 @@ export function fitReport(
   adapter: AdapterInfo | null,
   mem: MemorySettings,
   deviceMemoryGiB?: number,
+  torchDtype?: unknown,
 ): FitReport {
   const f32 = 4;
+  const weightDtype = weightStorageFor(mem.weightDtype ?? 'auto', torchDtype, adapter);
   let parameters = 0;
+  let weights = 0;
   let largest: BufferNeed = { name: '', bytes: 0 };
   for (const [name, shape] of expectedParameters(cfg)) {
     const n = shape.reduce((a, b) => a * b, 1);
+    const bytes = shape.length === 2 && weightDtype !== 'f32' ? 4 * Math.ceil(n / 2) : n * f32;
     parameters += n;
-    if (n * f32 > largest.bytes) largest = { name, bytes: n * f32 };
+    weights += bytes;
+    if (bytes > largest.bytes) largest = { name, bytes };
   }
   const G = mem.group;
   const N = mem.tokens;
@@ -69,7 +90,6 @@ export function fitReport(
     largest = { name: `prefill logits (${G} × ${N} × ${cfg.vocabSize})`, bytes: logits };
   const kvOne = kvCache / (2 * L);
   if (kvOne > largest.bytes) largest = { name: 'KV cache of one layer', bytes: kvOne };
-  const weights = parameters * f32;
   const inference = { weights, kvCache, logits, total: weights + kvCache + logits, largest };
 
   const cpu = !adapter || adapter.backend === 'cpu';
@@ -79,6 +99,7 @@ export function fitReport(
     lora: mem.loraRank > 0 ? { r: mem.loraRank } : null,
     recompute: mem.recompute,
     backend: cpu ? 'cpu' : 'webgpu',
+    dtype: weightDtype,
   });
   let tLargest: BufferNeed = { name: '', bytes: 0 };
   for (const it of plan.items) {
@@ -117,6 +138,7 @@ export function fitReport(
     trainingProblems.push(`Training needs ${formatBytes(plan.total)}, over ${formatBytes(totalBudget)}.`);
   return {
     parameters,
+    weightDtype,
     weightBytes: weights,
     inference,
     training: { plan, largest: tLargest },

@@ -3,11 +3,12 @@
 import { useMemo, useRef, useState } from 'react';
 import { BUILTIN_MODEL_ID } from '../../client/engineClient.ts';
 import { filesFromDrop } from '../../client/folder.ts';
+import type { WeightDtypeSetting } from '../../engine/gpu/streamLoad.ts';
 import { loadFolder, loadModelChoice, restartEngine } from '../../store/actions/engine.ts';
 import { setMemory } from '../../store/actions/settings.ts';
 import { fitReport, formatBytes } from '../../store/lib/memoryFit.ts';
 import { useStore } from '../../store/store.ts';
-import { CheckField, NumberField, Panel, ProgressBar } from '../widgets/fields.tsx';
+import { CheckField, NumberField, Panel, ProgressBar, SelectField } from '../widgets/fields.tsx';
 
 type Source = 'builtin' | 'hub' | 'folder';
 
@@ -170,11 +171,37 @@ function Progress() {
   );
 }
 
+const WEIGHT_DTYPE_OPTIONS: { value: WeightDtypeSetting; label: string }[] = [
+  { value: 'auto', label: 'auto (as the checkpoint)' },
+  { value: 'bf16', label: 'bf16' },
+  { value: 'f16', label: 'f16' },
+  { value: 'f32', label: 'f32 (needed for full fine-tuning)' },
+];
+
+/** The loaded model's weights as they are where it runs: dtype and bytes (the checkpoint's dtype beside). */
+function LoadedWeightsRow() {
+  const model = useStore((s) => s.model);
+  if (!model) return null;
+  const file = model.checkpointDtypes.length > 0 ? ` (checkpoint ${model.checkpointDtypes.join(', ')})` : '';
+  return (
+    <tr>
+      <th scope="row">Loaded weights{file}</th>
+      <td data-testid="memory-loaded-weights">
+        {model.weightDtype} · {formatBytes(model.weightBytes)}
+      </td>
+    </tr>
+  );
+}
+
 function MemoryView() {
   const config = useStore((s) => s.config);
+  const configDtype = useStore((s) => s.configDtype);
   const adapter = useStore((s) => s.adapter);
   const mem = useStore((s) => s.settings.memory);
-  const fit = useMemo(() => (config ? fitReport(config, adapter, mem) : null), [config, adapter, mem]);
+  const fit = useMemo(
+    () => (config ? fitReport(config, adapter, mem, undefined, configDtype) : null),
+    [config, adapter, mem, configDtype],
+  );
   return (
     <details className="memory" open>
       <summary>Memory for these settings</summary>
@@ -209,6 +236,13 @@ function MemoryView() {
           checked={mem.recompute}
           onChange={(v) => setMemory({ recompute: v })}
         />
+        <SelectField
+          label="Weights on the GPU (next load)"
+          value={mem.weightDtype}
+          options={WEIGHT_DTYPE_OPTIONS}
+          testId="weight-dtype"
+          onChange={(v) => setMemory({ weightDtype: v })}
+        />
       </div>
       {!fit ? (
         <p className="muted">Known once a model's config.json is read.</p>
@@ -216,9 +250,10 @@ function MemoryView() {
         <>
           <table className="mem-table" data-testid="memory-table">
             <tbody>
+              <LoadedWeightsRow />
               <tr>
-                <th scope="row">Weights (f32)</th>
-                <td>{formatBytes(fit.inference.weights)}</td>
+                <th scope="row">Weights ({fit.weightDtype})</th>
+                <td data-testid="memory-weights">{formatBytes(fit.inference.weights)}</td>
               </tr>
               <tr>
                 <th scope="row">
@@ -309,7 +344,7 @@ export function ModelPanel() {
         <dt>Model</dt>
         <dd data-testid="model" data-loads={loads}>
           {model
-            ? `${modelName ?? model.label} · ${(model.numParameters / 1e6).toFixed(2)} M parameters · ${formatBytes(model.weightBytes)} · ${model.config.numHiddenLayers} layers · hidden ${model.config.hiddenSize} · vocab ${model.config.vocabSize}`
+            ? `${modelName ?? model.label} · ${(model.numParameters / 1e6).toFixed(2)} M parameters · ${formatBytes(model.weightBytes)} ${model.weightDtype} · ${model.config.numHiddenLayers} layers · hidden ${model.config.hiddenSize} · vocab ${model.config.vocabSize}`
             : status === 'loading' || status === 'starting'
               ? 'loading…'
               : '—'}
