@@ -2,11 +2,13 @@
 // mark (gpu/buffers.ts peakBytes) of a real GRPO-shaped step on a small random model: the rollouts' KV cache
 // for G sequences of N tokens held, then GpuTrainer with AdamW — forwardLogLikelihoods, backwardFrom and
 // stepOptimizer — in full fine-tuning and in LoRA (every linear layer), with and without activation
-// recompute (one layer's internals kept instead of L). The model is big enough for its
+// recompute (one layer's internals kept instead of L), the head's logits in vocabulary chunks of HEAD_CHUNK
+// rows (the last one partial) as the plan is told. The model is big enough for its
 // buffers to dwarf the fixed ones (uniform arenas, readback staging, per-call inputs) and small enough for
 // lavapipe; its vocabulary and MLP width are not powers of two, so the pool's size classes show.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectedParameters, parseQwen2Config } from '../../src/engine/config.ts';
+import type { WeightDtype } from '../../src/engine/gpu/buffers.ts';
 import type { EngineDevice } from '../../src/engine/gpu/device.ts';
 import { GpuModel } from '../../src/engine/gpu/model.ts';
 import { GpuTrainer } from '../../src/engine/gpu/train.ts';
@@ -31,6 +33,7 @@ const config = parseQwen2Config({
 });
 const [G, N] = [4, 80];
 const R = 8;
+const HEAD_CHUNK = 1024;
 
 let dev: EngineDevice;
 let model: GpuModel | null = null;
@@ -54,12 +57,16 @@ function adapter(r: number): LoraWeights {
 }
 
 /** The pool's high-water mark over model upload, the held KV cache and one AdamW training step. */
-async function measuredPeak(mode: 'full' | 'lora', recompute: boolean): Promise<number> {
+async function measuredPeak(
+  mode: 'full' | 'lora',
+  recompute: boolean,
+  weightDtype: WeightDtype = 'f32',
+): Promise<number> {
   const weights = initQwen2Weights(config, 7, 0.02);
-  model = await GpuModel.create(dev, config, weights, mode === 'lora' ? adapter(R) : null);
+  model = await GpuModel.create(dev, config, weights, mode === 'lora' ? adapter(R) : null, { weightDtype });
   const cache = model.createKvCache(G, N);
   const optimizer = { kind: 'adamw' as const, lr: 1e-4 };
-  const trainer = await GpuTrainer.create(model, { mode, optimizer, recompute });
+  const trainer = await GpuTrainer.create(model, { mode, optimizer, recompute, headChunk: HEAD_CHUNK });
   const BT = G * N;
   const batch = {
     input: { kind: 'ids' as const, ids: randomInts(BT, 1, config.vocabSize) },
@@ -107,7 +114,7 @@ describe('memory plan vs the buffer pool of a real training step (within 10%)', 
     const peak = await measuredPeak(mode, recompute);
     peaks.set(`${mode} ${recompute}`, peak);
     const lora = mode === 'lora' ? { r: R } : null;
-    const plan = memoryPlan(config, { group: G, tokens: N, lora, recompute });
+    const plan = memoryPlan(config, { group: G, tokens: N, lora, recompute, headChunk: HEAD_CHUNK });
     const diff = (peak - plan.total) / plan.total;
     const saved = recompute ? peaks.get(`${mode} false`) : undefined;
     console.log(
@@ -118,4 +125,35 @@ describe('memory plan vs the buffer pool of a real training step (within 10%)', 
     expect(Math.abs(diff)).toBeLessThan(0.1);
     if (saved) expect(peak).toBeLessThan(saved);
   });
+
+  it.each(['f16', 'bf16'] as const)(
+    'LoRA over %s base weights (recompute): the plan told --dtype',
+    async (dtype) => {
+      const peak = await measuredPeak('lora', true, dtype);
+      const plan = memoryPlan(config, {
+        group: G,
+        tokens: N,
+        lora: { r: R },
+        recompute: true,
+        headChunk: HEAD_CHUNK,
+        dtype,
+      });
+      const f32 = memoryPlan(config, {
+        group: G,
+        tokens: N,
+        lora: { r: R },
+        recompute: true,
+        headChunk: HEAD_CHUNK,
+      });
+      const diff = (peak - plan.total) / plan.total;
+      console.log(
+        `memory plan lora recompute ${dtype}: plan ${plan.total} B, pool high-water ${peak} B, ${(100 * diff).toFixed(2)}%`,
+      );
+      expect(Math.abs(diff)).toBeLessThan(0.1);
+      // the base matrices take half the bytes: the saving is real, in the plan and in the pool
+      expect(f32.groups.parameters - plan.groups.parameters).toBeGreaterThan(0.45 * f32.groups.parameters);
+      const f32Peak = peaks.get('lora true');
+      if (f32Peak) expect(f32Peak - peak).toBeGreaterThan(0.9 * (f32.total - plan.total));
+    },
+  );
 });

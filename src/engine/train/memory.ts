@@ -5,19 +5,22 @@
 // - 'webgpu' (the default: what a browser run allocates): exactly the buffers GpuTrainer takes from the
 //   pool (gpu/trainActivations.ts, gpu/optimizer.ts, gpu/kvCache.ts), each rounded up to the pool's size
 //   class (gpu/buffers.ts sizeClass; parameters and adapters are uploaded exactly). The attention
-//   probabilities are not saved: the backward recomputes them one layer at a time into a (G, H, N, N)
-//   buffer next to their gradient. test/gpu/memory-plan.test.ts checks the total against the pool's
-//   high-water mark of a real training step.
+//   probabilities are not saved: the forward keeps each query's log-sum-exp (G, H, N) and the backward
+//   recomputes them tile by tile (flash attention), so nothing is (N, N). test/gpu/memory-plan.test.ts
+//   checks the total against the pool's high-water mark of a real training step.
 // - 'cpu': exactly what the CPU reference keeps (ref/backward.ts TrainActivations, every layer's attention
 //   probabilities included; a test checks it); the backward scratch is qwen2Backward's named buffers plus
-//   the (G, H, N, N) attention gradient a GPU kernel materialises (the CPU one works row by row).
+//   one layer's (G, H, N, N) attention-probability gradient.
 // `recompute`: the WebGPU trainer's activation recompute (GpuTrainer option `recompute`): every layer's input
 // residual kept, its internals in one shared set re-recorded before each layer's backward (memory-plan.test.ts
 // checks this case too). The CPU reference does not recompute: for 'cpu' it states what that would need.
+// The WebGPU head works over the vocabulary in chunks of Vc rows (gpu/headChunks.ts, option `headChunk`):
+// one (BT, Vc) chunk of logits instead of the CPU's (BT, V), plus O(BT · K) for K targets per position.
 // Shapes: L layers, C hidden, H heads, KVH key/value heads, D head dim, I MLP width, V vocabulary,
-// BT = G · N token positions, r LoRA rank.
+// Vc head chunk, K targets per position, BT = G · N token positions, r LoRA rank.
 import { expectedParameters, type Qwen2Config } from '../config.ts';
-import { sizeClass } from '../gpu/buffers.ts';
+import { alignTo, sizeClass, type WeightDtype } from '../gpu/buffers.ts';
+import { DEFAULT_HEAD_CHUNK, headChunkRows } from '../gpu/headChunks.ts';
 import { gradNormPartials } from '../gpu/opsOptimizer.ts';
 
 export type MemoryGroup =
@@ -62,10 +65,18 @@ export interface MemoryOptions {
   recompute?: boolean;
   /** Full fine-tuning: train the embedding (and a tied head). Default true. */
   trainEmbeddings?: boolean;
-  /** Bytes per element; the engine keeps everything in f32. */
+  /** Bytes per element of activations, gradients and optimizer state; the engine keeps them in f32. */
   bytesPerElement?: number;
+  /** Storage of the frozen weight matrices (GpuModel's weightDtype): f16 / bf16 take 2 bytes per element.
+   * Full fine-tuning keeps f32 master weights whatever this says (the trainer refuses 16-bit weights). */
+  dtype?: WeightDtype;
   /** Which engine's buffers the plan states (see the header). Default 'webgpu'. */
   backend?: MemoryBackend;
+  /** WebGPU: vocabulary rows per chunk of the head's logits (GpuTrainer `headChunk`, a multiple of 128,
+   * clamped to V). Default DEFAULT_HEAD_CHUNK, the trainer's. */
+  headChunk?: number;
+  /** Targets each position's loss scores (mixture presets: k). Default 1. */
+  targetsPerPosition?: number;
 }
 
 export type MemoryBackend = 'webgpu' | 'cpu';
@@ -106,12 +117,31 @@ interface PlanShape {
   BT: number;
   gpu: boolean;
   lora: { r: number; targets?: string[] } | null;
-  /** Add `count` buffers of `per` elements each (size-classed on the GPU unless `exact`). */
-  add: (group: MemoryGroup, name: string, shape: string, count: number, per: number, exact?: boolean) => void;
+  /** WebGPU head: vocabulary rows per chunk, targets per position. */
+  Vc: number;
+  K: number;
+  /** Bytes per element of the frozen weight matrices. */
+  matrixBytes: number;
+  /** Add `count` buffers of `per` elements each (size-classed on the GPU unless `exact`), `eb` bytes each. */
+  add: (
+    group: MemoryGroup,
+    name: string,
+    shape: string,
+    count: number,
+    per: number,
+    exact?: boolean,
+    eb?: number,
+  ) => void;
 }
 
 /** name, shape, buffers, elements per buffer, trainable in full fine-tuning. */
 type ParamRow = [string, string, number, number, boolean];
+
+/** A weight matrix (2-D per layer): '(V, C)', '(L, I, C)'; not a norm or bias: '(C)', '(L, C)'. */
+function isMatrixRow(shape: string): boolean {
+  const dims = shape.split(',').length;
+  return dims - (shape.startsWith('(L,') ? 1 : 0) === 2;
+}
 
 /** Parameters, gradients and optimizer state; returns the trainable element count. */
 function addParameters(p: PlanShape, optimizer: OptimizerKind, trainEmbeddings: boolean): number {
@@ -139,8 +169,11 @@ function addParameters(p: PlanShape, optimizer: OptimizerKind, trainEmbeddings: 
     ['down_proj', '(L, C, I)', L, C * I, true],
     ['norm', '(C)', 1, C, true],
   ];
-  // Uploaded exactly (BufferPool.upload); gradients and state are pooled, so size-classed on the GPU.
-  for (const [name, shape, count, per] of params) add('parameters', name, shape, count, per, true);
+  // Uploaded exactly (BufferPool.upload); gradients and state are pooled, so size-classed on the GPU. With
+  // LoRA the base is frozen: its matrices take the storage dtype (norms stay f32).
+  for (const [name, shape, count, per] of params) {
+    add('parameters', name, shape, count, per, true, lora && isMatrixRow(shape) ? p.matrixBytes : undefined);
+  }
   const trained: [string, string, number, number][] = [];
   if (lora) {
     // Adapter matrices per projection, one pair per layer: A (r, in), B (out, r).
@@ -192,8 +225,10 @@ function addActivations(p: PlanShape, recompute: boolean): void {
     ['q', '(BT, H·D)', BT * H * D],
     ['k', '(BT, KVH·D)', BT * KVH * D],
     ['v', '(BT, KVH·D)', BT * KVH * D],
-    // The CPU keeps every layer's probabilities; the GPU recomputes them in the backward (scratch below).
-    ...(gpu ? [] : [['att', '(G, H, N, N)', G * H * T * T] as [string, string, number]]),
+    // The CPU keeps every layer's probabilities; the GPU their log-sum-exp, to recompute them from.
+    gpu
+      ? (['attention lse', '(G, H, N)', G * H * T] as [string, string, number])
+      : (['att', '(G, H, N, N)', G * H * T * T] as [string, string, number]),
     ['attOut', '(BT, H·D)', BT * H * D],
     ['resMid', '(BT, C)', BT * C],
     ['rstd2', '(BT)', BT],
@@ -209,7 +244,13 @@ function addActivations(p: PlanShape, recompute: boolean): void {
   }
   add('activations', 'rstdF', '(BT)', 1, BT);
   add('activations', 'normedF', '(BT, C)', 1, BT * C);
-  add('activations', 'logits (dlogits written in place)', '(BT, V)', 1, BT * V);
+  if (gpu) {
+    // The chunked head (gpu/headChunks.ts): one chunk's logits, each row's [lse, s], the per-call targets
+    // and their logits, which become their gradient weights.
+    add('activations', 'logits of one vocabulary chunk (dlogits in place)', '(BT, Vc)', 1, BT * p.Vc);
+    add('activations', 'head lse, s', '(BT, 2)', 1, BT * 2);
+    add('activations', 'targets, target logits / gradient weights', '2 × (BT, K)', 2, BT * p.K);
+  } else add('activations', 'logits (dlogits written in place)', '(BT, V)', 1, BT * V);
   if (gpu) {
     add('activations', 'logp', '(BT)', 1, BT);
     add('activations', 'mask', '(BT)', 1, BT);
@@ -221,7 +262,7 @@ function addActivations(p: PlanShape, recompute: boolean): void {
     add('backward scratch', 'dact, dgate, dup', '3 × (BT, I)', 3, BT * I);
     add('backward scratch', 'dattOut, dq, dq before rope', '3 × (BT, H·D)', 3, BT * H * D);
     add('backward scratch', 'dk, dv, dk before rope', '3 × (BT, KVH·D)', 3, BT * KVH * D);
-    add('backward scratch', 'att (recomputed), datt (one layer)', '2 × (G, H, N, N)', 2, G * H * T * T);
+    add('backward scratch', 'attention delta (Σ p·dp per query)', '(G, H, N)', 1, G * H * T);
     add('backward scratch', 'lora x·Aᵀ, d(x·Aᵀ)', '2 × (BT, r)', 2, BT * Math.max(1, p.lora?.r ?? 1));
     return;
   }
@@ -240,12 +281,15 @@ export function memoryPlan(cfg: Qwen2Config, opts: MemoryOptions): MemoryPlan {
   const bpe = opts.bytesPerElement ?? 4;
   const gpu = (opts.backend ?? 'webgpu') === 'webgpu';
   const items: MemoryItem[] = [];
-  const add: PlanShape['add'] = (group, name, shape, count, per, exact = false) => {
+  const add: PlanShape['add'] = (group, name, shape, count, per, exact = false, eb = bpe) => {
     const elements = count * per;
-    const bytes = gpu && !exact ? count * sizeClass(per * bpe) : elements * bpe;
+    const bytes = gpu && !exact ? count * sizeClass(per * eb) : count * alignTo(per * eb, gpu ? 4 : 1);
     items.push({ group, name, shape, elements, bytes });
   };
-  const p: PlanShape = { cfg, G, T, BT, gpu, lora: opts.lora ?? null, add };
+  const matrixBytes = opts.dtype === 'f16' || opts.dtype === 'bf16' ? 2 : 4;
+  const Vc = gpu ? headChunkRows(cfg.vocabSize, opts.headChunk ?? DEFAULT_HEAD_CHUNK) : cfg.vocabSize;
+  const K = opts.targetsPerPosition ?? 1;
+  const p: PlanShape = { cfg, G, T, BT, gpu, lora: opts.lora ?? null, matrixBytes, Vc, K, add };
   const trainable = addParameters(p, opts.optimizer ?? 'adamw', opts.trainEmbeddings !== false);
   addActivations(p, opts.recompute === true);
 
