@@ -105,7 +105,8 @@ export class GpuContext {
     return this.dummyTensor;
   }
 
-  /** A write-only scratch tensor of at least `numel` floats, for outputs nobody reads (rstd of a pure forward). */
+  /** A scratch tensor of at least `numel` floats: for outputs nobody reads (rstd of a pure forward), or a
+   * partial result read only by the very next dispatch (the split-vocabulary sampler's chunk statistics). */
   scratchTensor(numel: number): GpuTensor {
     if (!this.scratch || this.scratch.bytes < numel * 4) {
       // The old one may still be bound by a recorded command: it stays allocated (the pool destroys it).

@@ -7,11 +7,12 @@ import type { Qwen2Config } from '../config.ts';
 import { EngineError } from '../errors.ts';
 import type { ForwardResult, HiddenStates, LoraWeights, ModelInput } from '../ref/model.ts';
 import type { WeightMap } from '../tensor.ts';
-import type { GpuTensor } from './buffers.ts';
+import type { BufferPool, GpuTensor, WeightDtype } from './buffers.ts';
 import { CallTensors } from './callTensors.ts';
 import { type CommandRecorder, GpuContext } from './commands.ts';
 import type { EngineDevice } from './device.ts';
 import { type GpuDecodeInput, type LayerActivations, recordForward } from './forward.ts';
+import { headChunkRows, recordHeadLoss } from './headChunks.ts';
 import { GpuKvCache } from './kvCache.ts';
 import { argmaxForward, entropyForward, gatherLogprobsForward, sampleForward } from './ops.ts';
 import {
@@ -58,6 +59,8 @@ interface RecordOptions {
   lora?: boolean;
   onEmbedded?: (residual: GpuTensor) => void;
   onLayer?: (l: number, residual: GpuTensor) => void;
+  /** Record only the final norm, no lm_head (the caller computes the logits a vocabulary chunk at a time). */
+  headless?: boolean;
 }
 
 export interface GpuForwardOptions {
@@ -78,6 +81,10 @@ export interface GpuForwardOptions {
   targets?: ArrayLike<number>;
   /** Targets per position (default 1). */
   targetsPerPosition?: number;
+  /** With `targets`, `logits: false` and no entropy, lm_head and the log-softmax run over the vocabulary
+   * in chunks of this many rows (a multiple of 128; default DEFAULT_HEAD_CHUNK of headChunks.ts): no
+   * (B·T, V) logits buffer is made. */
+  headChunk?: number;
   /** Read back the next-token entropy (nats) per position, computed on the GPU. */
   entropy?: boolean;
 }
@@ -110,6 +117,12 @@ export interface DecodeHooks<R> {
   after(rec: CommandRecorder, logits: GpuTensor): (buffers: ArrayBuffer[]) => R;
 }
 
+export interface GpuModelOptions {
+  /** Storage of the weight matrices: f32, or 16-bit (f16 / bf16, packed two per u32; arithmetic stays
+   * f32). Default f32. */
+  weightDtype?: WeightDtype;
+}
+
 export class GpuModel {
   private readonly params: ParameterTensors;
   private lora: LoraTensors | null = null;
@@ -123,23 +136,46 @@ export class GpuModel {
   private constructor(
     readonly ctx: GpuContext,
     readonly config: Qwen2Config,
-    weights: WeightMap,
+    params: ParameterTensors,
+    /** How the weight matrices are stored (norms and biases are always f32). */
+    readonly weightDtype: WeightDtype,
   ) {
-    this.params = uploadParameters(ctx.pool, config, weights);
+    this.params = params;
   }
 
-  /** Upload the weights (and optionally a LoRA adapter) to the device. Throws EngineError('gpu-limit')
-   * naming the tensor when one does not fit the device's limits. */
+  /** Upload the weights (and optionally a LoRA adapter) to the device, the weight matrices in
+   * `opts.weightDtype` (default f32). Throws EngineError('gpu-limit') naming the tensor when one does not
+   * fit the device's limits. */
   static async create(
     dev: EngineDevice,
     config: Qwen2Config,
     weights: WeightMap,
     lora: LoraWeights | null = null,
+    opts: GpuModelOptions = {},
+  ): Promise<GpuModel> {
+    const storage = opts.weightDtype ?? 'f32';
+    return GpuModel.fromParameters(
+      dev,
+      config,
+      (pool) => uploadParameters(pool, config, weights, storage),
+      storage,
+      lora,
+    );
+  }
+
+  /** A model over parameters that `upload` puts into the new context's pool (e.g. streamed tensor by
+   * tensor); the weight matrices are in `storage`. On failure everything allocated is freed. */
+  static async fromParameters(
+    dev: EngineDevice,
+    config: Qwen2Config,
+    upload: (pool: BufferPool) => ParameterTensors | Promise<ParameterTensors>,
+    storage: WeightDtype,
+    lora: LoraWeights | null = null,
   ): Promise<GpuModel> {
     const ctx = new GpuContext(dev);
     let model: GpuModel;
     try {
-      model = new GpuModel(ctx, config, weights);
+      model = new GpuModel(ctx, config, await upload(ctx.pool), storage);
     } catch (e) {
       ctx.destroy();
       throw e;
@@ -204,6 +240,25 @@ export class GpuModel {
     const c = new GpuKvCache(this.ctx, this.config, B, capacity, (x) => this.caches.delete(x));
     this.caches.add(c);
     return c;
+  }
+
+  /** Copy positions [0, n) of rows of `src` into rows of `dst` (GpuKvCache.recordRowCopy, all in one command
+   * encoder), after every call in flight; `dst` then holds n positions. */
+  copyCacheRows(
+    src: GpuKvCache,
+    dst: GpuKvCache,
+    copies: readonly { from: number; to: readonly number[] }[],
+    n: number,
+  ): Promise<void> {
+    return this.serial(async () => {
+      this.checkAlive();
+      if (n > src.length)
+        throw new EngineError('invalid-argument', `KV cache row copy: ${n} > ${src.length} cached positions`);
+      const rec = this.ctx.recorder('kv cache row copy');
+      for (const c of copies) dst.recordRowCopy(rec, src, c.from, c.to, n);
+      await rec.submit();
+      dst.length = n;
+    });
   }
 
   /** Full forward (or, with a cache, the new positions appended to it). Reads back what opts ask for. */
@@ -343,11 +398,14 @@ export class GpuModel {
       const reads = { logits: -1, hidden: -1, logp: -1, entropy: -1 };
       const committed = cache.length + T;
       const slot = N * C * 4; // one hidden state in `hidden`
+      // Only the targets' log-probs wanted: the head in vocabulary chunks (headChunks.ts).
+      const headless = opts.targets !== undefined && opts.logits === false && opts.entropy !== true;
       const bufs = await this.submit(rec, (inputs) => {
         const keep = opts.hiddenStates ? pool.tensor('hidden states', (L + 2) * N * C) : null;
         hidden = keep;
         const acts = this.record(rec, inputs, input, B, T, {
           ...opts,
+          headless,
           cache,
           onEmbedded: keep ? (r) => rec.copy(r, keep, 0, 0, slot) : undefined,
           onLayer: keep ? (l, r) => rec.copy(r, keep, 0, (l + 1) * slot, slot) : undefined,
@@ -359,7 +417,15 @@ export class GpuModel {
             throw new EngineError('invalid-argument', `forward: targetsPerPosition = ${K}`);
           const targets = inputs.ids('targets', opts.targets, N * K, V);
           const logp = inputs.tensor('target logprobs', N * K);
-          gatherLogprobsForward(rec, logp, acts.logits, targets, N, V, K);
+          if (headless) {
+            const Vc = headChunkRows(V, opts.headChunk);
+            const chunk = inputs.tensor('logits chunk', N * Vc);
+            const head = { N, C, V, Vc, normed: acts.normed, lmHead: this.params.lmHead, chunk };
+            const gathered = inputs.tensor('target logits', N * K);
+            const t = { K, targets, weights: null, renormalise: false, gathered };
+            const ell = inputs.tensor('log-likelihoods', N);
+            recordHeadLoss(rec, { ...head, stats: inputs.tensor('head stats', N * 2) }, t, ell, logp);
+          } else gatherLogprobsForward(rec, logp, acts.logits, targets, N, V, K);
           reads.logp = rec.read(logp, N * K * 4);
         }
         if (opts.entropy) {
@@ -426,7 +492,7 @@ export class GpuModel {
     if (opts.lora && !this.lora)
       throw new EngineError('invalid-argument', 'forward: lora requested but no adapter is loaded');
     const N = B * T;
-    const acts = this.activations(N, lastOnly ? B : N);
+    const acts = this.activations(N, lastOnly ? B : opts.headless ? 0 : N);
     // Every layer reuses the same buffers; the residual stream is updated in place.
     const shared: Omit<LayerActivations, 'k' | 'v'> = {
       resIn: acts.residual,
@@ -462,7 +528,7 @@ export class GpuModel {
       head: {
         rstd: null,
         normed: acts.normed,
-        logits: acts.logits,
+        logits: opts.headless ? null : acts.logits,
         lastRows: lastOnly ? acts.lastRows : null,
       },
       onEmbedded: opts.onEmbedded,

@@ -5,11 +5,31 @@
 import { EngineError } from '../errors.ts';
 import { NOISE_STRIDE } from '../ref/embedding.ts';
 import type { InputNoise } from '../ref/model.ts';
-import type { GpuTensor } from './buffers.ts';
-import type { CommandRecorder } from './commands.ts';
+import type { GpuTensor, WeightDtype } from './buffers.ts';
+import type { CommandRecorder, GpuContext } from './commands.ts';
 import { attentionForwardKernel } from './kernels/attention.wgsl.ts';
+import { headChunkFinalizeKernel, headChunkLseKernel } from './kernels/chunkedLoss.wgsl.ts';
+import {
+  CHUNK_MODE,
+  VOCAB_CHUNK_WORDS,
+  VOCAB_SPLIT_MAX_ROWS,
+  type VocabSplit,
+  vocabChunkStatsKernel,
+  vocabChunksArgmaxKernel,
+  vocabChunksEntropyKernel,
+  vocabChunksSampleKernel,
+  vocabChunkWidth,
+} from './kernels/chunkedSample.wgsl.ts';
 import { residualForwardKernel, swigluForwardKernel } from './kernels/elementwise.wgsl.ts';
 import { embeddingForwardKernel, mixtureForwardKernel } from './kernels/embedding.wgsl.ts';
+import {
+  FUSED_MAX_ROWS,
+  type FusedVariant,
+  fusedNormLinearKernel,
+  fusedNormSwigluKernel,
+  fusedOutputsPerWorkgroup,
+  fusedQkvRopeKernel,
+} from './kernels/fusedDecode.wgsl.ts';
 import {
   entropyForwardKernel,
   gatherLogprobsForwardKernel,
@@ -47,7 +67,7 @@ export function embeddingForward(
   C: number,
   V: number,
 ): void {
-  rec.dispatch(embeddingForwardKernel, {
+  rec.dispatch(embeddingForwardKernel(wte.dtype ?? 'f32'), {
     params: { N, C, V },
     bind: { out, ids, wte },
     workgroups: elementwise(N * C),
@@ -66,7 +86,7 @@ export function mixtureForward(
   C: number,
   V: number,
 ): void {
-  rec.dispatch(mixtureForwardKernel, {
+  rec.dispatch(mixtureForwardKernel(wte.dtype ?? 'f32'), {
     params: { N, K, C, V },
     bind: { out, ids, weights, wte },
     workgroups: elementwise(N * C),
@@ -131,7 +151,8 @@ export function rmsnormForward(
   });
 }
 
-export const MATMUL_KERNELS: Record<MatmulVersion, KernelDef> = {
+/** Each matmul version's kernel for a weight storage dtype. */
+export const MATMUL_KERNELS: Record<MatmulVersion, (dtype: WeightDtype) => KernelDef> = {
   1: matmulV1Kernel,
   2: matmulV2Kernel,
   3: matmulV3Kernel,
@@ -203,7 +224,7 @@ export function matmulForward(
     constants.LANES = lanes;
     workgroups = Math.ceil(OC / (256 / lanes));
   } else workgroups = OC;
-  rec.dispatch(MATMUL_KERNELS[version], {
+  rec.dispatch(MATMUL_KERNELS[version](weight.dtype ?? 'f32'), {
     constants,
     params: { N, IC, OC, alpha: opts.alpha ?? 1, beta: opts.beta ?? 0 },
     bind: { out, inp, weight, bias: bias ?? rec.ctx.dummy },
@@ -275,7 +296,8 @@ export function scatterRows(
 /** Workgroup size of the attention kernel; D ≤ 4 · this. */
 export const ATTENTION_WG = 64;
 
-/** Same contract as ref attentionForward (without the saved probabilities); mask (B, kvStride) u32. */
+/** Same contract as ref attentionForward (without the saved probabilities); mask (B, kvStride) u32.
+ * `lse` (B, H, Tq), when given (training), receives each query's log-sum-exp for attentionBackward. */
 export function attentionForward(
   rec: CommandRecorder,
   out: GpuTensor,
@@ -291,12 +313,13 @@ export function attentionForward(
   KVH: number,
   D: number,
   kvStride: number = Tk,
+  lse: GpuTensor | null = null,
 ): void {
   if (D > 4 * ATTENTION_WG) throw new Error(`attention: head dim ${D} > ${4 * ATTENTION_WG}`);
   rec.dispatch(attentionForwardKernel, {
-    constants: { D, WG: ATTENTION_WG },
+    constants: { D, WG: ATTENTION_WG, WRITE_LSE: lse !== null },
     params: { B, Tq, Tk, qStart, H, KVH, kvStride, scale: 1 / Math.sqrt(D) },
-    bind: { out, q, k, v, mask },
+    bind: { out, q, k, v, mask, lse: lse ?? rec.ctx.dummy },
     workgroups: B * H * Tq,
   });
 }
@@ -360,6 +383,16 @@ export function entropyForward(
   V: number,
   temperature = 1,
 ): void {
+  // Many rows (a scored sequence) fill the GPU already: split-V only for a few.
+  const Vc = vocabChunkWidth(V, N <= VOCAB_SPLIT_MAX_ROWS, forcedVocabSplit.get(rec.ctx));
+  if (Vc > 0) {
+    const invTemperature = 1 / temperature;
+    const stats = { N, V, Vc, rows: { stride: 1, offset: 0 }, invTemperature };
+    const { partials, chunks } = recordVocabChunkStats(rec, logits, stats, CHUNK_MODE.entropy);
+    const params = { N, chunks, invTemperature };
+    rec.dispatch(vocabChunksEntropyKernel, { params, bind: { out, partials }, workgroups: N });
+    return;
+  }
   rec.dispatch(entropyForwardKernel, {
     params: { N, V, invTemperature: 1 / temperature },
     bind: { out, x: logits },
@@ -384,6 +417,32 @@ export interface RowSelect {
   offset: number;
 }
 
+const forcedVocabSplit = new WeakMap<GpuContext, VocabSplit>();
+
+/** Tests and benchmarks: force split-V on or off for a context's decode kernels (null: automatic again). */
+export function forceVocabSplit(ctx: GpuContext, split: VocabSplit | null): void {
+  if (split) forcedVocabSplit.set(ctx, split);
+  else forcedVocabSplit.delete(ctx);
+}
+
+/** Split-V pass 1 into the context's scratch tensor, which only the pass 2 dispatched right after reads. */
+function recordVocabChunkStats(
+  rec: CommandRecorder,
+  x: GpuTensor,
+  o: { N: number; V: number; Vc: number; rows: RowSelect; invTemperature: number },
+  mode: number,
+): { partials: GpuTensor; chunks: number } {
+  const chunks = Math.ceil(o.V / o.Vc);
+  const partials = rec.ctx.scratchTensor(o.N * chunks * VOCAB_CHUNK_WORDS);
+  rec.dispatch(vocabChunkStatsKernel, {
+    constants: { MODE: mode },
+    params: { N: o.N, V: o.V, ...o.rows, Vc: o.Vc, chunks, invTemperature: o.invTemperature },
+    bind: { partials, x },
+    workgroups: o.N * chunks,
+  });
+  return { partials, chunks };
+}
+
 /** ids (N) u32 = argmax of logits row r · stride + offset (V wide), first index on ties. */
 export function argmaxForward(
   rec: CommandRecorder,
@@ -393,7 +452,14 @@ export function argmaxForward(
   V: number,
   rows: RowSelect = { stride: 1, offset: 0 },
 ): void {
-  rec.dispatch(argmaxKernel, { params: { N, V, ...rows }, bind: { ids, x: logits }, workgroups: N });
+  const Vc = vocabChunkWidth(V, true, forcedVocabSplit.get(rec.ctx));
+  if (Vc === 0) {
+    rec.dispatch(argmaxKernel, { params: { N, V, ...rows }, bind: { ids, x: logits }, workgroups: N });
+    return;
+  }
+  const stats = { N, V, Vc, rows, invTemperature: 1 };
+  const { partials, chunks } = recordVocabChunkStats(rec, logits, stats, CHUNK_MODE.argmax);
+  rec.dispatch(vocabChunksArgmaxKernel, { params: { N, chunks }, bind: { ids, partials }, workgroups: N });
 }
 
 /** ids (N) u32 sampled from softmax(logits row / temperature) at u = counterUniform(seed, r, step). */
@@ -410,9 +476,213 @@ export function sampleForward(
 ): void {
   if (!(temperature > 0))
     throw new Error(`sample: temperature must be > 0 (use argmax for greedy), got ${temperature}`);
-  rec.dispatch(sampleKernel, {
-    params: { N, V, ...rows, invTemperature: 1 / temperature, seed: seed >>> 0, step: step >>> 0 },
-    bind: { ids, x: logits },
+  const invTemperature = 1 / temperature;
+  const draw = { invTemperature, seed: seed >>> 0, step: step >>> 0 };
+  const Vc = vocabChunkWidth(V, true, forcedVocabSplit.get(rec.ctx));
+  if (Vc === 0) {
+    rec.dispatch(sampleKernel, {
+      params: { N, V, ...rows, ...draw },
+      bind: { ids, x: logits },
+      workgroups: N,
+    });
+    return;
+  }
+  const stats = { N, V, Vc, rows, invTemperature };
+  const { partials, chunks } = recordVocabChunkStats(rec, logits, stats, CHUNK_MODE.sample);
+  const params = { N, V, ...rows, Vc, chunks, ...draw };
+  rec.dispatch(vocabChunksSampleKernel, { params, bind: { ids, partials, x: logits }, workgroups: N });
+}
+
+// ---- The fused kernels of an inference decode step (kernels/fusedDecode.wgsl.ts; forward.ts picks them).
+
+/** Whether the fused RMSNorm + GEMV kernels take N rows of width C: few rows (a decode step), C % 4 = 0. */
+export function fusedNormFits(N: number, C: number): boolean {
+  return N >= 1 && N <= Math.min(GEMV_MAX_ROWS, FUSED_MAX_ROWS) && C % 4 === 0;
+}
+
+/** fusedQkvRopeForward binds 12 storage buffers: more than the WebGPU default (8) some adapters stop at. */
+export function fusedQkvFits(rec: CommandRecorder, N: number, C: number, D: number): boolean {
+  return fusedNormFits(N, C) && D % 2 === 0 && rec.ctx.dev.limits.maxStorageBuffersPerShaderStage >= 12;
+}
+
+/** Lanes per output of the fused kernels' lanes variant: more for wide rows on a GPU; few on a software
+ * adapter (which runs it only when asked: tests), where each workgroup's barriers cost. */
+export function pickFusedLanes(C: number, software: boolean): number {
+  if (software) return 8;
+  return C >= 2048 ? 64 : 32;
+}
+
+/** Which body the fused kernels run (kernels/fusedDecode.wgsl.ts): on a software adapter the serial one,
+ * bit for bit the separate kernels there (rmsnorm + matmul v1, see pickMatmulVersion). */
+export interface FusedOptions {
+  variant?: FusedVariant;
+}
+
+function fusedDispatch(rec: CommandRecorder, C: number, outputs: number, opts: FusedOptions) {
+  const variant = opts.variant ?? (rec.ctx.dev.isSoftware ? 'serial' : 'lanes');
+  const lanes = pickFusedLanes(C, rec.ctx.dev.isSoftware);
+  const constants: Record<string, number | boolean> = variant === 'lanes' ? { LANES: lanes } : {};
+  return { variant, constants, workgroups: Math.ceil(outputs / fusedOutputsPerWorkgroup(variant, lanes)) };
+}
+
+/** A layer's q/k/v_proj weights and biases (absent biases: null). */
+export interface QkvWeights {
+  qw: GpuTensor;
+  kw: GpuTensor;
+  vw: GpuTensor;
+  qb: GpuTensor | null;
+  kb: GpuTensor | null;
+  vb: GpuTensor | null;
+}
+
+/**
+ * rmsnorm(inp (N, C), lnw) → q/k/v_proj + bias → RoPE (table cs (N, D)), in ONE dispatch: q (N, H·D), and
+ * the keys and values into the cache rows kc / vc (·, KVH·D) placed as ropeForward places them. Same
+ * result as rmsnormForward, three matmulForward, two ropeForward and scatterRows (up to rounding).
+ */
+export function fusedQkvRopeForward(
+  rec: CommandRecorder,
+  q: GpuTensor,
+  kc: GpuTensor,
+  vc: GpuTensor,
+  inp: GpuTensor,
+  lnw: GpuTensor,
+  w: QkvWeights,
+  cs: GpuTensor,
+  N: number,
+  C: number,
+  H: number,
+  KVH: number,
+  D: number,
+  eps: number,
+  place: RowPlacement,
+  opts: FusedOptions = {},
+): void {
+  if (!fusedQkvFits(rec, N, C, D)) throw new Error(`fused q/k/v: N = ${N}, C = ${C}, D = ${D} do not fit`);
+  const shape = fusedDispatch(rec, C, ((H + 2 * KVH) * D) / 2, opts);
+  const dummy = rec.ctx.dummy;
+  rec.dispatch(fusedQkvRopeKernel[shape.variant](w.qw.dtype ?? 'f32'), {
+    constants: { ...shape.constants, HAS_QB: w.qb !== null, HAS_KB: w.kb !== null, HAS_VB: w.vb !== null },
+    params: { N, C, H, KVH, D, T: place.T, outT: place.outT, outStart: place.outStart, eps },
+    bind: {
+      q,
+      kc,
+      vc,
+      inp,
+      lnw,
+      qw: w.qw,
+      kw: w.kw,
+      vw: w.vw,
+      qb: w.qb ?? dummy,
+      kb: w.kb ?? dummy,
+      vb: w.vb ?? dummy,
+      cs,
+    },
+    workgroups: shape.workgroups,
+  });
+}
+
+/** act (N, I) = silu(rmsnorm(inp) · gateᵀ) · (rmsnorm(inp) · upᵀ) in ONE dispatch (inp (N, C), lnw (C)). */
+export function fusedNormSwigluForward(
+  rec: CommandRecorder,
+  act: GpuTensor,
+  inp: GpuTensor,
+  lnw: GpuTensor,
+  gate: GpuTensor,
+  up: GpuTensor,
+  N: number,
+  C: number,
+  I: number,
+  eps: number,
+  opts: FusedOptions = {},
+): void {
+  if (!fusedNormFits(N, C)) throw new Error(`fused norm + swiglu: N = ${N}, C = ${C} do not fit`);
+  const shape = fusedDispatch(rec, C, I, opts);
+  rec.dispatch(fusedNormSwigluKernel[shape.variant](gate.dtype ?? 'f32'), {
+    constants: shape.constants,
+    params: { N, C, I, eps },
+    bind: { act, inp, lnw, gw: gate, uw: up },
+    workgroups: shape.workgroups,
+  });
+}
+
+/** out (N, OC) = rmsnorm(inp row n · rows.stride + rows.offset) · weightᵀ in ONE dispatch (the final norm and
+ * lm_head of a decode step, reading each row's last position in place). */
+export function fusedNormLinearForward(
+  rec: CommandRecorder,
+  out: GpuTensor,
+  inp: GpuTensor,
+  lnw: GpuTensor,
+  weight: GpuTensor,
+  N: number,
+  C: number,
+  OC: number,
+  eps: number,
+  rows: RowSelect = { stride: 1, offset: 0 },
+  opts: FusedOptions = {},
+): void {
+  if (!fusedNormFits(N, C)) throw new Error(`fused norm + linear: N = ${N}, C = ${C} do not fit`);
+  const shape = fusedDispatch(rec, C, OC, opts);
+  rec.dispatch(fusedNormLinearKernel[shape.variant](weight.dtype ?? 'f32'), {
+    constants: shape.constants,
+    params: { N, C, OC, inStride: rows.stride, inOffset: rows.offset, eps },
+    bind: { out, inp, lnw, weight },
+    workgroups: shape.workgroups,
+  });
+}
+
+/**
+ * One chunk of the chunked log-prob loss (kernels/chunkedLoss.wgsl.ts): x (N, W) the logits of vocabulary
+ * ids [v0, v0 + W); stats (N, 2) the running [max, Σ exp] (started afresh when `first`); gathered (N, K)
+ * receives the logits of the targets (N, K) u32 in the chunk.
+ */
+export function headChunkLse(
+  rec: CommandRecorder,
+  stats: GpuTensor,
+  gathered: GpuTensor,
+  x: GpuTensor,
+  targets: GpuTensor,
+  N: number,
+  W: number,
+  v0: number,
+  V: number,
+  K: number,
+  first: boolean,
+): void {
+  rec.dispatch(headChunkLseKernel, {
+    constants: { K },
+    params: { N, W, v0, V, first: first ? 1 : 0 },
+    bind: { stats, gathered, x, targets },
     workgroups: N,
+  });
+}
+
+/**
+ * After headChunkLse over every chunk: logp (N) = ℓ, stats (N, 2) → [lse, s], gathered (N, K) → the
+ * targets' gradient weights a_k (ref/loss.ts weightedRow); tlp (N, K) = log_softmax of each target, or
+ * null. weights (N, K) or null (all 1); `renormalise`: the `weighted-ids` rule.
+ */
+export function headChunkFinalize(
+  rec: CommandRecorder,
+  logp: GpuTensor,
+  stats: GpuTensor,
+  gathered: GpuTensor,
+  tlp: GpuTensor | null,
+  weights: GpuTensor | null,
+  N: number,
+  K: number,
+  renormalise: boolean,
+): void {
+  rec.dispatch(headChunkFinalizeKernel, {
+    constants: { K, HAS_W: weights !== null, RENORM: renormalise, HAS_TLP: tlp !== null },
+    params: { N },
+    bind: {
+      stats,
+      gathered,
+      logp,
+      tlp: tlp ?? rec.ctx.scratchTensor(1),
+      weights: weights ?? rec.ctx.dummy,
+    },
+    workgroups: elementwise(N),
   });
 }
