@@ -42,6 +42,9 @@ function shapeConfig(name: string): Qwen2Config {
     intermediate_size: hidden * 2,
     vocab_size: 1024,
     max_position_embeddings: 256,
+    // the real special-token ids lie outside the small vocabulary
+    bos_token_id: null,
+    eos_token_id: 1023,
   });
 }
 
