@@ -126,12 +126,17 @@ async function measure(dev: EngineDevice, raw: Record<string, unknown>): Promise
   }
 }
 
+/** The config with a smaller vocabulary; the special-token ids (outside it) moved inside or dropped. */
+function withVocab(raw: Record<string, unknown>, V: number): Record<string, unknown> {
+  return { ...raw, vocab_size: V, bos_token_id: null, eos_token_id: V - 1 };
+}
+
 async function main(): Promise<void> {
   const real = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
   const vocab = opt('vocab');
   const dev = await requestEngineDevice(await nodeGpu());
   const runs: Measured[] = [];
-  runs.push(await measure(dev, vocab ? { ...real, vocab_size: Number(vocab) } : real));
+  runs.push(await measure(dev, vocab ? withVocab(real, Number(vocab)) : real));
   const first = runs[0];
   if (first.refused) {
     console.log(`refused before any upload: ${first.refused}`);
@@ -139,7 +144,7 @@ async function main(): Promise<void> {
     const { maxBufferSize, maxStorageBufferBindingSize } = dev.limits;
     const cap = Math.min(maxBufferSize, maxStorageBufferBindingSize);
     const fits = Math.floor(cap / ((real.hidden_size as number) * 2) / 128) * 128;
-    runs.push(await measure(dev, { ...real, vocab_size: Math.min(fits, first.vocabSize) }));
+    runs.push(await measure(dev, withVocab(real, Math.min(fits, first.vocabSize))));
   }
   const result = {
     host: hostname(),

@@ -6,6 +6,8 @@
 // objects. transformers.js is imported on first use only: it pulls in onnxruntime-web, which the rest of
 // the page does not need.
 
+import { isSafeShardName } from '../engine/model/weights.ts';
+
 export interface HubFile {
   name: string;
   size: number | null;
@@ -52,6 +54,41 @@ function transformers(): Promise<Transformers> {
 
 export function isHubId(id: string): boolean {
   return /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(id) && !id.includes('..');
+}
+
+/** A revision (branch, tag or commit) that cannot step out of the repository's path. */
+export function isHubRevision(revision: string): boolean {
+  return /^[A-Za-z0-9][\w./-]{0,199}$/.test(revision) && !revision.includes('..');
+}
+
+/**
+ * The shard files a model.safetensors.index.json names, each checked (engine/model/weights.ts
+ * isSafeShardName: a plain `.safetensors` file name, also after percent-decoding) before anything is
+ * fetched from it: a crafted index must not send the download to another repository.
+ */
+export function shardNamesOf(indexText: string, id: string): string[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(indexText);
+  } catch {
+    throw new HubError(`${id}: model.safetensors.index.json is not valid JSON.`, 'hub-layout');
+  }
+  const map = typeof raw === 'object' && raw !== null ? (raw as { weight_map?: unknown }).weight_map : null;
+  if (typeof map !== 'object' || map === null || Array.isArray(map))
+    throw new HubError(`${id}: model.safetensors.index.json has no "weight_map" object.`, 'hub-layout');
+  const shards = [...new Set(Object.values(map))];
+  if (shards.length === 0)
+    throw new HubError(`${id}: model.safetensors.index.json lists no weight files.`, 'hub-layout');
+  for (const s of shards) {
+    if (!isSafeShardName(s)) {
+      const shown = JSON.stringify(s)?.slice(0, 120) ?? String(s);
+      throw new HubError(
+        `${id}: model.safetensors.index.json names ${shown} as a weight file, which is not a plain .safetensors file name; nothing was fetched from it.`,
+        'hub-layout',
+      );
+    }
+  }
+  return (shards as string[]).sort();
 }
 
 async function metadata(
@@ -103,6 +140,8 @@ export async function planHubModel(id: string, revision = 'main'): Promise<HubPl
       `"${id}" is not a Hub model id (owner/name, e.g. Qwen/Qwen2.5-0.5B-Instruct).`,
       'hub-not-found',
     );
+  if (!isHubRevision(revision))
+    throw new HubError(`"${revision}" is not a revision (a branch, tag or commit).`, 'hub-not-found');
   const t = await transformers();
   const config = await metadata(t, id, revision, 'config.json');
   if (!config)
@@ -112,13 +151,7 @@ export async function planHubModel(id: string, revision = 'main'): Promise<HubPl
   let shards: string[] = [];
   if (index) {
     files.push(index);
-    const text = new TextDecoder().decode(await fetchFile(id, revision, index, () => {}));
-    try {
-      const map = (JSON.parse(text) as { weight_map?: Record<string, string> }).weight_map ?? {};
-      shards = [...new Set(Object.values(map))].sort();
-    } catch {
-      throw new HubError(`${id}: model.safetensors.index.json is not valid JSON.`, 'hub-layout');
-    }
+    shards = shardNamesOf(new TextDecoder().decode(await fetchFile(id, revision, index, () => {})), id);
   } else shards = ['model.safetensors'];
   for (const s of shards) {
     const m = await metadata(t, id, revision, s);

@@ -10,9 +10,13 @@ export type EngineErrorCode =
   | 'safetensors-offsets'
   | 'tensor-missing'
   | 'tensor-shape'
+  /** A weight holds NaN or ±Infinity (checked as each tensor is loaded). */
+  | 'tensor-non-finite'
   | 'config-invalid'
   | 'config-mismatch'
   | 'tokenizer-invalid'
+  /** A chat template ran over its step, depth, output or list budget while rendering. */
+  | 'template-budget'
   | 'adapter-invalid'
   | 'file-missing'
   | 'webgpu-unavailable'

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseQwen2Config } from '../../src/engine/config.ts';
+import type { EngineError } from '../../src/engine/errors.ts';
 import type { EngineDevice } from '../../src/engine/gpu/device.ts';
 import { GpuModel } from '../../src/engine/gpu/model.ts';
 import { streamModelToGpu } from '../../src/engine/gpu/streamLoad.ts';
@@ -84,6 +85,26 @@ describe('streamed GPU load', () => {
     expect([...host!.keys()]).toEqual([...whole.weights.keys()]);
     for (const [name, t] of whole.weights) expect(host!.get(name)!.data, name).toEqual(t.data);
     expect(await logitsOf(model)).toEqual(expected);
+  });
+
+  it('a NaN weight stops the upload with a typed error naming it; the device loads the next model', async () => {
+    const poisoned = new Map(weights);
+    const norm = weights.get('model.norm.weight')!;
+    poisoned.set('model.norm.weight', {
+      shape: norm.shape,
+      data: norm.data.map((v, i) => (i === 3 ? Number.NaN : v)),
+    });
+    const err = await streamModelToGpu(dev, await openModelStream(folder(halfSafetensors(poisoned, 'BF16'))))
+      .then(() => null)
+      .catch((e: EngineError) => e);
+    expect(err?.code).toBe('tensor-non-finite');
+    expect(err?.tensor).toBe('model.norm.weight');
+    expect(err?.message).toContain('model.safetensors');
+    const { model } = await streamModelToGpu(
+      dev,
+      await openModelStream(folder(halfSafetensors(weights, 'BF16'))),
+    );
+    expect((await logitsOf(model)).every(Number.isFinite)).toBe(true);
   });
 });
 

@@ -1,7 +1,8 @@
 // Load a model folder onto the GPU tensor by tensor (model/stream.ts): every weight matrix in the storage
 // dtype chosen (`auto`: the checkpoint's own), each tensor uploaded and let go before the next is read, and
 // the whole load refused from the headers alone, before any upload, when a tensor cannot be a buffer on
-// this device or the weights exceed the memory the caller says the device has.
+// this device or the weights exceed the memory the caller says the device has. A NaN / infinite weight
+// (found by the stream as each tensor is read) stops the load with 'tensor-non-finite'; the pool is freed.
 import type { Qwen2Config } from '../config.ts';
 import { EngineError } from '../errors.ts';
 import { unpackHalves } from '../model/halfFloat.ts';

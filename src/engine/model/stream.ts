@@ -8,6 +8,8 @@ import type { HalfDtype } from './halfFloat.ts';
 import { readSafetensorsHeader, type SafetensorsDtype, type SafetensorsFloatDtype } from './safetensors.ts';
 import type { ModelSource, RangeRead } from './source.ts';
 import {
+  checkFiniteF32,
+  checkFiniteHalf,
   HeaderCheck,
   type LoadModelOptions,
   type ParameterEntry,
@@ -38,7 +40,8 @@ export interface ModelStream {
   /** Dtypes the parameters are stored in. */
   dtypes: SafetensorsDtype[];
   /**
-   * The parameters one at a time, file by file in file order. With `reuse`, each tensor's bytes land in
+   * The parameters one at a time, file by file in file order, each checked for NaN / ±Infinity
+   * (EngineError 'tensor-non-finite' naming the file and tensor) before it is yielded. With `reuse`, each tensor's bytes land in
    * one scratch buffer where the source allows (Node files): a yielded tensor is valid only until the
    * next one is asked for.
    */
@@ -132,7 +135,10 @@ export async function openModelStream(
         );
       }
       const numel = entry.shape.reduce((a, b) => a * b, 1);
-      yield { entry, values: storedValues(got.bytes, entry.dtype, numel) };
+      const values = storedValues(got.bytes, entry.dtype, numel);
+      if (values.kind === 'f32') checkFiniteF32(entry.file, entry.name, values.data);
+      else checkFiniteHalf(entry.file, entry.name, values.bits, values.dtype, numel);
+      yield { entry, values };
     }
   }
   return {

@@ -4,6 +4,7 @@
 import { expectedParameters, parseQwen2Config, type Qwen2Config } from '../config.ts';
 import { EngineError } from '../errors.ts';
 import type { WeightMap } from '../tensor.ts';
+import { type HalfDtype, unpackHalves } from './halfFloat.ts';
 import {
   isFloatDtype,
   parseSafetensors,
@@ -64,6 +65,25 @@ export async function requireFile(source: ModelSource, name: string, what: strin
   return bytes;
 }
 
+/** What a shard name may be: one plain file name (as the Hub writes them, `model-00001-of-00002.safetensors`):
+ * no folder, no `..`, no leading dot, no escapes. */
+const SHARD_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}\.safetensors$/;
+
+/**
+ * Whether `name` (from an index's weight_map) is a safe shard file name: checked after percent-decoding,
+ * since a URL resolves `%2e%2e/` as `../`, and refused if decoding changes it at all (no `%`).
+ */
+export function isSafeShardName(name: unknown): name is string {
+  if (typeof name !== 'string') return false;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(name);
+  } catch {
+    return false;
+  }
+  return decoded === name && SHARD_NAME.test(name) && !name.includes('..');
+}
+
 /** Parse a sharded index: tensor name → shard file. */
 function parseIndex(raw: unknown, file: string): Map<string, string> {
   const wm = isObject(raw) ? raw.weight_map : undefined;
@@ -74,15 +94,10 @@ function parseIndex(raw: unknown, file: string): Map<string, string> {
   }
   const out = new Map<string, string>();
   for (const [name, shard] of Object.entries(wm)) {
-    if (
-      typeof shard !== 'string' ||
-      shard === '' ||
-      shard.startsWith('/') ||
-      shard.split(/[\\/]/).includes('..')
-    ) {
+    if (!isSafeShardName(shard)) {
       throw new EngineError(
         'config-invalid',
-        `${file}: weight_map entry for "${name}" is not a file name: ${JSON.stringify(shard)}`,
+        `${file}: weight_map entry for "${name}" is not a plain .safetensors file name: ${JSON.stringify(shard)}`,
         {
           file,
           tensor: name,
@@ -111,8 +126,11 @@ async function noWeightsMessage(source: ModelSource): Promise<string> {
   return msg;
 }
 
-/** Check the config's sizes against what the weights say, with a message naming the field and the tensor. */
-function checkConfigAgainstWeights(cfg: Qwen2Config, info: Map<string, TensorInfo>): void {
+/**
+ * Check the config's sizes against what the weights say, with a message naming the field and the tensor.
+ * With `complete` false (headers of some files only), what more files could still supply is not checked.
+ */
+function checkConfigAgainstWeights(cfg: Qwen2Config, info: Map<string, TensorInfo>, complete: boolean): void {
   const mismatch = (name: string, msg: string): never => {
     const t = info.get(name);
     throw new EngineError('config-mismatch', `${CONFIG} contradicts the weights: ${msg}`, {
@@ -152,7 +170,7 @@ function checkConfigAgainstWeights(cfg: Qwen2Config, info: Map<string, TensorInf
     );
   }
   // (With no layer tensors at all the file is more likely incomplete: the per-tensor check reports it.)
-  if (layers > 0 && layers < cfg.numHiddenLayers) {
+  if (complete && layers > 0 && layers < cfg.numHiddenLayers) {
     const t = `model.layers.${layers}.input_layernorm.weight`;
     throw new EngineError(
       'config-mismatch',
@@ -277,6 +295,58 @@ export interface ParameterEntry {
   end: number;
 }
 
+function checkShape(t: ParameterEntry, shape: number[]): void {
+  if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
+    throw new EngineError(
+      'tensor-shape',
+      `${t.file}: tensor "${t.name}" has shape ${shapeStr(t.shape)}, the config needs ${shapeStr(shape)}`,
+      { file: t.file, tensor: t.name },
+    );
+  }
+}
+
+/** Index of the first NaN or ±Infinity in `data`, or -1. */
+export function firstNonFinite(data: Float32Array): number {
+  // On the bits (exponent all ones), as for 16-bit weights: integer tests run faster than float ones.
+  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  for (let i = 0; i < bits.length; i++) if ((bits[i] & 0x7f800000) === 0x7f800000) return i;
+  return -1;
+}
+
+/** Index of the first NaN or ±Infinity among 16-bit patterns (exponent bits all ones), or -1. */
+export function firstNonFiniteHalf(bits: Uint16Array, dtype: HalfDtype, numel = bits.length): number {
+  const exponent = dtype === 'f16' ? 0x7c00 : 0x7f80;
+  for (let i = 0; i < numel; i++) if ((bits[i] & exponent) === exponent) return i;
+  return -1;
+}
+
+/** EngineError('tensor-non-finite') for element `index` (flat) of a weight, naming the file and tensor. */
+export function nonFiniteWeight(file: string, tensor: string, index: number, value: number): EngineError {
+  return new EngineError(
+    'tensor-non-finite',
+    `${file}: tensor "${tensor}" holds ${value} at element ${index}; the weights are corrupt (NaN or infinite values)`,
+    { file, tensor },
+  );
+}
+
+/** Throw nonFiniteWeight when an f32 weight holds NaN or ±Infinity. */
+export function checkFiniteF32(file: string, tensor: string, data: Float32Array): void {
+  const i = firstNonFinite(data);
+  if (i >= 0) throw nonFiniteWeight(file, tensor, i, data[i]);
+}
+
+/** Throw nonFiniteWeight when a 16-bit weight holds NaN or ±Infinity. */
+export function checkFiniteHalf(
+  file: string,
+  tensor: string,
+  bits: Uint16Array,
+  dtype: HalfDtype,
+  numel = bits.length,
+): void {
+  const i = firstNonFiniteHalf(bits, dtype, numel);
+  if (i >= 0) throw nonFiniteWeight(file, tensor, i, unpackHalves(bits.subarray(i, i + 1), dtype)[0]);
+}
+
 /**
  * The checks every loader makes on the safetensors headers, file by file (add), then once over all
  * of them (finish): parameter dtypes, unused tensors, config against weights, missing tensors, shapes.
@@ -330,11 +400,14 @@ export class HeaderCheck {
         end: start + e.end - e.begin,
       });
     }
+    // Before any tensor of this file is decoded: the config against what the headers read so far say.
+    checkConfigAgainstWeights(this.config, this.info, false);
+    for (const t of this.entries.values()) if (t.file === file) checkShape(t, this.expected.get(t.name)!);
   }
 
   /** Every expected parameter's entry, in expectedParameters order; throws as loadModel documents. */
   finish(): ParameterEntry[] {
-    checkConfigAgainstWeights(this.config, this.info);
+    checkConfigAgainstWeights(this.config, this.info, true);
     const { weightMap, indexFile, steps } = this.plan;
     const out: ParameterEntry[] = [];
     for (const [name, shape] of this.expected) {
@@ -351,13 +424,7 @@ export class HeaderCheck {
           tensor: name,
         });
       }
-      if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
-        throw new EngineError(
-          'tensor-shape',
-          `${t.file}: tensor "${name}" has shape ${shapeStr(t.shape)}, the config needs ${shapeStr(shape)}`,
-          { file: t.file, tensor: name },
-        );
-      }
+      checkShape(t, shape);
       out.push(t);
     }
     return out;
@@ -367,7 +434,7 @@ export class HeaderCheck {
 /**
  * Load config and weights from `source`. Throws EngineError: 'file-missing' (no config.json / weights /
  * a shard), 'config-invalid', 'config-mismatch' (config sizes contradict the tensors), 'tensor-missing',
- * 'tensor-shape', and the 'safetensors-*' codes for malformed files, each naming the file and tensor.
+ * 'tensor-shape', 'tensor-non-finite' (a NaN or infinite weight), and the 'safetensors-*' codes for malformed files, each naming the file and tensor.
  */
 export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const { config, rawConfig, generationConfig, files } = await readFolderConfig(source);
@@ -383,7 +450,10 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
       filter: (n) => check.expected.has(n) && check.mine(n, step.file),
       copy: opts.copy,
     });
-    for (const [name, t] of tensors) decoded.set(name, { shape: t.shape, data: t.data });
+    for (const [name, t] of tensors) {
+      checkFiniteF32(step.file, name, t.data);
+      decoded.set(name, { shape: t.shape, data: t.data });
+    }
   }
   const weights: WeightMap = new Map();
   for (const e of check.finish()) weights.set(e.name, decoded.get(e.name)!);

@@ -6,10 +6,10 @@
 // The hard limits are per buffer (maxBufferSize, maxStorageBufferBindingSize); WebGPU does not report
 // total GPU memory, so totals are compared with a stated budget only where one is known.
 
-import { expectedParameters, type Qwen2Config } from '../../engine/config.ts';
+import { configBoundsProblem, expectedParameters, type Qwen2Config } from '../../engine/config.ts';
 import type { WeightDtype } from '../../engine/gpu/buffers.ts';
 import type { WeightDtypeSetting } from '../../engine/gpu/streamLoad.ts';
-import { formatBytes, type MemoryPlan, memoryPlan } from '../../engine/train/memory.ts';
+import { formatBytes, MEMORY_GROUPS, type MemoryPlan, memoryPlan } from '../../engine/train/memory.ts';
 import type { AdapterInfo } from '../../worker/api.ts';
 import type { MemorySettings } from '../types.ts';
 
@@ -62,6 +62,27 @@ function perBuffer(shape: string, bytes: number, L: number): number {
   return b;
 }
 
+/** The report for a config outside CONFIG_BOUNDS: refused at once, nothing sized from it. */
+function outOfBoundsReport(problem: string, weightDtype: WeightDtype, bufferLimit: number): FitReport {
+  const none: BufferNeed = { name: '', bytes: 0 };
+  const groups = Object.fromEntries(MEMORY_GROUPS.map((g) => [g, 0])) as MemoryPlan['groups'];
+  const plan: MemoryPlan = { items: [], groups, total: 0, trainableElements: 0 };
+  const why = `The model's config is out of range (${problem}).`;
+  return {
+    parameters: 0,
+    weightDtype,
+    weightBytes: 0,
+    inference: { weights: 0, kvCache: 0, logits: 0, total: 0, largest: none },
+    training: { plan, largest: none },
+    bufferLimit,
+    totalBudget: null,
+    fits: false,
+    trainingFits: false,
+    problems: [why],
+    trainingProblems: [why],
+  };
+}
+
 export function fitReport(
   cfg: Qwen2Config,
   adapter: AdapterInfo | null,
@@ -71,6 +92,15 @@ export function fitReport(
 ): FitReport {
   const f32 = 4;
   const weightDtype = weightStorageFor(mem.weightDtype ?? 'auto', torchDtype, adapter);
+  // Everything below is sized by the config (a list of its parameters, the training plan): bound it first.
+  const outOfBounds = configBoundsProblem(cfg);
+  if (outOfBounds) {
+    const limit =
+      adapter && adapter.backend !== 'cpu'
+        ? Math.min(adapter.maxBufferSize, adapter.maxStorageBufferBindingSize)
+        : CPU_BUFFER_LIMIT;
+    return outOfBoundsReport(outOfBounds, weightDtype, limit);
+  }
   let parameters = 0;
   let weights = 0;
   let largest: BufferNeed = { name: '', bytes: 0 };
