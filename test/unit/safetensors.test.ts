@@ -160,6 +160,11 @@ describe('parseSafetensors on the fixture', () => {
     const copy = parseSafetensors(model, FILE, { copy: true }).get('model.norm.weight')!;
     expect(copy.data.buffer).not.toBe(model.buffer);
     expect([...copy.data]).toEqual([...view.data]);
+    // A Node Buffer (whose slice() is a view of a shared pool) is copied too, into exactly n floats.
+    const buf = Buffer.from(model);
+    const fromBuffer = parseSafetensors(buf, FILE, { copy: true }).get('model.norm.weight')!;
+    expect(fromBuffer.data.buffer.byteLength).toBe(fromBuffer.data.length * 4);
+    expect([...fromBuffer.data]).toEqual([...view.data]);
     // Shift the data section by one byte: every F32 tensor is unaligned.
     const { header, data } = splitSafetensors(model);
     const len = JSON.stringify(header).length;

@@ -408,7 +408,10 @@ function decode(
     if (LITTLE_ENDIAN) {
       if (!copy && (u8.byteOffset + start) % 4 === 0)
         return new Float32Array(u8.buffer, u8.byteOffset + start, n);
-      return new Float32Array(u8.slice(start, start + 4 * n).buffer);
+      // Copy into a fresh buffer (a Node Buffer's slice() is a view of its shared pool, not a copy).
+      const out = new Float32Array(n);
+      new Uint8Array(out.buffer).set(u8.subarray(start, start + 4 * n));
+      return out;
     }
     const dv = new DataView(u8.buffer, u8.byteOffset + start, 4 * n);
     const out = new Float32Array(n);
