@@ -167,6 +167,8 @@ export class TrainingSession {
       await this.o.onCheckpoint?.(this.lastCheckpoint);
     }
     await this.o.onStep?.(r.metrics, r.rollouts);
+    // A run that reached its limit of skipped steps on this step ends with the error, not as finished.
+    this.trainer.checkSkippedSteps();
     return r;
   }
 }

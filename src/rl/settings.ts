@@ -44,6 +44,9 @@ export interface GrpoSettings {
   /** Recompute each layer's activations in the backward instead of keeping them (HF's name): less memory,
    * the same numbers. The WebGPU trainer does it; the CPU reference keeps every activation regardless. */
   gradient_checkpointing: boolean;
+  /** (ours) The run stops with TrainingError('non-finite-update') after this many skipped steps in a row
+   * (a step is skipped when its loss, gradient or update is not finite; its parameters stay as they were). */
+  max_consecutive_skipped_steps: number;
 }
 
 export const GRPO_DEFAULTS: Readonly<GrpoSettings> = Object.freeze({
@@ -69,6 +72,7 @@ export const GRPO_DEFAULTS: Readonly<GrpoSettings> = Object.freeze({
   max_steps: 1000, // the paper: 1000 iterations
   seed: 42, // TRL's default
   gradient_checkpointing: false, // HF's default: keep the activations (faster; turn on when memory is short)
+  max_consecutive_skipped_steps: 5, // (ours) a run that cannot make a finite update stops soon and loudly
 });
 
 /** The rollout size: generation_batch_size, or per_device_train_batch_size × gradient_accumulation_steps. */
@@ -129,6 +133,7 @@ export function validateGrpoSettings(s: GrpoSettings): GrpoSettings {
   ]);
   checkInteger('max_steps', s.max_steps, 1);
   checkInteger('seed', s.seed, 0);
+  checkInteger('max_consecutive_skipped_steps', s.max_consecutive_skipped_steps, 1);
   for (const field of ['mask_truncated_completions', 'gradient_checkpointing'] as const)
     if (typeof s[field] !== 'boolean')
       throw new SettingsError('unknown-value', field, `must be true or false, got ${String(s[field])}`);

@@ -8,6 +8,10 @@
 // likelihood mode) and GpuPolicy (policy/gpu.ts, paper-mode actions at T = 1: gpuUnsupportedReason there
 // says what it refuses). The step's metrics are assembled in metrics.ts.
 //
+// A step whose loss, gradient or update is not finite is skipped with the parameters as before it (the
+// policies' updates are all or nothing); max_consecutive_skipped_steps in a row stop the run
+// (checkSkippedSteps: TrainingError 'non-finite-update').
+//
 // Determinism: every random choice is counter-based on (seed, step): prompts, task items, rollout draws. So
 // the trainer's RNG state is its step count, and a checkpoint (weights, optimizer state, step) resumes
 // exactly.
@@ -232,6 +236,8 @@ interface StepUpdates {
   gradNorm: number;
   lr: number;
   applied: boolean;
+  /** Why an update was not applied (the last such iteration's reason). */
+  skipReason?: string;
 }
 
 export class GrpoTrainer {
@@ -243,6 +249,9 @@ export class GrpoTrainer {
   private stepsDone = 0;
   private updates = 0;
   private skipped = 0;
+  /** Skipped steps in a row up to the last step, and why the last one was skipped. */
+  private skippedInARow = 0;
+  private lastSkipReason = '';
   private elapsedMs = 0;
   private cancel = false;
 
@@ -273,6 +282,24 @@ export class GrpoTrainer {
     this.updates = s.updates;
     this.skipped = s.skipped;
     this.elapsedMs = s.elapsedMs;
+    this.skippedInARow = 0;
+  }
+
+  /**
+   * Throws TrainingError('non-finite-update') once max_consecutive_skipped_steps steps in a row were
+   * skipped: the run cannot make a finite update. Drivers call it after recording a step's metrics;
+   * trainStep calls it first, so no driver trains past the limit.
+   */
+  checkSkippedSteps(): void {
+    const limit = this.config.grpo.max_consecutive_skipped_steps;
+    if (this.skippedInARow < limit) return;
+    const first = this.stepsDone - this.skippedInARow + 1;
+    throw new TrainingError(
+      'non-finite-update',
+      `training stopped: ${this.skippedInARow} step${this.skippedInARow === 1 ? '' : 's'} in a row skipped (steps ${first}–${this.stepsDone}, ` +
+        `max_consecutive_skipped_steps ${limit}) because ${this.lastSkipReason}; the parameters are those ` +
+        `after step ${first - 1}`,
+    );
   }
 
   private reward(completion: string, item: PromptItem): RewardBreakdown {
@@ -317,6 +344,7 @@ export class GrpoTrainer {
 
   /** One GRPO step. Throws TrainingError('stopped') if cancelled before any update (weights untouched). */
   async trainStep(onRollout?: () => void): Promise<StepResult> {
+    this.checkSkippedSteps();
     this.cancel = false;
     const { grpo } = this.config;
     const t0 = performance.now();
@@ -336,7 +364,12 @@ export class GrpoTrainer {
     const t1 = performance.now();
     const u = await this.iterate(step, batches, adv);
     const trainMs = performance.now() - t1;
-    if (!u.applied) this.skipped++;
+    if (u.applied) this.skippedInARow = 0;
+    else {
+      this.skipped++;
+      this.skippedInARow++;
+      this.lastSkipReason = u.skipReason ?? 'an update was not applied';
+    }
     this.stepsDone++;
     const wallMs = performance.now() - t0;
     this.elapsedMs += wallMs;
@@ -442,12 +475,16 @@ export class GrpoTrainer {
         policy.discardGrads();
         u.applied = false;
         u.gradNorm = Number.NaN;
+        u.skipReason = 'the loss is not finite';
         continue;
       }
       const r = await policy.update(u.lr, grpo.max_grad_norm);
       u.gradNorm = r.gradNorm;
       if (r.applied) this.updates++;
-      else u.applied = false;
+      else {
+        u.applied = false;
+        u.skipReason = r.reason ?? 'the update was not applied';
+      }
     }
     return u;
   }

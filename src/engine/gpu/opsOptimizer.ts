@@ -52,6 +52,29 @@ export function gradNorm(
   });
 }
 
+/**
+ * How an update kernel treats the step's flag (one u32, see kernels/optim.wgsl.ts): 'check' only sets it
+ * when the update would leave a parameter past `limit` or non-finite, or state or norm non-finite;
+ * 'apply' updates unless it is set. Without a guard the update is unconditional.
+ */
+export interface UpdateGuard {
+  flag: GpuTensor;
+  mode: 'check' | 'apply';
+  limit: number;
+}
+
+const GUARD_MODE = { check: 1, apply: 2 } as const;
+
+/** The mode constant, the flag binding and the limit of a guard (none: mode 0, which never touches the
+ * flag: the context's dummy, not the scratch, which SGD without momentum binds as its buffer). */
+function guardArgs(rec: CommandRecorder, guard: UpdateGuard | undefined) {
+  return {
+    mode: guard ? GUARD_MODE[guard.mode] : 0,
+    flag: guard?.flag ?? rec.ctx.dummy,
+    limit: guard?.limit ?? 0,
+  };
+}
+
 export interface GpuAdamWStep {
   lr: number;
   beta1: number;
@@ -74,9 +97,12 @@ export function adamwUpdate(
   gnorm: GpuTensor,
   n: number,
   o: GpuAdamWStep,
+  guard?: UpdateGuard,
 ): void {
   if (!(o.step >= 1)) throw new RangeError(`adamwUpdate: step must be ≥ 1, got ${o.step}`);
+  const g = guardArgs(rec, guard);
   rec.dispatch(adamwUpdateKernel, {
+    constants: { MODE: g.mode },
     params: {
       n,
       lr: o.lr,
@@ -87,8 +113,9 @@ export function adamwUpdate(
       bc1: 1 - o.beta1 ** o.step,
       bc2: 1 - o.beta2 ** o.step,
       gradScale: o.gradScale ?? 1,
+      limit: g.limit,
     },
-    bind: { param, m, v, grad, gnorm },
+    bind: { param, m, v, grad, gnorm, flag: g.flag },
     workgroups: elementwise(n),
   });
 }
@@ -113,11 +140,13 @@ export function sgdUpdate(
   gnorm: GpuTensor,
   n: number,
   o: GpuSgdStep,
+  guard?: UpdateGuard,
 ): void {
   const hasMomentum = o.momentum !== 0;
   if (hasMomentum && !buf) throw new Error('sgdUpdate: momentum needs a buffer');
+  const g = guardArgs(rec, guard);
   rec.dispatch(sgdUpdateKernel, {
-    constants: { HAS_MOMENTUM: hasMomentum },
+    constants: { HAS_MOMENTUM: hasMomentum, MODE: g.mode },
     params: {
       n,
       lr: o.lr,
@@ -127,8 +156,9 @@ export function sgdUpdate(
       gradScale: o.gradScale ?? 1,
       first: o.step <= 1 ? 1 : 0,
       nesterov: o.nesterov ? 1 : 0,
+      limit: g.limit,
     },
-    bind: { param, buf: buf ?? rec.ctx.scratchTensor(1), grad, gnorm },
+    bind: { param, buf: buf ?? rec.ctx.scratchTensor(1), grad, gnorm, flag: g.flag },
     workgroups: elementwise(n),
   });
 }

@@ -1,13 +1,19 @@
 // GpuTrainer's optimizer on the device: the trained tensors with their gradient buffers and optimizer state
 // (AdamW m, v; SGD's momentum buffer), the step (global gradient norm, clipping, the LR schedule, the
 // update kernels of opsOptimizer.ts on the parameters in place), and the state's round trip to the host
-// for checkpoints. One submit per step; the norm comes back.
+// for checkpoints. One submit per step, all or nothing (see step); the norm and a refused flag come back.
 import { EngineError } from '../errors.ts';
-import { ADAMW_DEFAULTS, type AdamWOptions, SGD_DEFAULTS, type SgdOptions } from '../train/optim.ts';
+import {
+  ADAMW_DEFAULTS,
+  type AdamWOptions,
+  PARAMETER_LIMIT,
+  SGD_DEFAULTS,
+  type SgdOptions,
+} from '../train/optim.ts';
 import { type LrSchedule, learningRate } from '../train/schedule.ts';
 import type { GpuTensor } from './buffers.ts';
 import type { CommandRecorder, GpuContext } from './commands.ts';
-import { adamwUpdate, gradNorm, gradNormPartials, sgdUpdate } from './opsOptimizer.ts';
+import { adamwUpdate, gradNorm, gradNormPartials, sgdUpdate, type UpdateGuard } from './opsOptimizer.ts';
 
 export type GpuOptimizerConfig =
   | ({ kind: 'adamw' } & Partial<AdamWOptions>)
@@ -26,6 +32,9 @@ export interface GpuStepResult {
   lr: number;
   /** ‖gradScale · gradients‖₂ before clipping. */
   gradNorm: number;
+  /** False when the update would have left a parameter non-finite or past `parameterLimit` (or optimizer
+   * state or the norm non-finite): nothing was written and the step count did not advance. */
+  applied: boolean;
 }
 
 /** GpuTrainer's optimizer state on the host (readOptimizerState / writeOptimizerState). */
@@ -47,6 +56,8 @@ export interface GpuOptimizerOptions {
   clipNorm?: number;
   /** Learning rate per step (0-based steps taken); default the optimizer's constant lr. */
   schedule?: LrSchedule;
+  /** The largest |parameter| a step may leave (default train/optim.ts PARAMETER_LIMIT). */
+  parameterLimit?: number;
 }
 
 interface Trainable {
@@ -76,6 +87,8 @@ export class GpuOptimizer {
   private readonly byName = new Map<string, Trainable>();
   private readonly gnorm: GpuTensor; // (2) norm, clip factor
   private readonly partials: GpuTensor;
+  /** (1 u32) set by a step's check pass when its update must not be applied. */
+  private readonly refuse: GpuTensor;
   private readonly settings: ({ kind: 'adamw' } & AdamWOptions) | ({ kind: 'sgd' } & SgdOptions);
   /** Optimizer steps taken. */
   steps = 0;
@@ -108,6 +121,7 @@ export class GpuOptimizer {
     }
     this.gnorm = pool.tensor('grad norm', 2);
     this.partials = pool.tensor('grad norm partials', gradNormPartials(this.trainables.map((t) => t.n)));
+    this.refuse = pool.tensor('optimizer step refused', 1);
   }
 
   get kind(): 'adamw' | 'sgd' {
@@ -137,31 +151,49 @@ export class GpuOptimizer {
     for (const t of this.trainables) for (const s of t.state) rec.clear(s);
   }
 
-  /** Gradient norm, clipping and one update of every trained tensor, in one submit. */
+  /**
+   * Gradient norm, clipping and one update of every trained tensor, in one submit — all or nothing: a check
+   * pass over every tensor first flags an update that would leave anything non-finite (or a parameter past
+   * parameterLimit), and the update pass then writes nothing. The norm and the flag come back.
+   */
   async step(opts: GpuStepOptions): Promise<GpuStepResult> {
     const step = this.steps + 1;
-    const o = this.settings;
-    const lr = opts.lr ?? (this.options.schedule ? learningRate(this.options.schedule, this.steps) : o.lr);
+    const lr =
+      opts.lr ?? (this.options.schedule ? learningRate(this.options.schedule, this.steps) : this.settings.lr);
     const gradScale = opts.gradScale ?? 1;
     const rec = this.ctx.recorder('optimizer step');
     const grads = this.trainables.map((t) => ({ t: t.grad, n: t.n }));
     gradNorm(rec, this.gnorm, this.partials, grads, gradScale, this.options.clipNorm ?? 0);
-    for (const t of this.trainables) {
-      const weightDecay = t.decay ? o.weightDecay : 0;
-      if (o.kind === 'adamw') {
-        const { beta1, beta2, eps } = o;
-        const update = { lr, beta1, beta2, eps, weightDecay, step, gradScale };
-        adamwUpdate(rec, t.param, t.grad, t.state[0], t.state[1], this.gnorm, t.n, update);
-      } else {
-        const { momentum, dampening, nesterov } = o;
-        const update = { lr, momentum, dampening, weightDecay, nesterov, step, gradScale };
-        sgdUpdate(rec, t.param, t.grad, t.state[0] ?? null, this.gnorm, t.n, update);
-      }
-    }
+    rec.clear(this.refuse);
+    const limit = this.options.parameterLimit ?? PARAMETER_LIMIT;
+    for (const mode of ['check', 'apply'] as const)
+      for (const t of this.trainables)
+        this.recordUpdate(rec, t, { lr, step, gradScale }, { flag: this.refuse, mode, limit });
     rec.read(this.gnorm, 4);
-    const [norm] = await rec.submit();
-    this.steps = step;
-    return { step, lr, gradNorm: new Float32Array(norm)[0] };
+    rec.read(this.refuse, 4);
+    const [norm, refused] = await rec.submit();
+    const applied = new Uint32Array(refused)[0] === 0;
+    if (applied) this.steps = step;
+    return { step: this.steps, lr, gradNorm: new Float32Array(norm)[0], applied };
+  }
+
+  private recordUpdate(
+    rec: CommandRecorder,
+    t: Trainable,
+    s: { lr: number; step: number; gradScale: number },
+    guard: UpdateGuard,
+  ): void {
+    const o = this.settings;
+    const weightDecay = t.decay ? o.weightDecay : 0;
+    if (o.kind === 'adamw') {
+      const { beta1, beta2, eps } = o;
+      const update = { ...s, beta1, beta2, eps, weightDecay };
+      adamwUpdate(rec, t.param, t.grad, t.state[0], t.state[1], this.gnorm, t.n, update, guard);
+    } else {
+      const { momentum, dampening, nesterov } = o;
+      const update = { ...s, momentum, dampening, weightDecay, nesterov };
+      sgdUpdate(rec, t.param, t.grad, t.state[0] ?? null, this.gnorm, t.n, update, guard);
+    }
   }
 
   /** The state read back a tensor group at a time (≤ 64 MiB of staging per submit). */
@@ -237,5 +269,6 @@ export class GpuOptimizer {
     }
     pool.release(this.gnorm);
     pool.release(this.partials);
+    pool.release(this.refuse);
   }
 }

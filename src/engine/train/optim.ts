@@ -343,3 +343,47 @@ export class Sgd implements Optimizer {
     this.t = s.t;
   }
 }
+
+/**
+ * The largest |parameter| an update may leave. No trained weight comes near it; past it, squares of weights
+ * (norms, AdamW's v, a forward's sums of products) approach f32's 3.4e38, so the next step overflows. An
+ * update that would cross it (e.g. at a learning rate of 1e30) is refused like a non-finite one.
+ */
+export const PARAMETER_LIMIT = 1e15;
+
+/** Name of the first tensor with an element that is non-finite or (`limit`) past ±limit; null when none. */
+export function firstNonFiniteTensor(
+  tensors: Iterable<[string, Float32Array]>,
+  limit = Number.POSITIVE_INFINITY,
+): string | null {
+  for (const [name, t] of tensors)
+    for (let i = 0; i < t.length; i++) if (!(Math.abs(t[i]) <= limit)) return name;
+  return null;
+}
+
+/**
+ * One update that either leaves every updated parameter finite and within PARAMETER_LIMIT and every
+ * optimizer buffer finite, or changes nothing: the parameters and the optimizer state (step counts
+ * included) are put back exactly as they were. Returns the first offending tensor's name when refused.
+ */
+export function guardedUpdate(
+  optimizer: Optimizer,
+  params: ReadonlyMap<string, Float32Array>,
+  grads: ReadonlyMap<string, Float32Array>,
+  lr?: number,
+): { applied: true } | { applied: false; tensor: string } {
+  const before = new Map(
+    [...grads.keys()].flatMap((k) => (params.has(k) ? [[k, params.get(k)!.slice()]] : [])),
+  );
+  const state = optimizer.state();
+  optimizer.update(params, grads, lr);
+  const updated = [...before.keys()].map((k): [string, Float32Array] => [k, params.get(k)!]);
+  const buffers = Object.entries(optimizer.state().slots).flatMap(([k, s]) =>
+    s.bufs.map((b, j): [string, Float32Array] => [`${k} (optimizer state ${j})`, b]),
+  );
+  const bad = firstNonFiniteTensor(updated, PARAMETER_LIMIT) ?? firstNonFiniteTensor(buffers);
+  if (bad === null) return { applied: true };
+  for (const [k, p] of before) params.get(k)!.set(p);
+  optimizer.load(state);
+  return { applied: false, tensor: bad };
+}

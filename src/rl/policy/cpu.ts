@@ -10,12 +10,19 @@ import { EngineError } from '../../engine/errors.ts';
 import { loraGradName, qwen2Backward, qwen2ForwardTrain } from '../../engine/ref/backward.ts';
 import type { LoraWeights, RefModel } from '../../engine/ref/model.ts';
 import type { WeightMap } from '../../engine/tensor.ts';
-import { AdamW, globalGradNorm, type OptimizerState, Sgd } from '../../engine/train/optim.ts';
+import {
+  AdamW,
+  globalGradNorm,
+  guardedUpdate,
+  type OptimizerState,
+  PARAMETER_LIMIT,
+  Sgd,
+} from '../../engine/train/optim.ts';
 import { denseFromTerms, type EmbeddingContext } from '../../mot/likelihood.ts';
 import type { MotSettings } from '../../mot/settings.ts';
 import { TrainingError } from '../errors.ts';
 import type { TrainingBatch } from '../trainingBatch.ts';
-import { actionTerms, type GrpoPolicy, type PolicyState } from './policy.ts';
+import { actionTerms, type GrpoPolicy, type PolicyState, type PolicyUpdate } from './policy.ts';
 
 export interface CpuPolicyOptions {
   mode: 'full' | 'lora';
@@ -122,21 +129,28 @@ export class CpuPolicy implements GrpoPolicy {
     return values;
   }
 
-  async update(lr: number, maxGradNorm: number): Promise<{ gradNorm: number; applied: boolean }> {
+  async update(lr: number, maxGradNorm: number): Promise<PolicyUpdate> {
     // Only the trained parameters' gradients (the backward may also fill a frozen embedding's).
     const grads = new Map([...this.grads].filter(([k]) => this.params.has(k)));
     const norm = globalGradNorm(grads.values());
     if (!Number.isFinite(norm)) {
       this.discardGrads();
-      return { gradNorm: norm, applied: false };
+      return { gradNorm: norm, applied: false, reason: 'the gradient is not finite' };
     }
     if (maxGradNorm > 0 && norm > maxGradNorm) {
       const f = maxGradNorm / (norm + 1e-6); // torch clip_grad_norm_
       for (const g of grads.values()) for (let i = 0; i < g.length; i++) g[i] *= f;
     }
-    this.optimizer.update(this.params, grads, lr);
+    // Refused when it would leave a parameter non-finite or past PARAMETER_LIMIT: nothing changes.
+    const r = guardedUpdate(this.optimizer, this.params, grads, lr);
     this.discardGrads();
-    return { gradNorm: norm, applied: true };
+    if (r.applied) return { gradNorm: norm, applied: true };
+    const limit = PARAMETER_LIMIT.toExponential(0);
+    return {
+      gradNorm: norm,
+      applied: false,
+      reason: `the update would leave ${r.tensor} past ±${limit} or non-finite`,
+    };
   }
 
   discardGrads(): void {

@@ -14,12 +14,12 @@ import type { RolloutStepper, StepperConfig } from '../../engine/decode/stepper.
 import { EngineError } from '../../engine/errors.ts';
 import { GpuTrainer, type LikelihoodBatch } from '../../engine/gpu/train.ts';
 import type { GpuBackend } from '../../engine/gpuBackend.ts';
-import type { OptimizerState } from '../../engine/train/optim.ts';
+import { type OptimizerState, PARAMETER_LIMIT } from '../../engine/train/optim.ts';
 import type { StepRecord } from '../../mot/likelihood.ts';
 import type { MotSettings } from '../../mot/settings.ts';
 import { TrainingError } from '../errors.ts';
 import type { TrainingBatch } from '../trainingBatch.ts';
-import type { GrpoPolicy, PolicyState } from './policy.ts';
+import type { GrpoPolicy, PolicyState, PolicyUpdate } from './policy.ts';
 
 export interface GpuPolicyOptions {
   mode: 'full' | 'lora';
@@ -214,16 +214,20 @@ export class GpuPolicy implements GrpoPolicy {
     return this.trainer.readGrads();
   }
 
-  async update(lr: number, maxGradNorm: number): Promise<{ gradNorm: number; applied: boolean }> {
+  async update(lr: number, maxGradNorm: number): Promise<PolicyUpdate> {
     if (!this.pendingFinite) {
       this.discardGrads();
-      return { gradNorm: Number.NaN, applied: false };
+      return { gradNorm: Number.NaN, applied: false, reason: 'the loss coefficients are not finite' };
     }
     void maxGradNorm; // GpuTrainer clips with the clipNorm it was created with (GpuPolicyOptions.clipNorm)
+    // All or nothing on the device (gpu/optimizer.ts step): a refused update wrote nothing.
     const r = await this.trainer.stepOptimizer({ lr });
-    if (!Number.isFinite(r.gradNorm))
-      throw new TrainingError('non-finite-update', 'a non-finite gradient reached the GPU parameters');
-    return { gradNorm: r.gradNorm, applied: true };
+    this.discardGrads();
+    if (r.applied) return { gradNorm: r.gradNorm, applied: true };
+    const reason = Number.isFinite(r.gradNorm)
+      ? `the update would leave a parameter past ±${PARAMETER_LIMIT.toExponential(0)} or non-finite`
+      : 'the gradient is not finite';
+    return { gradNorm: r.gradNorm, applied: false, reason };
   }
 
   discardGrads(): void {

@@ -18,6 +18,13 @@ export interface PolicyState {
   optimizer: OptimizerState | null;
 }
 
+export interface PolicyUpdate {
+  gradNorm: number;
+  applied: boolean;
+  /** Why it was not applied (one clause, e.g. "the gradient is not finite"). */
+  reason?: string;
+}
+
 export interface GrpoPolicy {
   readonly kind: 'cpu' | 'webgpu';
   readonly config: Qwen2Config;
@@ -31,8 +38,10 @@ export interface GrpoPolicy {
     s: MotSettings,
     coefOf: (logp: Float64Array) => Float64Array,
   ): Promise<Float64Array>;
-  /** Clip and update with the accumulated gradients; a non-finite norm discards them (applied: false). */
-  update(lr: number, maxGradNorm: number): Promise<{ gradNorm: number; applied: boolean }>;
+  /** Clip and update with the accumulated gradients. A non-finite norm, or an update that would leave a
+   * parameter non-finite (or past train/optim.ts PARAMETER_LIMIT), changes nothing: applied false, with
+   * the reason. The gradients are used up either way. */
+  update(lr: number, maxGradNorm: number): Promise<PolicyUpdate>;
   discardGrads(): void;
   /** Parameters and optimizer state (`optimizer: false`: the parameters alone, optimizer null). */
   exportState(opts?: { optimizer?: boolean }): Promise<PolicyState>;

@@ -1,6 +1,7 @@
 // The Train panel's runs: every run on the charts with its state, the live charts, the latest step's
 // rollouts, and the trained model to take away. An example or imported run shows its own runs (view only).
 import { clearFinishedRuns, exportableRun, exportTrainedModel } from '../../store/actions/train.ts';
+import { skippedSteps } from '../../store/lib/skippedSteps.ts';
 import { type TrainRun, useStore } from '../../store/store.ts';
 import type { RolloutRecord } from '../../store/types.ts';
 import { TrainCharts } from '../widgets/trainCharts.tsx';
@@ -46,6 +47,23 @@ function Rollouts({ latest, G }: { latest: RolloutRecord[]; G: number }) {
 
 const fixed = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '—');
 
+/** How many steps of a run were skipped (none: nothing shown). */
+function SkippedBadge({ steps }: { steps: number[] }) {
+  if (steps.length === 0) return null;
+  return (
+    <>
+      {' '}
+      <span
+        className="badge skipped"
+        data-testid="train-run-skipped"
+        title={`Steps skipped (loss, gradient or update not finite; the weights stayed as before): ${steps.join(', ')}`}
+      >
+        {steps.length} skipped
+      </span>
+    </>
+  );
+}
+
 /** Every run on the charts with its state (a run the page lost mid-way reads "interrupted"). */
 function RunList({ runs }: { runs: TrainRun[] }) {
   return (
@@ -57,6 +75,7 @@ function RunList({ runs }: { runs: TrainRun[] }) {
           <span className="muted small">
             {r.history.length} / {r.maxSteps} steps
           </span>
+          <SkippedBadge steps={skippedSteps(r)} />
         </li>
       ))}
     </ul>

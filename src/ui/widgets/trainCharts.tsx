@@ -9,12 +9,14 @@ import {
   ComposedChart,
   Legend,
   Line,
+  ReferenceLine,
   ResponsiveContainer,
   Tooltip,
   XAxis,
   YAxis,
 } from 'recharts';
 import type { StepMetrics } from '../../rl/metrics.ts';
+import { skippedStepsOfRuns } from '../../store/lib/skippedSteps.ts';
 import type { TrainRunRecord as TrainRun } from '../../store/types.ts';
 
 export const RUN_COLORS = ['#2b7bb9', '#d9480f', '#2f9e44', '#7048e8', '#c2255c', '#e67700'];
@@ -63,6 +65,7 @@ function MetricChart({
   series,
   bands,
   percent,
+  markSkipped,
 }: {
   id: string;
   title: string;
@@ -71,13 +74,17 @@ function MetricChart({
   series: Series[];
   bands?: Series[];
   percent?: boolean;
+  /** Mark the skipped steps (a vertical line each) and count them in the caption. */
+  markSkipped?: boolean;
 }) {
   const data = rowsOf(runs, values);
+  const skipped = markSkipped ? skippedStepsOfRuns(runs) : [];
   return (
     <figure
       className="chart train-chart"
       data-testid={`train-chart-${id}`}
       data-points={data.length}
+      data-skipped={markSkipped ? skipped.length : undefined}
       data-export-chart={`train-${id}`}
       data-export-legend={
         series.length > 1
@@ -85,7 +92,15 @@ function MetricChart({
           : undefined
       }
     >
-      <figcaption>{title}</figcaption>
+      <figcaption>
+        {title}
+        {skipped.length > 0 && (
+          <span className="muted small" title={`Skipped steps: ${skipped.join(', ')}`}>
+            {' '}
+            · {skipped.length} skipped step{skipped.length === 1 ? '' : 's'} (dashed)
+          </span>
+        )}
+      </figcaption>
       <div
         className="chart-box"
         role="img"
@@ -134,6 +149,9 @@ function MetricChart({
                 connectNulls
               />
             ))}
+            {skipped.slice(0, MAX_SKIP_MARKS).map((step) => (
+              <ReferenceLine key={`skip${step}`} x={step} stroke="#c92a2a" strokeDasharray="3 3" />
+            ))}
             {series.length > 1 && <Legend wrapperStyle={{ fontSize: 11 }} />}
           </ComposedChart>
         </ResponsiveContainer>
@@ -141,6 +159,9 @@ function MetricChart({
     </figure>
   );
 }
+
+/** Beyond this many skipped steps only the caption's count shows them (each mark is an SVG element). */
+const MAX_SKIP_MARKS = 200;
 
 type ChartProps = Parameters<typeof MetricChart>[0];
 
@@ -211,6 +232,7 @@ export const TrainCharts = memo(function TrainCharts({ runs }: { runs: TrainRun[
         ]}
         series={perRun()}
         bands={perRun('b')}
+        markSkipped
       />
       {SCALARS.map((c, i) => (
         <LaggedChart
@@ -222,6 +244,7 @@ export const TrainCharts = memo(function TrainCharts({ runs }: { runs: TrainRun[
           values={(m) => [['', m[c.key]]]}
           series={perRun()}
           percent={c.percent}
+          markSkipped={c.id === 'loss'}
         />
       ))}
       <LaggedChart

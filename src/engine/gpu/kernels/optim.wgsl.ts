@@ -3,7 +3,18 @@
 // (e.g. 1 / micro-batches for a mean) and clip = gnorm[1] is written on the GPU by grad_norm_finalize
 // (torch's clip_grad_norm_: min(1, maxNorm / (‖gradScale · grad‖ + 1e-6)), or 1 when not clipping) —
 // so a whole step runs without a round trip to the CPU and only the norm comes back.
+// The update kernels run in one of three modes (override MODE): 0 updates; 1 only checks, setting flag[0]
+// when the update would leave a parameter past `limit` (or non-finite), an optimizer buffer or the norm
+// non-finite; 2 updates unless flag[0] is set. A step that runs every tensor in mode 1, then in mode 2,
+// is all-or-nothing and reads back one flag. Finiteness is tested on the bits (WGSL may assume no NaN/Inf).
 import type { KernelDef } from '../pipelines.ts';
+
+/** WGSL shared by the update kernels: the mode, and |x| > the f32 whose bits are `limitBits` (NaN too). */
+const GUARD_WGSL = /* wgsl */ `
+override MODE: u32 = 0u; // 0: update, 1: check only, 2: update unless flagged
+const FINITE_MAX_BITS: u32 = 0x7f7fffffu;
+fn pastLimit(x: f32, limitBits: u32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > limitBits; }
+`;
 
 /**
  * partials[slot + w] = Σ (scale · grad)² over the elements w·WG + lid + k·parts·WG of one gradient, for
@@ -102,6 +113,7 @@ export const adamwUpdateKernel: KernelDef = {
     ['v', 'storage'],
     ['grad', 'read-only-storage'],
     ['gnorm', 'read-only-storage'],
+    ['flag', 'storage'],
   ],
   params: [
     ['n', 'u32'],
@@ -113,30 +125,40 @@ export const adamwUpdateKernel: KernelDef = {
     ['bc1', 'f32'],
     ['bc2', 'f32'],
     ['gradScale', 'f32'],
+    ['limit', 'f32'],
   ],
   source: /* wgsl */ `
 struct Params { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weightDecay: f32, bc1: f32, bc2: f32,
-                gradScale: f32 }
+                gradScale: f32, limit: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> param: array<f32>;
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 @group(0) @binding(4) var<storage, read> grad: array<f32>;
 @group(0) @binding(5) var<storage, read> gnorm: array<f32>; // (2) norm, clip factor
-
+@group(0) @binding(6) var<storage, read_write> flag: array<atomic<u32>>; // (1) set: refuse the step
+${GUARD_WGSL}
 override WG: u32 = 64;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= p.n) { return; }
+  if (MODE == 2u && atomicLoad(&flag[0]) != 0u) { return; }
   let g = grad[i] * p.gradScale * gnorm[1];
   let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
   let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+  let w = param[i];
+  let wi = w - p.lr * ((mi / p.bc1) / (sqrt(vi / p.bc2) + p.eps) + p.weightDecay * w);
+  if (MODE == 1u) {
+    let bad = pastLimit(wi, bitcast<u32>(p.limit)) || pastLimit(mi, FINITE_MAX_BITS) ||
+      pastLimit(vi, FINITE_MAX_BITS) || (i == 0u && pastLimit(gnorm[0], FINITE_MAX_BITS));
+    if (bad) { atomicOr(&flag[0], 1u); }
+    return;
+  }
   m[i] = mi;
   v[i] = vi;
-  let w = param[i];
-  param[i] = w - p.lr * ((mi / p.bc1) / (sqrt(vi / p.bc2) + p.eps) + p.weightDecay * w);
+  param[i] = wi;
 }
 `,
 };
@@ -152,6 +174,7 @@ export const sgdUpdateKernel: KernelDef = {
     ['buf', 'storage'],
     ['grad', 'read-only-storage'],
     ['gnorm', 'read-only-storage'],
+    ['flag', 'storage'],
   ],
   params: [
     ['n', 'u32'],
@@ -162,16 +185,18 @@ export const sgdUpdateKernel: KernelDef = {
     ['gradScale', 'f32'],
     ['first', 'u32'],
     ['nesterov', 'u32'],
+    ['limit', 'f32'],
   ],
   source: /* wgsl */ `
 struct Params { n: u32, lr: f32, momentum: f32, dampening: f32, weightDecay: f32, gradScale: f32,
-                first: u32, nesterov: u32 }
+                first: u32, nesterov: u32, limit: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> param: array<f32>;
 @group(0) @binding(2) var<storage, read_write> buf: array<f32>;   // momentum buffer, if HAS_MOMENTUM
 @group(0) @binding(3) var<storage, read> grad: array<f32>;
 @group(0) @binding(4) var<storage, read> gnorm: array<f32>;       // (2) norm, clip factor
-
+@group(0) @binding(5) var<storage, read_write> flag: array<atomic<u32>>; // (1) set: refuse the step
+${GUARD_WGSL}
 override WG: u32 = 64;
 override HAS_MOMENTUM: bool = false;
 
@@ -179,15 +204,24 @@ override HAS_MOMENTUM: bool = false;
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= p.n) { return; }
+  if (MODE == 2u && atomicLoad(&flag[0]) != 0u) { return; }
   let w = param[i];
   var g = grad[i] * p.gradScale * gnorm[1] + p.weightDecay * w;
+  var b = 0.0;
   if (HAS_MOMENTUM) {
-    var b = g;
+    b = g;
     if (p.first == 0u) { b = p.momentum * buf[i] + (1.0 - p.dampening) * g; }
-    buf[i] = b;
     g = select(b, g + p.momentum * b, p.nesterov != 0u);
   }
-  param[i] = w - p.lr * g;
+  let wi = w - p.lr * g;
+  if (MODE == 1u) {
+    let bad = pastLimit(wi, bitcast<u32>(p.limit)) || pastLimit(b, FINITE_MAX_BITS) ||
+      (i == 0u && pastLimit(gnorm[0], FINITE_MAX_BITS));
+    if (bad) { atomicOr(&flag[0], 1u); }
+    return;
+  }
+  if (HAS_MOMENTUM) { buf[i] = b; }
+  param[i] = wi;
 }
 `,
 };
