@@ -123,6 +123,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
+  // One line, no stack trace (the usage text's line breaks folded).
+  console.error((e instanceof Error ? `${e.name}: ${e.message}` : String(e)).replace(/\s*\n\s*/g, ' '));
   process.exit(1);
 });

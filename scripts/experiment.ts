@@ -7,24 +7,35 @@
 //
 //   npx tsx scripts/experiment.ts [config.json] [--model <folder>] [--task a,b] [--preset p] [--group G]
 //     [--steps N] [--seed S] [--out dir] [--eval-every K] [--eval-n N] [--lr X] [--prompts N]
-//     [--likelihood paper|exact] [--cpu] [--browser]
+//     [--likelihood paper|exact] [--checkpoint-every K] [--resume] [--cpu] [--browser]
 //
 // A config file holds the fields of ExperimentConfig; `matrix` expands into runs (task × preset × G × seed).
 // --prompts N: prompts (groups) per step (gradient_accumulation_steps, one group per micro-batch).
 // --likelihood exact: the exact mixture likelihood (MOTG.md §2; CPU path only).
 // --browser: headless Chromium even where Node's WebGPU works (with --cpu: the CPU reference in Chromium).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { EngineError } from '../src/engine/errors.ts';
 import { DirModelSource } from '../src/engine/model/source-node.ts';
 import {
   adapterLabel,
   type ExperimentConfig,
   type ExperimentResult,
-  type RunSink,
   runLoop,
 } from '../src/experiment/run.ts';
-import type { PresetName } from '../src/mot/settings.ts';
+import { checkExperimentConfig, checkRunnable, suggestion } from '../src/experiment/schema.ts';
+import { PRESET_NAMES } from '../src/mot/presets.ts';
+import {
+  checkInteger,
+  checkOneOf,
+  checkPositive,
+  type PresetName,
+  SettingsError,
+} from '../src/mot/settings.ts';
+import { dirSink } from '../src/node/files.ts';
+import { TrainingError } from '../src/rl/errors.ts';
+import type { GrpoSettings } from '../src/rl/settings.ts';
 import { Engine } from '../src/worker/engine.ts';
 
 export type { ExperimentConfig, ExperimentResult } from '../src/experiment/run.ts';
@@ -62,20 +73,12 @@ function probeNodeGpu(): Promise<{ gpu: GPU } | { reason: string }> {
   return nodeGpuProbe;
 }
 
-/** Files into a folder with node:fs. */
-function dirSink(out: string): RunSink {
-  const at = (name: string) => {
-    const p = join(out, name);
-    mkdirSync(dirname(p), { recursive: true });
-    return p;
-  };
-  return {
-    async write(name, data) {
-      writeFileSync(at(name), data);
-    },
-    async append(name, text) {
-      writeFileSync(at(name), text, { flag: 'a' });
-    },
+/** Test hook (MOTG_TEST_EXIT_AFTER_STEP=k): the process exits right after step k, as if killed there. */
+function testExitAfterStep(): ((step: number) => void) | undefined {
+  const k = Number(process.env.MOTG_TEST_EXIT_AFTER_STEP);
+  if (!(k > 0)) return undefined;
+  return (step) => {
+    if (step === k) process.exit(75);
   };
 }
 
@@ -120,6 +123,7 @@ export async function runExperiment(
       modelInfo: mi,
       sink: out ? dirSink(out) : null,
       log,
+      afterStep: testExitAfterStep(),
     });
     return { backend: info.backend, adapter, ...r };
   } finally {
@@ -170,7 +174,50 @@ export function expandRuns(cfg: ExperimentConfig): ExperimentConfig[] {
   return runs;
 }
 
-/** Parses the command line into a config. */
+/** Every flag: whether it takes a value. */
+const FLAGS: Record<string, boolean> = {
+  '--model': true,
+  '--task': true,
+  '--preset': true,
+  '--group': true,
+  '--prompts': true,
+  '--steps': true,
+  '--seed': true,
+  '--lr': true,
+  '--likelihood': true,
+  '--eval-every': true,
+  '--eval-n': true,
+  '--checkpoint-every': true,
+  '--out': true,
+  '--resume': false,
+  '--cpu': false,
+  '--browser': false,
+};
+
+/** The config file's JSON, checked against the schema (errors name the file). */
+function readConfigFile(file: string): ExperimentConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new EngineError(
+      'file-missing',
+      `${file}: cannot read the config (${(e as NodeJS.ErrnoException).code})`,
+      {
+        file,
+      },
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new EngineError('config-invalid', `${file}: invalid JSON (${(e as Error).message})`, { file });
+  }
+  return checkExperimentConfig(json, file);
+}
+
+/** Parses the command line into a config, checked (flags, schema, trainer settings) before any work. */
 export function parseArgs(argv: string[]): ExperimentConfig {
   let cfg: ExperimentConfig = {
     trainer: {
@@ -194,8 +241,10 @@ export function parseArgs(argv: string[]): ExperimentConfig {
     out: 'runs/experiment',
   };
   const args = argv.slice();
+  let fileGrpo: Partial<GrpoSettings> | null = null;
   if (args[0] && !args[0].startsWith('--')) {
-    const file = JSON.parse(readFileSync(args.shift() as string, 'utf8')) as ExperimentConfig;
+    const file = readConfigFile(args.shift() as string);
+    fileGrpo = file.trainer?.grpo ?? {};
     cfg = {
       ...cfg,
       ...file,
@@ -203,57 +252,84 @@ export function parseArgs(argv: string[]): ExperimentConfig {
     };
   }
   const grpo = { ...cfg.trainer.grpo };
+  // The default micro-batch is one group: G's, unless the file sizes it (expandRuns sizes a matrix's).
+  if (fileGrpo && fileGrpo.per_device_train_batch_size === undefined) delete grpo.per_device_train_batch_size;
+  const given = new Set<string>();
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    const v = () => {
-      const x = args[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
-      return x;
-    };
-    const int = (x: string) => {
-      const n = Number(x);
-      if (!Number.isInteger(n)) throw new Error(`${a}: ${x} is not an integer`);
+    if (!Object.hasOwn(FLAGS, a))
+      throw new SettingsError('unknown-value', a, `unknown argument; ${suggestion(a, Object.keys(FLAGS))}`);
+    given.add(a);
+    const x = FLAGS[a] ? args[++i] : '';
+    if (x === undefined) throw new SettingsError('unknown-value', a, 'needs a value');
+    const int = (min: number) => {
+      const n = x.trim() === '' ? Number.NaN : Number(x);
+      checkInteger(a, n, min);
       return n;
     };
-    if (a === '--model') cfg.model = v();
-    else if (a === '--task') cfg.trainer.tasks = v().split(',').map(taskSpec);
-    else if (a === '--preset') cfg.trainer.preset = v() as PresetName;
-    else if (a === '--group') {
-      grpo.num_generations = int(v());
+    if (a === '--model') cfg.model = x;
+    else if (a === '--task') cfg.trainer.tasks = x.split(',').map(taskSpec);
+    else if (a === '--preset') {
+      checkOneOf(a, x as PresetName, PRESET_NAMES);
+      cfg.trainer.preset = x as PresetName;
+    } else if (a === '--group') {
+      grpo.num_generations = int(2);
       grpo.per_device_train_batch_size = grpo.num_generations;
-    } else if (a === '--steps') grpo.max_steps = int(v());
-    else if (a === '--seed') grpo.seed = int(v());
-    else if (a === '--out') cfg.out = v();
-    else if (a === '--eval-every') cfg.evalEvery = int(v());
-    else if (a === '--eval-n') cfg.evalN = int(v());
+    } else if (a === '--steps') grpo.max_steps = int(1);
+    else if (a === '--seed') grpo.seed = int(0);
+    else if (a === '--out') cfg.out = x;
+    else if (a === '--eval-every') cfg.evalEvery = int(0);
+    else if (a === '--eval-n') cfg.evalN = int(1);
+    else if (a === '--checkpoint-every') cfg.checkpointEvery = int(0);
     else if (a === '--lr') {
-      grpo.learning_rate = Number(v());
-      if (!(grpo.learning_rate > 0)) throw new Error(`--lr: must be > 0`);
-    } else if (a === '--prompts') grpo.gradient_accumulation_steps = int(v());
+      grpo.learning_rate = x.trim() === '' ? Number.NaN : Number(x);
+      checkPositive(a, grpo.learning_rate);
+    } else if (a === '--prompts') grpo.gradient_accumulation_steps = int(1);
     else if (a === '--likelihood') {
-      const l = v();
-      if (l !== 'paper' && l !== 'exact') throw new Error(`--likelihood: ${l} is not paper or exact`);
-      cfg.trainer.mot = { ...cfg.trainer.mot, likelihood: l };
-    } else if (a === '--cpu') cfg.cpu = true;
+      checkOneOf(a, x, ['paper', 'exact']);
+      cfg.trainer.mot = { ...cfg.trainer.mot, likelihood: x as 'paper' | 'exact' };
+    } else if (a === '--resume') cfg.resume = true;
+    else if (a === '--cpu') cfg.cpu = true;
     else if (a === '--browser') cfg.browser = true;
-    else throw new Error(`unknown argument ${a}`);
   }
+  if (grpo.per_device_train_batch_size === undefined && !cfg.matrix?.num_generations)
+    grpo.per_device_train_batch_size = grpo.num_generations;
   cfg.trainer = { ...cfg.trainer, grpo };
   // A flag fixes its dimension of the config's matrix (flags override the config file).
   if (cfg.matrix) {
-    const given = (flag: string) => args.includes(flag);
     const mx = { ...cfg.matrix };
-    if (given('--task')) mx.task = undefined;
-    if (given('--preset')) mx.preset = undefined;
-    if (given('--group')) mx.num_generations = undefined;
-    if (given('--seed')) mx.seed = undefined;
+    if (given.has('--task')) mx.task = undefined;
+    if (given.has('--preset')) mx.preset = undefined;
+    if (given.has('--group')) mx.num_generations = undefined;
+    if (given.has('--seed')) mx.seed = undefined;
     cfg.matrix = Object.values(mx).some((v) => v !== undefined) ? mx : undefined;
   }
+  for (const run of expandRuns(cfg)) checkRunnable(run);
   return cfg;
+}
+
+/** Files or folders in `dir` (0 when it does not exist). */
+function entriesIn(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  if (!statSync(dir).isDirectory())
+    throw new TrainingError('bad-run-folder', `--out ${dir} exists and is not a folder`);
+  return readdirSync(dir).length;
+}
+
+/** Without --resume, a run folder that already holds files is refused before anything is written. */
+export function checkOutFolders(cfg: ExperimentConfig): void {
+  if (cfg.resume || !cfg.out) return;
+  for (const out of new Set([cfg.out, ...expandRuns(cfg).map((r) => r.out as string)]))
+    if (entriesIn(resolve(out)) > 0)
+      throw new TrainingError(
+        'bad-run-folder',
+        `--out ${out} is not empty: pass --resume to continue its run, or choose another folder`,
+      );
 }
 
 async function main(): Promise<void> {
   const cfg = parseArgs(process.argv.slice(2));
+  checkOutFolders(cfg);
   for (const run of expandRuns(cfg)) {
     console.log(`== run ${run.name ?? '(single)'} → ${run.out}`);
     const r = await runExperiment(run, (s) => console.log(s));
@@ -265,7 +341,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
   main().then(
     () => process.exit(0),
     (e) => {
-      console.error(e instanceof Error ? `${e.name}: ${e.message}` : e);
+      // One line, no stack: what went wrong and where (typed errors name the file and field).
+      const line = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      console.error(line.replace(/\s*\n\s*/g, ' '));
       process.exit(1);
     },
   );

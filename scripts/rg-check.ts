@@ -55,9 +55,14 @@ async function main(): Promise<number> {
     return 2;
   }
   const dir = resolve(folder);
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .sort();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    console.error(`cannot read folder ${dir} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    return 2;
+  }
+  const files = names.filter((f) => f.endsWith('.jsonl')).sort();
   if (files.length === 0) {
     console.error(`no *.jsonl files in ${dir}`);
     return 2;
@@ -65,7 +70,8 @@ async function main(): Promise<number> {
 
   const missing = new Set<string>();
   for (const file of files) {
-    for (const item of await loadJsonlFile(join(dir, file))) {
+    // Tasks the registry lacks are kept: each of their candidates is reported as a mismatch below.
+    for (const item of await loadJsonlFile(join(dir, file), { allowUnknownTasks: true })) {
       const raw = item.raw ?? {};
       const task = item.task;
       const index = raw.index ?? item.entry.metadata.source_index;
@@ -106,7 +112,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e) => {
-    console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+    // One line, no stack trace: a bad file is a DatasetParseError naming the file and the line.
+    console.error((e instanceof Error ? `${e.name}: ${e.message}` : String(e)).replace(/\s*\n\s*/g, ' '));
     process.exit(2);
   },
 );

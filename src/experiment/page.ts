@@ -33,10 +33,18 @@ const httpSink: RunSink = {
   async append(name, text) {
     await send('POST', name, text);
   },
+  async read(name) {
+    const res = await fetch(outUrl(name), { cache: 'no-store' });
+    if (res.status === 404) return null;
+    if (!res.ok) throw new Error(`reading ${name} failed: HTTP ${res.status} ${await res.text()}`);
+    return new Uint8Array(await res.arrayBuffer());
+  },
 };
 
+const outUrl = (name: string) => `/out/${name.split('/').map(encodeURIComponent).join('/')}`;
+
 async function send(method: 'PUT' | 'POST', name: string, data: string | Uint8Array): Promise<void> {
-  const url = `/out/${name.split('/').map(encodeURIComponent).join('/')}`;
+  const url = outUrl(name);
   const body = typeof data === 'string' ? data : (data as Uint8Array<ArrayBuffer>);
   const res = await fetch(url, { method, body });
   if (!res.ok) throw new Error(`writing ${name} failed: HTTP ${res.status} ${await res.text()}`);

@@ -4,10 +4,12 @@
 // to a RunSink, the progress lines to `log`.
 
 import { writeSafetensors } from '../engine/model/safetensors.ts';
+import { firstNonFiniteTensor } from '../engine/train/optim.ts';
 import type { PresetName } from '../mot/settings.ts';
-import { encodeCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
+import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
+import { TrainingError } from '../rl/errors.ts';
 import type { StepMetrics } from '../rl/metrics.ts';
-import type { EvalResult, TrainerConfigInput } from '../rl/trainer.ts';
+import type { EvalResult, GrpoTrainer, TrainerConfigInput } from '../rl/trainer.ts';
 import type { ModelInfo } from '../worker/api.ts';
 import type { Engine } from '../worker/engine.ts';
 
@@ -28,6 +30,8 @@ export interface ExperimentConfig {
   /** Run in headless Chromium (Playwright) even where Node's WebGPU works. */
   browser?: boolean;
   out?: string;
+  /** Continue the run in `out` from its checkpoint (metrics.jsonl and eval.jsonl are kept up to it). */
+  resume?: boolean;
   /** Runs = every combination; each overrides trainer.preset / grpo.num_generations / grpo.seed. */
   matrix?: { task?: string[]; preset?: PresetName[]; num_generations?: number[]; seed?: number[] };
 }
@@ -46,6 +50,8 @@ export interface RunSink {
   write(name: string, data: string | Uint8Array): Promise<void>;
   /** Appends text to a file. */
   append(name: string, text: string): Promise<void>;
+  /** A file's bytes, or null when it does not exist (needed to resume). */
+  read?(name: string): Promise<Uint8Array | null>;
 }
 
 export interface RunContext {
@@ -58,6 +64,62 @@ export interface RunContext {
   /** Null: nothing is written. */
   sink: RunSink | null;
   log: (s: string) => void;
+  /** Called after each step's files are written (a test stops the process here to check resuming). */
+  afterStep?: (step: number) => void;
+}
+
+const CHECKPOINT = 'checkpoint.safetensors';
+
+/** The JSON objects of a JSONL file of the run folder (each with a numeric `step`); [] when it is absent. */
+async function readSteps<T extends { step: number }>(sink: RunSink, name: string): Promise<T[]> {
+  const bytes = (await sink.read?.(name)) ?? new Uint8Array();
+  const out: T[] = [];
+  for (const [i, line] of new TextDecoder().decode(bytes).split('\n').entries()) {
+    if (line.trim() === '') continue;
+    let x: unknown;
+    try {
+      x = JSON.parse(line);
+    } catch {
+      throw new TrainingError('bad-run-folder', `${name}:${i + 1}: not JSON; cannot resume this run folder`);
+    }
+    if (typeof (x as { step?: unknown })?.step !== 'number')
+      throw new TrainingError('bad-run-folder', `${name}:${i + 1}: no step number; cannot resume`);
+    out.push(x as T);
+  }
+  return out;
+}
+
+/**
+ * Loads the folder's checkpoint into `trainer` and keeps the metrics (and the evaluations before it) up to
+ * its step; null when there is no checkpoint yet (the run starts over). Typed errors for a bad checkpoint
+ * or folder; nothing is written before the checkpoint is accepted.
+ */
+async function resumeFrom(
+  sink: RunSink,
+  trainer: GrpoTrainer,
+  log: (s: string) => void,
+): Promise<{ metrics: StepMetrics[]; evals: EvalResult[] } | null> {
+  if (!sink.read) throw new TrainingError('bad-run-folder', '--resume: this run folder cannot be read back');
+  const bytes = await sink.read(CHECKPOINT);
+  if (!bytes) {
+    log(`resume: no ${CHECKPOINT} yet, starting at step 0`);
+    return null;
+  }
+  await loadCheckpoint(trainer, decodeCheckpoint(bytes, CHECKPOINT), CHECKPOINT);
+  const step = trainer.step;
+  const metrics = (await readSteps<StepMetrics>(sink, 'metrics.jsonl')).filter((m) => m.step <= step);
+  if (metrics.length !== step || metrics.some((m, i) => m.step !== i + 1))
+    throw new TrainingError(
+      'bad-run-folder',
+      `metrics.jsonl: steps ${metrics.map((m) => m.step).join(',') || '(none)'} do not run 1..${step} (the checkpoint's step)`,
+    );
+  // An evaluation at the checkpoint's step is run again (it may not have been written).
+  const evals = (await readSteps<EvalResult>(sink, 'eval.jsonl')).filter((e) => e.step < step);
+  const lines = (xs: unknown[]) => xs.map((x) => `${JSON.stringify(x)}\n`).join('');
+  await sink.write('metrics.jsonl', lines(metrics));
+  await sink.write('eval.jsonl', lines(evals));
+  log(`resumed from ${CHECKPOINT} at step ${step}`);
+  return { metrics, evals };
 }
 
 /** The parts of Engine a run uses. */
@@ -75,15 +137,21 @@ export async function runLoop(
 ): Promise<Omit<ExperimentResult, 'backend' | 'adapter'>> {
   const { sink, log } = ctx;
   const trainer = await engine.createTrainer(cfg.trainer);
+  const resumed = cfg.resume && sink ? await resumeFrom(sink, trainer, log) : null;
   if (sink) {
-    await sink.write('metrics.jsonl', '');
-    await sink.write('eval.jsonl', '');
-    await sink.write('config.json', `${JSON.stringify({ ...cfg, resolved: trainer.config }, null, 2)}\n`);
+    if (!resumed) {
+      await sink.write('metrics.jsonl', '');
+      await sink.write('eval.jsonl', '');
+    }
+    await sink.write(
+      'config.json',
+      `${JSON.stringify({ ...cfg, resume: undefined, resolved: trainer.config }, null, 2)}\n`,
+    );
   }
   const held = trainer.heldOutItems(cfg.evalItems ?? 4);
   const evalN = cfg.evalN ?? 2;
-  const metrics: StepMetrics[] = [];
-  const evals: EvalResult[] = [];
+  const metrics: StepMetrics[] = resumed?.metrics ?? [];
+  const evals: EvalResult[] = resumed?.evals ?? [];
   const evaluate = async () => {
     const e = await trainer.evaluate(held, evalN, trainer.config.grpo.seed);
     evals.push(e);
@@ -91,12 +159,13 @@ export async function runLoop(
     log(`eval @${e.step}: accuracy ${e.accuracy.toFixed(3)} reward ${e.rewardMean.toFixed(3)}`);
   };
   const saveCk = async () => {
-    if (sink) await sink.write('checkpoint.safetensors', encodeCheckpoint(await saveCheckpoint(trainer)));
+    if (sink) await sink.write(CHECKPOINT, encodeCheckpoint(await saveCheckpoint(trainer)));
   };
   const steps = trainer.config.grpo.max_steps;
   const evalEvery = cfg.evalEvery ?? 0;
   const ckEvery = cfg.checkpointEvery ?? 0;
-  if (evalEvery > 0) await evaluate();
+  // At step 0, or at a resumed step the schedule evaluates.
+  if (evalEvery > 0 && trainer.step % evalEvery === 0) await evaluate();
   while (trainer.step < steps) {
     const r = await trainer.trainStep();
     metrics.push(r.metrics);
@@ -107,8 +176,10 @@ export async function runLoop(
         `loss ${m.loss.toExponential(3)} kl ${m.kl.toExponential(2)} len ${m.completionLength.toFixed(1)} ` +
         `${m.tokensPerSecond.toFixed(0)} tok/s ${m.wallMs.toFixed(0)} ms${m.skipped ? ' SKIPPED' : ''}`,
     );
+    trainer.checkSkippedSteps(); // too many skipped steps in a row: the run fails, nothing is exported
     if (ckEvery > 0 && trainer.step % ckEvery === 0) await saveCk();
     if (evalEvery > 0 && trainer.step % evalEvery === 0) await evaluate();
+    ctx.afterStep?.(trainer.step);
   }
   if (evalEvery === 0 || steps % evalEvery !== 0) await evaluate();
   await saveCk();
@@ -133,6 +204,10 @@ export async function runLoop(
   };
   if (sink) {
     await sink.write('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
+    const st = await trainer.host.policy.exportState({ optimizer: false });
+    const bad = firstNonFiniteTensor(Object.entries(st.params));
+    if (bad !== null)
+      throw new TrainingError('non-finite-update', `not exporting the trained weights: ${bad} is not finite`);
     if (trainer.config.mode === 'lora') {
       const a = await engine.exportAdapter();
       if (a) {
@@ -140,7 +215,6 @@ export async function runLoop(
         await sink.write('adapter/adapter_model.safetensors', a.safetensors);
       }
     } else {
-      const st = await trainer.host.policy.exportState({ optimizer: false });
       const c = ctx.modelInfo.config;
       const tensors = new Map(
         Object.entries(st.params).map(([k, v]) => [k, { shape: engineShape(c, k, v.length), data: v }]),

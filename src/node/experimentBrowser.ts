@@ -4,13 +4,14 @@
 // the run folder) from a tiny node:http server on 127.0.0.1, launches Debian's Chromium through Playwright
 // with playwright.config.ts's launch options (WebGPU on SwiftShader), and runs the experiment in the page.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import type { BrowserRunRequest } from '../experiment/page.ts';
 import type { ExperimentConfig, ExperimentResult } from '../experiment/run.ts';
+import { writeFileAtomic } from './files.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const ENTRY = join(ROOT, 'src/experiment/page.ts');
@@ -98,7 +99,7 @@ async function serve(dist: string, modelDir: string, out: string | null): Promis
       if (!file) return send(403, `cannot write ${path}`);
       const data = await body(req);
       await mkdir(dirname(file), { recursive: true });
-      if (req.method === 'PUT') await writeFile(file, data);
+      if (req.method === 'PUT') writeFileAtomic(file, data);
       else await appendFile(file, data);
       return send(204, '');
     }
@@ -107,7 +108,12 @@ async function serve(dist: string, modelDir: string, out: string | null): Promis
       res.writeHead(200, { 'content-type': TYPES['.html'], 'cache-control': 'no-store' }).end(PAGE_HTML);
       return;
     }
-    const file = path.startsWith('/model/') ? inside(modelDir, path.slice(7)) : inside(dist, path);
+    // /out/…: the run folder's files read back (a resumed run's checkpoint and metrics).
+    const file = path.startsWith('/model/')
+      ? inside(modelDir, path.slice(7))
+      : path.startsWith('/out/')
+        ? out && inside(out, path.slice(5))
+        : inside(dist, path);
     const st = file ? await stat(file).catch(() => null) : null;
     if (!file || !st?.isFile()) return send(404, `not found: ${path}`);
     const data = await readFile(file);

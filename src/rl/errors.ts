@@ -9,6 +9,7 @@ export type TrainingErrorCode =
   | 'no-tokenizer'
   | 'unknown-task'
   | 'bad-checkpoint'
+  | 'bad-run-folder'
   | 'non-finite-update'
   | 'stopped';
 
