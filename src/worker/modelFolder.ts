@@ -14,7 +14,7 @@ import { GpuBackend } from '../engine/gpuBackend.ts';
 import { type LoraAdapter, loadLoraAdapter } from '../engine/model/lora.ts';
 import { FileListModelSource, type ModelSource, subSource, UrlModelSource } from '../engine/model/source.ts';
 import { openModelStream } from '../engine/model/stream.ts';
-import { Tokenizer } from '../engine/model/tokenizer.ts';
+import { checkTokenizerFitsModel, Tokenizer } from '../engine/model/tokenizer.ts';
 import { loadModel } from '../engine/model/weights.ts';
 import type { WeightMap } from '../engine/tensor.ts';
 import type { AdapterInfo, LoadOptions, ModelInfo, ModelLocation } from './api.ts';
@@ -83,7 +83,10 @@ async function readFolderExtras(
     if (text !== null) texts.set(name, text);
   }
   let tokenizer: Tokenizer | null = null;
-  if (texts.has('tokenizer.json')) tokenizer = await Tokenizer.fromSource(source);
+  if (texts.has('tokenizer.json')) {
+    tokenizer = await Tokenizer.fromSource(source);
+    checkTokenizerFitsModel(tokenizer, config.vocabSize);
+  }
   let adapter: LoraAdapter | null = null;
   if (opts.adapter !== undefined) {
     const adapterSource =

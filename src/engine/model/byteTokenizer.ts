@@ -2,6 +2,8 @@
 // pre-tokenizer and decoder) over a tiny vocabulary — the 256 byte symbols, optional merges, and the chat
 // and reasoning markers as added special tokens, so `</think>` is one token. Loads like any HF tokenizer.
 
+import { EngineError } from '../errors.ts';
+
 /** GPT-2's byte → printable-unicode map that byte-level BPE uses for its symbols. */
 export function byteToUnicode(): string[] {
   const printable: number[] = [];
@@ -57,7 +59,9 @@ export function buildByteTokenizer(spec: ByteTokenizerSpec = {}): ByteTokenizerF
   });
   const merges = spec.merges ?? [];
   for (const [a, b] of merges) {
-    if (!(a in vocab) || !(b in vocab)) throw new Error(`merge ${a} + ${b}: parts not in the vocabulary`);
+    if (!(a in vocab) || !(b in vocab)) {
+      throw new EngineError('tokenizer-invalid', `merge ${a} + ${b}: parts not in the vocabulary`);
+    }
     if (!(a + b in vocab)) vocab[a + b] = Object.keys(vocab).length;
   }
   const specials = spec.specialTokens ?? DEFAULT_SPECIAL_TOKENS;

@@ -4,7 +4,8 @@
 // runs in a browser worker and in Node. No DOM, no `node:` imports.
 import { Template } from '@huggingface/jinja';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { EngineError } from '../errors.ts';
+import { EngineError, isEngineError } from '../errors.ts';
+import { type ChatTemplateLimits, renderChatTemplate } from './chatTemplate.ts';
 
 type Json = Record<string, unknown>;
 
@@ -32,6 +33,8 @@ export interface ChatTemplateOptions {
   templateName?: string;
   /** Extra variables for the template. */
   extra?: Record<string, unknown>;
+  /** Rendering budget; default DEFAULT_CHAT_TEMPLATE_LIMITS. */
+  limits?: ChatTemplateLimits;
 }
 
 export interface EncodeOptions {
@@ -196,6 +199,8 @@ export class Tokenizer {
 
   private readonly hf: HfTokenizer;
   private readonly templates: Map<string, Template>;
+  /** Where the templates came from (tokenizer_config.json or chat_template.jinja), for error messages. */
+  private readonly templateFile: string;
   private readonly addedById: Map<number, { content: string; special: boolean }>;
   private readonly specialIds: Set<number>;
 
@@ -204,10 +209,12 @@ export class Tokenizer {
     tj: Json,
     cfg: Json,
     templates: Map<string, Template>,
+    templateFile: string,
     gen: Json | null,
   ) {
     this.hf = hf;
     this.templates = templates;
+    this.templateFile = templateFile;
     this.byteLevel = isByteLevelDecoder(tj.decoder);
 
     this.addedById = new Map();
@@ -287,7 +294,7 @@ export class Tokenizer {
     } catch (e) {
       throw invalid(tokFile, `could not build the tokenizer (${errorText(e)})`);
     }
-    return new Tokenizer(hf, tj, cfg, templates, gen);
+    return new Tokenizer(hf, tj, cfg, templates, sources.file, gen);
   }
 
   /**
@@ -390,8 +397,9 @@ export class Tokenizer {
     if (options.enableThinking !== undefined) vars.enable_thinking = options.enableThinking;
     Object.assign(vars, options.extra ?? {});
     try {
-      return template.render(vars);
+      return renderChatTemplate(template, vars, this.templateFile, options.limits);
     } catch (e) {
+      if (isEngineError(e)) throw e;
       throw new EngineError(
         'invalid-argument',
         `applyChatTemplate: the chat template failed (${errorText(e)})`,
@@ -423,6 +431,28 @@ export class Tokenizer {
       else for (const x of utf8Encoder.encode(ch)) bytes.push(x);
     }
     return Uint8Array.from(bytes);
+  }
+}
+
+/**
+ * Refuses a tokenizer that can produce ids the model has no embedding row for: they would load, then fail
+ * mid-generation with an untyped RangeError. Throws EngineError('tokenizer-invalid') naming the file.
+ */
+export function checkTokenizerFitsModel(tokenizer: Tokenizer, modelVocabSize: number): void {
+  if (tokenizer.vocabSize > modelVocabSize) {
+    throw invalid(
+      'tokenizer.json',
+      `token ids go up to ${tokenizer.vocabSize - 1}, beyond the model's vocabulary (config.json vocab_size ${modelVocabSize})`,
+    );
+  }
+  const named = [...tokenizer.eosTokenIds, tokenizer.bosTokenId, tokenizer.padTokenId];
+  for (const id of named) {
+    if (id !== null && (id < 0 || id >= modelVocabSize)) {
+      throw invalid(
+        'generation_config.json',
+        `token id ${id} is outside the model's vocabulary (config.json vocab_size ${modelVocabSize})`,
+      );
+    }
   }
 }
 
