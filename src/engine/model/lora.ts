@@ -7,8 +7,10 @@ import { counterUniform } from '../../mot/rng.ts';
 import { expectedParameters, type Qwen2Config } from '../config.ts';
 import { EngineError } from '../errors.ts';
 import type { HostTensor, WeightMap } from '../tensor.ts';
-import { parseSafetensors, writeSafetensors } from './safetensors.ts';
+import { parseSafetensors } from './safetensors.ts';
+import { type ByteSource, safetensorsSource, sourceBytes } from './safetensorsStream.ts';
 import { type ModelSource, readJson } from './source.ts';
+import { TargetPattern, TargetPatternError } from './targetPattern.ts';
 
 export interface LoraPair {
   /** [r, in] */
@@ -75,9 +77,14 @@ interface ParsedConfig {
   r: number;
   alpha: number;
   useRslora: boolean;
-  targets: string[] | RegExp;
+  targets: string[] | TargetPattern;
   baseModelName: string | null;
 }
+
+/** Largest rank accepted: far above any real adapter, low enough that r never sizes an absurd buffer. */
+export const MAX_LORA_RANK = 65_536;
+/** Largest |lora_alpha| accepted: real ones are at most a few thousand; 1e308 would overflow every weight. */
+export const MAX_LORA_ALPHA = 1e6;
 
 function parseAdapterConfig(raw: unknown): ParsedConfig {
   const f = ADAPTER_CONFIG;
@@ -87,12 +94,17 @@ function parseAdapterConfig(raw: unknown): ParsedConfig {
     throw invalid(`${f}: peft_type "${String(peftType)}" is not supported (only LORA)`, { file: f });
   }
   const r = raw.r ?? 8;
-  if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0) {
-    throw invalid(`${f}: "r" must be a positive integer, got ${JSON.stringify(raw.r)}`, { file: f });
+  if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0 || r > MAX_LORA_RANK) {
+    throw invalid(`${f}: "r" must be an integer in 1..${MAX_LORA_RANK}, got ${JSON.stringify(raw.r)}`, {
+      file: f,
+    });
   }
   const alpha = raw.lora_alpha ?? 8;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) {
-    throw invalid(`${f}: "lora_alpha" must be a number, got ${JSON.stringify(raw.lora_alpha)}`, { file: f });
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0 || alpha > MAX_LORA_ALPHA) {
+    throw invalid(
+      `${f}: "lora_alpha" must be a number in (0, ${MAX_LORA_ALPHA}], got ${JSON.stringify(raw.lora_alpha)}`,
+      { file: f },
+    );
   }
   const refuse = (what: string) => {
     throw invalid(`${f}: ${what} is not supported`, { file: f });
@@ -111,12 +123,14 @@ function parseAdapterConfig(raw: unknown): ParsedConfig {
   if (!isEmpty(raw.alora_invocation_tokens)) refuse('activated LoRA (alora_invocation_tokens)');
   if (!isEmpty(raw.use_bdlora)) refuse('use_bdlora');
   const tm = raw.target_modules;
-  let targets: string[] | RegExp;
+  let targets: string[] | TargetPattern;
   if (typeof tm === 'string') {
     try {
-      targets = new RegExp(`^(?:${tm})$`);
-    } catch {
-      throw invalid(`${f}: target_modules ${JSON.stringify(tm)} is not a valid regular expression`, {
+      targets = new TargetPattern(tm);
+    } catch (e) {
+      if (!(e instanceof TargetPatternError)) throw e;
+      const shown = JSON.stringify(tm.length > 80 ? `${tm.slice(0, 80)}…` : tm);
+      throw invalid(`${f}: target_modules ${shown} is not a supported regular expression (${e.message})`, {
         file: f,
       });
     }
@@ -137,8 +151,8 @@ function parseAdapterConfig(raw: unknown): ParsedConfig {
   };
 }
 
-function targeted(module: string, targets: string[] | RegExp): boolean {
-  if (targets instanceof RegExp) return targets.test(module);
+function targeted(module: string, targets: string[] | TargetPattern): boolean {
+  if (targets instanceof TargetPattern) return targets.fullMatch(module);
   return targets.some((t) => module === t || module.endsWith(`.${t}`));
 }
 
@@ -148,6 +162,39 @@ function shortName(module: string): string {
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((s, i) => s === b[i]);
+}
+
+/** NaN or ±Inf in an adapter tensor would turn every output of its layer into NaN (then token 0 forever). */
+function refuseNonFinite(key: string, data: ArrayLike<number>): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      throw invalid(`${ADAPTER_WEIGHTS}: tensor "${key}" holds ${data[i]} at element ${i}`, {
+        file: ADAPTER_WEIGHTS,
+        tensor: key,
+      });
+    }
+  }
+}
+
+const F32_MAX = 3.4028234663852886e38;
+
+function maxAbs(data: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < data.length; i++) m = Math.max(m, Math.abs(data[i]));
+  return m;
+}
+
+/** Refuses an adapter whose update scale · B · A could leave f32 range: each element is bounded by
+ * scale · r · max|A| · max|B|, so a finite bound below f32's largest value guarantees a finite merge. */
+function refuseOverflowingDelta(base: string, { A, B }: LoraPair, scale: number): void {
+  const bound = scale * A.shape[0] * maxAbs(A.data) * maxAbs(B.data);
+  if (!(bound <= F32_MAX)) {
+    const key = loraFileKey(base, 'B');
+    throw invalid(
+      `${ADAPTER_WEIGHTS}: tensor "${key}" with its A and scale ${scale} could give updates up to ${bound.toExponential(2)}, beyond f32 range`,
+      { file: ADAPTER_WEIGHTS, tensor: key },
+    );
+  }
 }
 
 /** Build an adapter from a decoded adapter_config.json and the bytes of adapter_model.safetensors,
@@ -208,6 +255,7 @@ export function parseLoraAdapter(
         { file: f, tensor: key },
       );
     }
+    refuseNonFinite(key, t.data);
     const h = halves.get(base) ?? {};
     const host: HostTensor = { shape: t.shape, data: t.data };
     if (m[2] === 'A') {
@@ -236,13 +284,15 @@ export function parseLoraAdapter(
     }
     layers.set(base, { A: h.A, B: h.B });
   }
+  const scale = loraScale(cfg.r, cfg.alpha, cfg.useRslora);
+  for (const [base, pair] of layers) refuseOverflowingDelta(base, pair, scale);
   const targetModules = Array.isArray(cfg.targets)
     ? cfg.targets.slice()
     : [...new Set([...layers.keys()].map((b) => shortName(b.replace(/\.weight$/, ''))))];
   return {
     r: cfg.r,
     alpha: cfg.alpha,
-    scale: loraScale(cfg.r, cfg.alpha, cfg.useRslora),
+    scale,
     useRslora: cfg.useRslora,
     targetModules,
     layers,
@@ -308,12 +358,21 @@ export function writeLoraAdapter(
   adapter: LoraAdapter,
   baseModelName: string | null,
 ): { configJson: string; safetensors: Uint8Array } {
+  const { configJson, safetensors } = loraAdapterStream(adapter, baseModelName);
+  return { configJson, safetensors: sourceBytes(safetensors) };
+}
+
+/** writeLoraAdapter with adapter_model.safetensors as pieces (one tensor at a time), for a streamed export. */
+export function loraAdapterStream(
+  adapter: LoraAdapter,
+  baseModelName: string | null,
+): { configJson: string; safetensors: ByteSource } {
   const tensors = new Map<string, HostTensor>();
   for (const [base, { A, B }] of adapter.layers) {
     tensors.set(loraFileKey(base, 'A'), A);
     tensors.set(loraFileKey(base, 'B'), B);
   }
-  const safetensors = writeSafetensors(tensors, { format: 'pt' });
+  const safetensors = safetensorsSource(tensors, { format: 'pt' });
   // Keys sorted, as peft writes them (json.dumps(sort_keys=True, indent=2)).
   const config: Record<string, unknown> = {
     alpha_pattern: {},
