@@ -6,9 +6,9 @@
 // as a peft adapter or a whole Hugging Face folder.
 
 import { proxy } from 'comlink';
-import { download } from '../../client/download.ts';
+import { downloadPieces } from '../../client/download.ts';
 import { engineClient } from '../../client/engineClient.ts';
-import { writeZip } from '../../client/zip.ts';
+import { zipChunks } from '../../client/zip.ts';
 import type { StepMetrics } from '../../rl/metrics.ts';
 import type { TrainingState } from '../../rl/session.ts';
 import type { ScoredTrajectory } from '../../rl/trainer.ts';
@@ -221,10 +221,10 @@ export async function exportTrainedModel(): Promise<void> {
   useStore.setState({ trainExporting: true, trainError: null });
   try {
     const out = await engineClient().exportTrainedModel();
-    const bytes = writeZip(out.files.map((f) => ({ name: f.name, data: f.data })));
     const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
     const name = `motg-${out.kind === 'adapter' ? 'adapter' : 'model'}-${stamp}.zip`;
-    download(bytes, name, 'application/zip');
+    // Streamed into the download: the page never holds the weights a second time as one zip array.
+    downloadPieces(zipChunks(out.files), name, 'application/zip');
   } catch (e) {
     useStore.setState({ trainError: { ...errorOf(e), during: 'export' } });
   } finally {
