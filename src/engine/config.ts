@@ -1,5 +1,5 @@
 // Qwen2-family configuration: parsed from a Hugging Face config.json and validated.
-import { EngineError } from './errors.ts';
+import { EngineError, jsonForMessage } from './errors.ts';
 
 export interface Qwen2Config {
   vocabSize: number;
@@ -62,7 +62,7 @@ function isObject(v: unknown): v is Json {
 
 /** One line, whatever the value (long strings and objects cut short). */
 function shown(v: unknown): string {
-  const s = v === undefined ? 'nothing' : (JSON.stringify(v) ?? String(v));
+  const s = v === undefined ? 'nothing' : jsonForMessage(v);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 

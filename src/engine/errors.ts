@@ -56,3 +56,26 @@ export class EngineError extends Error {
 export function isEngineError(e: unknown): e is EngineError {
   return e instanceof EngineError;
 }
+
+/** `JSON.stringify(v)` for an error message, also for a value of a crafted file that is nested too deeply
+ * to stringify (JSON.parse accepts 100,000 levels; JSON.stringify throws a RangeError). */
+export function jsonForMessage(v: unknown): string {
+  try {
+    return String(JSON.stringify(v));
+  } catch {
+    return Array.isArray(v) ? 'a deeply nested list' : 'a deeply nested value';
+  }
+}
+
+/** Whether parsed JSON nests deeper than `max` levels (iterative, so safe at any depth): checked before
+ * code that recurses into the value, or formats it into a message, meets a 100,000-level list. */
+export function nestedDeeperThan(v: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, depth] = stack.pop() as [unknown, number];
+    if (typeof x !== 'object' || x === null) continue;
+    if (depth >= max) return true;
+    for (const y of Object.values(x)) stack.push([y, depth + 1]);
+  }
+  return false;
+}

@@ -3,6 +3,7 @@
 // value has its type and range, and the trainer settings pass makeTrainerConfig — all before any work.
 // Errors are SettingsError naming the file and the dotted field.
 
+import { jsonForMessage, nestedDeeperThan } from '../engine/errors.ts';
 import { DEFAULTS as MOT_DEFAULTS, PRESET_NAMES } from '../mot/presets.ts';
 import { checkInteger, checkOneOf, SettingsError } from '../mot/settings.ts';
 import { STOP_DEFAULTS } from '../mot/stop.ts';
@@ -51,7 +52,7 @@ const str: Check = (v, at) => {
   if (typeof v !== 'string') fail(at, `must be a string, got ${typeName(v)}`);
 };
 const bool: Check = (v, at) => {
-  if (typeof v !== 'boolean') fail(at, `must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') fail(at, `must be true or false, got ${jsonForMessage(v)}`);
 };
 const int =
   (min: number): Check =>
@@ -133,10 +134,16 @@ const EXPERIMENT = object({
   }),
 });
 
+/** Deeper than any real config (they nest 3 levels). */
+const MAX_CONFIG_DEPTH = 32;
+
 /** A config file's parsed JSON, checked: SettingsError naming `file` and the field otherwise. */
 export function checkExperimentConfig(json: unknown, file: string): ExperimentConfig {
   try {
     if (!isObj(json)) fail('(top level)', `must be a JSON object, got ${typeName(json)}`);
+    // The settings' checks format values into messages (`${x}` recurses into a list): no deep lists.
+    if (nestedDeeperThan(json, MAX_CONFIG_DEPTH))
+      fail('(top level)', `nested more than ${MAX_CONFIG_DEPTH} levels deep`);
     EXPERIMENT(json, '');
   } catch (e) {
     if (e instanceof SettingsError)
@@ -150,5 +157,6 @@ export function checkExperimentConfig(json: unknown, file: string): ExperimentCo
 /** The trainer settings of a run: SettingsError / TrainingError naming the field when they cannot run. */
 export function checkRunnable(cfg: ExperimentConfig): void {
   EXPERIMENT(cfg, '');
-  makeTrainerConfig(cfg.trainer);
+  // A config file may leave `trainer` out (the CLI fills in its defaults): checked as the defaults.
+  makeTrainerConfig(cfg.trainer ?? {});
 }

@@ -6,6 +6,7 @@
 // (version, counters, shapes, finiteness, checksum) before anything of it is used: a bad one is a
 // TrainingError('bad-checkpoint') naming the file and the field or tensor.
 
+import { jsonForMessage, nestedDeeperThan } from '../engine/errors.ts';
 import { parseSafetensors, readSafetensorsHeader, writeSafetensors } from '../engine/model/safetensors.ts';
 import type { OptimizerState } from '../engine/train/optim.ts';
 import { TrainingError } from './errors.ts';
@@ -67,22 +68,22 @@ function firstNonFinite(v: Float32Array): number {
  */
 export function validateCheckpoint(ck: TrainerCheckpoint, file = 'checkpoint'): void {
   if (ck.version !== CHECKPOINT_VERSION)
-    throw bad(file, `version ${JSON.stringify(ck.version)}, expected ${CHECKPOINT_VERSION}`);
+    throw bad(file, `version ${jsonForMessage(ck.version)}, expected ${CHECKPOINT_VERSION}`);
   const s = ck.trainer as Partial<TrainerSnapshot> | undefined;
   const grpo = ck.config?.grpo;
   if (typeof s !== 'object' || s === null) throw bad(file, 'no trainer counters');
   if (typeof grpo !== 'object' || grpo === null) throw bad(file, 'no config.grpo');
   for (const k of ['step', 'updates', 'skipped'] as const)
-    if (!isCount(s[k])) throw bad(file, `trainer.${k} = ${JSON.stringify(s[k])} is not an integer ≥ 0`);
+    if (!isCount(s[k])) throw bad(file, `trainer.${k} = ${jsonForMessage(s[k])} is not an integer ≥ 0`);
   const step = s.step as number;
   if (!isCount(grpo.max_steps) || !isCount(grpo.num_iterations) || step > grpo.max_steps)
-    throw bad(file, `trainer.step ${step} is past config.grpo.max_steps ${JSON.stringify(grpo.max_steps)}`);
+    throw bad(file, `trainer.step ${step} is past config.grpo.max_steps ${jsonForMessage(grpo.max_steps)}`);
   const maxUpdates = step * grpo.num_iterations;
   if ((s.updates as number) > maxUpdates)
     throw bad(file, `trainer.updates ${s.updates} exceeds ${maxUpdates} (step × num_iterations)`);
   if ((s.skipped as number) > step) throw bad(file, `trainer.skipped ${s.skipped} exceeds step ${step}`);
   if (typeof s.elapsedMs !== 'number' || !(s.elapsedMs >= 0) || !Number.isFinite(s.elapsedMs))
-    throw bad(file, `trainer.elapsedMs = ${JSON.stringify(s.elapsedMs)} is not a finite number ≥ 0`);
+    throw bad(file, `trainer.elapsedMs = ${jsonForMessage(s.elapsedMs)} is not a finite number ≥ 0`);
   const params = ck.policy?.params ?? {};
   if (Object.keys(params).length === 0) throw bad(file, 'no parameters');
   for (const [k, v] of Object.entries(params)) {
@@ -91,14 +92,14 @@ export function validateCheckpoint(ck: TrainerCheckpoint, file = 'checkpoint'): 
   }
   const o = ck.policy.optimizer;
   if (!o) return;
-  if (o.kind !== grpo.optim) throw bad(file, `optimizer.kind ${JSON.stringify(o.kind)} is not ${grpo.optim}`);
+  if (o.kind !== grpo.optim) throw bad(file, `optimizer.kind ${jsonForMessage(o.kind)} is not ${grpo.optim}`);
   if (!isCount(o.t) || o.t > maxUpdates)
-    throw bad(file, `optimizer.t = ${JSON.stringify(o.t)}: not an integer in 0..${maxUpdates} (the updates)`);
+    throw bad(file, `optimizer.t = ${jsonForMessage(o.t)}: not an integer in 0..${maxUpdates} (the updates)`);
   for (const [k, slot] of Object.entries(o.slots)) {
     const p = params[k];
     if (!p) throw bad(file, `optimizer state for ${k}, which is not a parameter`);
     if (!isCount(slot.steps) || slot.steps > o.t)
-      throw bad(file, `optimizer ${k}: steps = ${JSON.stringify(slot.steps)} is not an integer in 0..${o.t}`);
+      throw bad(file, `optimizer ${k}: steps = ${jsonForMessage(slot.steps)} is not an integer in 0..${o.t}`);
     for (const [j, buf] of slot.bufs.entries()) {
       if (buf.length !== p.length)
         throw bad(file, `optimizer ${k}.${j} has ${buf.length} values, the parameter ${p.length}`);
@@ -163,6 +164,8 @@ function parseMeta(raw: string, file: string): Record<string, unknown> {
   }
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
     throw bad(file, 'metadata is not an object');
+  // Messages format counters with `${x}`, which recurses into a list: no deeply nested values.
+  if (nestedDeeperThan(meta, 32)) throw bad(file, 'metadata nested more than 32 levels deep');
   return meta as Record<string, unknown>;
 }
 
@@ -183,7 +186,7 @@ function readOptimizer(
   const optimizer: OptimizerState = { kind: m.kind as OptimizerState['kind'], t: m.t, slots: {} };
   for (const [k, steps] of Object.entries(m.steps)) {
     const n = m.bufs[k];
-    if (!isCount(n) || n > 2) throw bad(file, `optimizer.bufs.${k} = ${JSON.stringify(n)} is not 0, 1 or 2`);
+    if (!isCount(n) || n > 2) throw bad(file, `optimizer.bufs.${k} = ${jsonForMessage(n)} is not 0, 1 or 2`);
     const bufs: Float32Array[] = [];
     for (let i = 0; i < n; i++) {
       const b = t.get(`opt.${k}.${i}`);
@@ -211,7 +214,7 @@ export function decodeCheckpoint(fileBytes: Uint8Array, file = 'checkpoint'): Tr
   if (typeof raw !== 'string') throw bad(file, 'not a MoT-G checkpoint (no motg_checkpoint metadata)');
   const meta = parseMeta(raw, file);
   if (meta.version !== CHECKPOINT_VERSION)
-    throw bad(file, `version ${JSON.stringify(meta.version)}, expected ${CHECKPOINT_VERSION}`);
+    throw bad(file, `version ${jsonForMessage(meta.version)}, expected ${CHECKPOINT_VERSION}`);
   for (const [name, x] of t) {
     if (!name.startsWith('param.') && !name.startsWith('opt.')) throw bad(file, `unexpected tensor ${name}`);
     if (x.dtype !== 'F32' || x.shape.length !== 1) throw bad(file, `tensor ${name} is not a 1-D F32 tensor`);

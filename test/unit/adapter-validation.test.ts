@@ -134,6 +134,17 @@ describe('target_modules as a regular expression', () => {
 });
 
 describe('adapter weights and scale', () => {
+  it('r or lora_alpha nested 20,000 lists deep is refused, not a RangeError (found by the fuzz suite)', () => {
+    const deep = JSON.parse(`${'['.repeat(20_000)}1${']'.repeat(20_000)}`);
+    for (const key of ['r', 'lora_alpha'])
+      adapterError(
+        withConfig((c) => {
+          c[key] = deep;
+        }),
+        CONFIG_FILE,
+      );
+  });
+
   const key = 'base_model.model.model.layers.1.mlp.up_proj.lora_B.weight';
 
   function withTensor(edit: (data: Float32Array) => void): Uint8Array {

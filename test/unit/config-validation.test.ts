@@ -148,6 +148,14 @@ describe('config.json sizes are bounded before anything is built from them', () 
 });
 
 describe('config.json values the engine would misread are refused', () => {
+  it('a value nested 20,000 lists deep is refused by name, not a RangeError (found by the fuzz suite)', () => {
+    const deep = JSON.parse(`${'['.repeat(20_000)}1${']'.repeat(20_000)}`);
+    for (const field of ['hidden_size', 'rope_theta', 'rms_norm_eps'])
+      expect(() => parseQwen2Config({ ...base, [field]: deep })).toThrow(
+        expect.objectContaining({ code: 'config-invalid', message: expect.stringContaining(`"${field}"`) }),
+      );
+  });
+
   it('rope_theta: non-numeric, zero, negative or infinite, at the top level or in rope_parameters', () => {
     for (const bad of ['1e6', 0, -10000, null, Number.POSITIVE_INFINITY, {}])
       expectRefusedNaming({ rope_theta: bad }, 'rope_theta');

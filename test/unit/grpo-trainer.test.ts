@@ -9,6 +9,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runExperiment } from '../../scripts/experiment.ts';
+import { writeSafetensors } from '../../src/engine/model/safetensors.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import { embedInputs, type RefModel } from '../../src/engine/ref/model.ts';
 import { makeSettings } from '../../src/mot/presets.ts';
@@ -232,6 +233,17 @@ describe('GRPO trainer (CPU)', () => {
     const pc = await params(c.t);
     for (const k of Object.keys(pa)) expect(pc[k]).toEqual(pa[k]);
   }, 120_000);
+
+  it('a checkpoint whose metadata nests 20,000 lists deep is bad-checkpoint, not a RangeError (fuzz)', () => {
+    const meta = `{"version":${'['.repeat(20_000)}2${']'.repeat(20_000)}}`;
+    const bytes = writeSafetensors(
+      { 'param.w': { shape: [1], data: new Float32Array(1) } },
+      { motg_checkpoint: meta },
+    );
+    expect(() => decodeCheckpoint(bytes, 'deep.safetensors')).toThrow(
+      new TrainingError('bad-checkpoint', 'deep.safetensors: metadata nested more than 32 levels deep'),
+    );
+  });
 
   it('session: a second run is refused, stop keeps the last completed step', async () => {
     const { t } = await trainer();

@@ -225,6 +225,17 @@ describe('writeSafetensors', () => {
 });
 
 describe('malformed files', () => {
+  it('a shape nested 20,000 lists deep is a typed error, not a RangeError (found by the fuzz suite)', () => {
+    const deepShape = `${'['.repeat(20_000)}1${']'.repeat(20_000)}`;
+    const header = new TextEncoder().encode(
+      `{"x":{"dtype":"F32","shape":${deepShape},"data_offsets":[0,4]}}`,
+    );
+    const bytes = new Uint8Array(8 + header.length + 4);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
+    bytes.set(header, 8);
+    expect(() => parseSafetensors(bytes, 'deep.safetensors')).toThrow(EngineError);
+  });
+
   it('a file shorter than 8 bytes is truncated', () => {
     expectError(() => parseSafetensors(model.subarray(0, 5), FILE), 'safetensors-truncated');
   });

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseArgs } from '../../scripts/experiment.ts';
 import { EngineError } from '../../src/engine/errors.ts';
+import { checkExperimentConfig, checkRunnable } from '../../src/experiment/schema.ts';
 import { SettingsError } from '../../src/mot/settings.ts';
 import { TrainingError } from '../../src/rl/errors.ts';
 
@@ -60,6 +61,21 @@ describe('experiment config schema', () => {
     expect(parseArgs([p]).evalEvery).toBe(2);
     for (const f of ['tiny-protocol', 'builtin-protocol', 'paper-protocol'])
       expect(() => parseArgs([join(ROOT, 'experiments', `${f}.json`)])).not.toThrow();
+  });
+
+  it('a value nested 20,000 lists deep is refused, not a RangeError (found by the fuzz suite)', () => {
+    const deep = JSON.parse(`${'['.repeat(20_000)}1${']'.repeat(20_000)}`);
+    for (const cfg of [{ evalN: deep }, { trainer: { grpo: { max_steps: deep } } }])
+      expect(() => checkRunnable(checkExperimentConfig(cfg, 'x.json'))).toThrow(
+        /x\.json: \(top level\): nested more than 32 levels deep/,
+      );
+  });
+
+  it('checkRunnable of a config file without a trainer checks the defaults (fuzz: was a TypeError)', () => {
+    const cfg = checkExperimentConfig({ name: 'no-trainer', evalEvery: 1 }, 'x.json');
+    expect(() => checkRunnable(cfg)).not.toThrow();
+    const bad = checkExperimentConfig({ trainer: { mode: 'half' } }, 'x.json');
+    expect(() => checkRunnable(bad)).toThrow(SettingsError);
   });
 });
 

@@ -326,6 +326,25 @@ describe('broken tokenizer files → EngineError(tokenizer-invalid)', () => {
     expectInvalid(() => Tokenizer.fromJson(bad, configJson), 'tokenizer.json', /merges/);
   });
 
+  it('tokenizer.json with a vocabulary or added-token id that is not a small integer (found by the fuzz suite)', () => {
+    const model = tokenizerJson.model as { vocab: Record<string, number> };
+    const deep = JSON.parse(`${'['.repeat(20_000)}1${']'.repeat(20_000)}`);
+    for (const id of ['105', null, 1.5, -1, 1e9, deep]) {
+      const bad = { ...tokenizerJson, model: { ...model, vocab: { ...model.vocab, i: id } } };
+      expectInvalid(
+        () => Tokenizer.fromJson(bad, configJson),
+        'tokenizer.json',
+        /model\.vocab\["i"\] must be an integer id/,
+      );
+    }
+    const added = [...(tokenizerJson.added_tokens as object[]), { id: 'x', content: '<y>', special: true }];
+    expectInvalid(
+      () => Tokenizer.fromJson({ ...tokenizerJson, added_tokens: added }, configJson),
+      'tokenizer.json',
+      /added_tokens\[\d+\]\.id must be an integer id/,
+    );
+  });
+
   it('tokenizer.json with a regex the library rejects', () => {
     const bad = {
       ...tokenizerJson,

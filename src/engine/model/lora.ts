@@ -5,7 +5,7 @@
 
 import { counterUniform } from '../../mot/rng.ts';
 import { expectedParameters, type Qwen2Config } from '../config.ts';
-import { EngineError } from '../errors.ts';
+import { EngineError, jsonForMessage } from '../errors.ts';
 import type { HostTensor, WeightMap } from '../tensor.ts';
 import { parseSafetensors } from './safetensors.ts';
 import { type ByteSource, safetensorsSource, sourceBytes } from './safetensorsStream.ts';
@@ -95,14 +95,14 @@ function parseAdapterConfig(raw: unknown): ParsedConfig {
   }
   const r = raw.r ?? 8;
   if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0 || r > MAX_LORA_RANK) {
-    throw invalid(`${f}: "r" must be an integer in 1..${MAX_LORA_RANK}, got ${JSON.stringify(raw.r)}`, {
+    throw invalid(`${f}: "r" must be an integer in 1..${MAX_LORA_RANK}, got ${jsonForMessage(raw.r)}`, {
       file: f,
     });
   }
   const alpha = raw.lora_alpha ?? 8;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0 || alpha > MAX_LORA_ALPHA) {
     throw invalid(
-      `${f}: "lora_alpha" must be a number in (0, ${MAX_LORA_ALPHA}], got ${JSON.stringify(raw.lora_alpha)}`,
+      `${f}: "lora_alpha" must be a number in (0, ${MAX_LORA_ALPHA}], got ${jsonForMessage(raw.lora_alpha)}`,
       { file: f },
     );
   }
@@ -111,7 +111,7 @@ function parseAdapterConfig(raw: unknown): ParsedConfig {
   };
   if (raw.use_dora === true) refuse('DoRA (use_dora: true)');
   if (raw.bias !== undefined && raw.bias !== 'none') refuse(`bias "${String(raw.bias)}" (only "none")`);
-  if (!isEmpty(raw.modules_to_save)) refuse(`modules_to_save ${JSON.stringify(raw.modules_to_save)}`);
+  if (!isEmpty(raw.modules_to_save)) refuse(`modules_to_save ${jsonForMessage(raw.modules_to_save)}`);
   if (!isEmpty(raw.rank_pattern)) refuse('a per-module rank_pattern');
   if (!isEmpty(raw.alpha_pattern)) refuse('a per-module alpha_pattern');
   if (raw.fan_in_fan_out === true) refuse('fan_in_fan_out: true');

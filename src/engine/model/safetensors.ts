@@ -7,7 +7,7 @@
 // only the float dtypes for parameters.
 // Writing produces F32 files laid out as the Hugging Face writer does (header padded with spaces to a
 // multiple of 8 bytes, tensors sorted by name and packed in that order).
-import { EngineError } from '../errors.ts';
+import { EngineError, jsonForMessage } from '../errors.ts';
 import { numel } from '../tensor.ts';
 
 export type SafetensorsFloatDtype = 'F32' | 'F16' | 'BF16';
@@ -202,7 +202,7 @@ function parseMetadata(raw: unknown, file: string): Record<string, string> {
         'safetensors-header-json',
         file,
         undefined,
-        `"__metadata__.${k}" must be a string, got ${JSON.stringify(v)}`,
+        `"__metadata__.${k}" must be a string, got ${jsonForMessage(v)}`,
       );
     }
   }
@@ -220,7 +220,7 @@ function parseEntry(name: string, raw: unknown, file: string): SafetensorsEntry 
       'safetensors-header-json',
       file,
       name,
-      `"shape" must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
+      `"shape" must be an array of non-negative integers, got ${jsonForMessage(shape)}`,
     );
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt)) {
@@ -228,7 +228,7 @@ function parseEntry(name: string, raw: unknown, file: string): SafetensorsEntry 
       'safetensors-header-json',
       file,
       name,
-      `"data_offsets" must be two non-negative integers, got ${JSON.stringify(offsets)}`,
+      `"data_offsets" must be two non-negative integers, got ${jsonForMessage(offsets)}`,
     );
   }
   if (typeof dtype !== 'string') {
@@ -236,7 +236,7 @@ function parseEntry(name: string, raw: unknown, file: string): SafetensorsEntry 
       'safetensors-header-json',
       file,
       name,
-      `"dtype" must be a string, got ${JSON.stringify(dtype)}`,
+      `"dtype" must be a string, got ${jsonForMessage(dtype)}`,
     );
   }
   if (!isDtype(dtype)) {

@@ -4,7 +4,8 @@
 // runs in a browser worker and in Node. No DOM, no `node:` imports.
 import { Template } from '@huggingface/jinja';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { EngineError, isEngineError } from '../errors.ts';
+import { CONFIG_BOUNDS } from '../config.ts';
+import { EngineError, isEngineError, jsonForMessage } from '../errors.ts';
 import { type ChatTemplateLimits, renderChatTemplate } from './chatTemplate.ts';
 
 type Json = Record<string, unknown>;
@@ -125,9 +126,27 @@ function validateTokenizerJson(tj: Json, file: string): void {
   if (tj.added_tokens !== undefined && !Array.isArray(tj.added_tokens)) {
     throw invalid(file, '"added_tokens" must be an array');
   }
+  // Before the tokenizer is built: a string, fractional or huge id would encode to ids no model has
+  // (or size tables by a 1e9 id).
+  for (const [token, id] of Object.entries(m.vocab as Json))
+    checkTokenId(id, `model.vocab["${token}"]`, file);
+  for (const [i, t] of ((tj.added_tokens ?? []) as unknown[]).entries()) {
+    const e = t as Json;
+    if (typeof e !== 'object' || e === null || typeof e.content !== 'string')
+      throw invalid(file, `added_tokens[${i}] must be an object with a string "content"`);
+    checkTokenId(e.id, `added_tokens[${i}].id`, file);
+  }
   if (typeof tj.decoder !== 'object' || tj.decoder === null) {
     throw invalid(file, 'missing "decoder" section');
   }
+}
+
+function checkTokenId(id: unknown, field: string, file: string): void {
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= CONFIG_BOUNDS.vocab_size)
+    throw invalid(
+      file,
+      `${field} must be an integer id from 0 to ${CONFIG_BOUNDS.vocab_size - 1}, got ${jsonForMessage(id)}`,
+    );
 }
 
 /** tokenizer_config.json's chat_template: a string, or a list of `{name, template}` (or a name → template map). */

@@ -2,7 +2,7 @@
 // weights as model.safetensors, or sharded (model.safetensors.index.json + model-0000i-of-0000n.safetensors),
 // or a named file (e.g. model.bf16.safetensors). Checks every parameter against the config.
 import { expectedParameters, parseQwen2Config, type Qwen2Config } from '../config.ts';
-import { EngineError } from '../errors.ts';
+import { EngineError, jsonForMessage } from '../errors.ts';
 import type { WeightMap } from '../tensor.ts';
 import { type HalfDtype, unpackHalves } from './halfFloat.ts';
 import {
@@ -97,7 +97,7 @@ function parseIndex(raw: unknown, file: string): Map<string, string> {
     if (!isSafeShardName(shard)) {
       throw new EngineError(
         'config-invalid',
-        `${file}: weight_map entry for "${name}" is not a plain .safetensors file name: ${JSON.stringify(shard)}`,
+        `${file}: weight_map entry for "${name}" is not a plain .safetensors file name: ${jsonForMessage(shard)}`,
         {
           file,
           tensor: name,
