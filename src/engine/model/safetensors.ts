@@ -9,6 +9,7 @@
 // multiple of 8 bytes, tensors sorted by name and packed in that order).
 import { EngineError, jsonForMessage } from '../errors.ts';
 import { numel } from '../tensor.ts';
+import { safetensorsSource, sourceBytes, type TensorsToWrite } from './safetensorsStream.ts';
 
 export type SafetensorsFloatDtype = 'F32' | 'F16' | 'BF16';
 export type SafetensorsIntDtype = 'BOOL' | 'U8' | 'I8' | 'I16' | 'U16' | 'I32' | 'U32' | 'I64' | 'U64';
@@ -453,55 +454,14 @@ export function parseSafetensors(
 
 // ---- writing -------------------------------------------------------------------------------------
 
-export type TensorsToWrite =
-  | Map<string, { shape: number[]; data: Float32Array }>
-  | Record<string, { shape: number[]; data: Float32Array }>;
+export type { TensorsToWrite } from './safetensorsStream.ts';
 
 /**
  * Serialise f32 tensors to a safetensors file (F32). Tensors are sorted by name and packed in that order;
  * the header is padded with spaces so the data section starts at a multiple of 8, as the Hugging Face
- * writer does. `metadata` becomes `__metadata__` (omitted when undefined).
+ * writer does. `metadata` becomes `__metadata__` (omitted when undefined). One array: safetensorsSource
+ * gives the same bytes piece by piece.
  */
 export function writeSafetensors(tensors: TensorsToWrite, metadata?: Record<string, string>): Uint8Array {
-  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
-  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const header: Record<string, unknown> = {};
-  if (metadata !== undefined) header.__metadata__ = { ...metadata };
-  let offset = 0;
-  for (const [name, t] of entries) {
-    if (name === '__metadata__') {
-      throw new EngineError('invalid-argument', 'writeSafetensors: "__metadata__" cannot be a tensor name', {
-        tensor: name,
-      });
-    }
-    if (!t.shape.every(isNonNegInt) || numel(t.shape) !== t.data.length) {
-      throw new EngineError(
-        'invalid-argument',
-        `writeSafetensors: tensor "${name}" has shape [${t.shape.join(', ')}] but ${t.data.length} values`,
-        { tensor: name },
-      );
-    }
-    const size = 4 * t.data.length;
-    header[name] = { dtype: 'F32', shape: t.shape.slice(), data_offsets: [offset, offset + size] };
-    offset += size;
-  }
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const pad = (8 - (json.byteLength % 8)) % 8;
-  const headerLength = json.byteLength + pad;
-  const out = new Uint8Array(8 + headerLength + offset);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, headerLength % 2 ** 32, true);
-  dv.setUint32(4, Math.floor(headerLength / 2 ** 32), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.byteLength, 8 + headerLength);
-  let pos = 8 + headerLength;
-  for (const [, t] of entries) {
-    if (LITTLE_ENDIAN) {
-      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
-    } else {
-      for (let i = 0; i < t.data.length; i++) dv.setFloat32(pos + 4 * i, t.data[i], true);
-    }
-    pos += t.data.byteLength;
-  }
-  return out;
+  return sourceBytes(safetensorsSource(tensors, metadata));
 }

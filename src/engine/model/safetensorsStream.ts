@@ -5,7 +5,10 @@
 
 import { EngineError } from '../errors.ts';
 import { numel } from '../tensor.ts';
-import type { TensorsToWrite } from './safetensors.ts';
+
+export type TensorsToWrite =
+  | Map<string, { shape: number[]; data: Float32Array }>
+  | Record<string, { shape: number[]; data: Float32Array }>;
 
 /** Bytes that can be read (more than once) piece by piece, with their total length known up front. */
 export interface ByteSource {
