@@ -3,7 +3,7 @@
 // Chromium (src/experiment/page.ts, files sent back to Node over HTTP). DOM-free and Node-free: the files go
 // to a RunSink, the progress lines to `log`.
 
-import { writeSafetensors } from '../engine/model/safetensors.ts';
+import { safetensorsSource, sourceBytes } from '../engine/model/safetensorsStream.ts';
 import { firstNonFiniteTensor } from '../engine/train/optim.ts';
 import type { PresetName } from '../mot/settings.ts';
 import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
@@ -48,6 +48,9 @@ export interface ExperimentResult {
 export interface RunSink {
   /** Creates or replaces a file (parent folders are created). */
   write(name: string, data: string | Uint8Array): Promise<void>;
+  /** Creates or replaces a file from pieces written one after another (a large file never whole in memory);
+   * sinks without it get the pieces joined into write(). */
+  writePieces?(name: string, pieces: Iterable<Uint8Array>): Promise<void>;
   /** Appends text to a file. */
   append(name: string, text: string): Promise<void>;
   /** A file's bytes, or null when it does not exist (needed to resume). */
@@ -219,7 +222,10 @@ export async function runLoop(
       const tensors = new Map(
         Object.entries(st.params).map(([k, v]) => [k, { shape: engineShape(c, k, v.length), data: v }]),
       );
-      await sink.write('model.safetensors', writeSafetensors(tensors, { format: 'pt' }));
+      // Tensor by tensor: the exported file is never a second whole copy of the model in memory.
+      const file = safetensorsSource(tensors, { format: 'pt' });
+      if (sink.writePieces) await sink.writePieces('model.safetensors', file.chunks());
+      else await sink.write('model.safetensors', sourceBytes(file));
     }
   }
   return { metrics, evals, summary };

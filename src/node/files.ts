@@ -1,7 +1,17 @@
 // Node only: a run folder as a RunSink. Files are replaced atomically (written to a temporary file in the
 // same folder, then renamed over the old one), so a run killed mid-write leaves the previous complete file
 // — a checkpoint is never half-written.
-import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { RunSink } from '../experiment/run.ts';
 
@@ -11,6 +21,27 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Writes `pieces` one after another to `path`, through a temporary file and a rename like writeFileAtomic. */
+export function writePiecesAtomic(path: string, pieces: Iterable<Uint8Array>): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      for (const piece of pieces) {
+        for (let done = 0; done < piece.byteLength; )
+          done += writeSync(fd, piece, done, piece.byteLength - done);
+      }
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
@@ -35,6 +66,9 @@ export function dirSink(out: string): RunSink {
   return {
     async write(name, data) {
       writeFileAtomic(at(name), data);
+    },
+    async writePieces(name, pieces) {
+      writePiecesAtomic(at(name), pieces);
     },
     async append(name, text) {
       mkdirSync(dirname(at(name)), { recursive: true });

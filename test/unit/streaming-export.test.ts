@@ -2,6 +2,9 @@
 // then each tensor as a view of itself — with the same bytes as the old all-in-memory writers, and the
 // memory an export takes beyond the model stays about one tensor, not a second copy of the model.
 
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +14,7 @@ import { createLoraAdapter, loraAdapterStream, writeLoraAdapter } from '../../sr
 import { writeSafetensors } from '../../src/engine/model/safetensors.ts';
 import { safetensorsSource, sourceBytes } from '../../src/engine/model/safetensorsStream.ts';
 import type { WeightMap } from '../../src/engine/tensor.ts';
+import { dirSink } from '../../src/node/files.ts';
 import {
   adapterExport,
   adapterExportStream,
@@ -311,5 +315,21 @@ describe('export memory', () => {
       for (const _ of zipChunks([copying])) sample();
     }, true);
     expect(live).toBeLessThan(1.5 * largest + CONSTANT);
+  });
+});
+
+describe('the Node run folder writes a file piece by piece', () => {
+  it("dirSink.writePieces gives writeSafetensors' bytes and leaves no temporary file", async () => {
+    const { weights } = manyTensors();
+    const dir = mkdtempSync(join(tmpdir(), 'motg-pieces-'));
+    try {
+      const sink = dirSink(dir);
+      await sink.writePieces!('sub/model.safetensors', safetensorsSource(weights, { format: 'pt' }).chunks());
+      const got = new Uint8Array(readFileSync(join(dir, 'sub/model.safetensors')));
+      expect(Buffer.compare(got, writeSafetensors(weights, { format: 'pt' }))).toBe(0);
+      expect(readdirSync(join(dir, 'sub'))).toEqual(['model.safetensors']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
