@@ -191,7 +191,9 @@ describe('config.json values the engine would misread are refused', () => {
     expectRefusedNaming({ use_sliding_window: true, sliding_window: 4096 }, 'use_sliding_window');
     expectRefusedNaming({ use_sliding_window: 'true' }, 'use_sliding_window');
     expectRefusedNaming({ layer_types: ['full_attention', 'sliding_attention'] }, 'layer_types');
-    expect(parseQwen2Config({ ...base, layer_types: ['full_attention', 'full_attention'] })).toBeTruthy();
+    expect(
+      parseQwen2Config({ ...base, layer_types: ['full_attention', 'full_attention'] }).numHiddenLayers,
+    ).toBe(base.num_hidden_layers);
   });
 
   it('token ids outside the vocabulary, and non-boolean flags', () => {

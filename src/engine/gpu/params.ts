@@ -142,10 +142,10 @@ export function uploadWeight(pool: BufferPool, name: string, w: HostWeight, stor
   return pool.uploadHalves(name, packHalves(data, storage), storage);
 }
 
-/** Whether the storage dtype applies to this parameter: the 2-D weight matrices (embeddings, lm_head, the
- * projections). Norm weights and biases stay f32 (tiny, and read by kernels that take f32). */
-export function isWeightMatrix(cfg: Qwen2Config, name: string): boolean {
-  return expectedParameters(cfg).get(name)?.length === 2;
+/** The dtype a parameter of this shape is stored in: the 2-D weight matrices (embeddings, lm_head, the
+ * projections) take `storage`; norm weights and biases stay f32 (tiny, and read by kernels that take f32). */
+export function parameterDtype(shape: readonly number[], storage: WeightDtype): WeightDtype {
+  return shape.length === 2 ? storage : 'f32';
 }
 
 /**
@@ -213,7 +213,7 @@ export function uploadParameters(
           { tensor: name },
         );
       }
-      const dtype = shape.length === 2 ? storage : 'f32';
+      const dtype = parameterDtype(shape, storage);
       uploaded.set(name, uploadWeight(pool, name, { kind: 'f32', data: t.data }, dtype));
     }
     return parameterTableFrom(cfg, (name) => uploaded.get(name) ?? null);

@@ -13,7 +13,7 @@ import type { WeightMap } from '../tensor.ts';
 import { alignTo, type GpuTensor, type WeightDtype } from './buffers.ts';
 import type { EngineDevice, EngineLimits } from './device.ts';
 import { GpuModel } from './model.ts';
-import { parameterTableFrom, uploadWeight } from './params.ts';
+import { parameterDtype, parameterTableFrom, uploadWeight } from './params.ts';
 
 /** The page's weights setting: a storage dtype, or `auto` (the dtype the checkpoint's matrices share). */
 export type WeightDtypeSetting = 'auto' | WeightDtype;
@@ -47,7 +47,7 @@ export interface GpuWeightPlan {
 export function gpuWeightPlan(parameters: ParameterEntry[], storage: WeightDtype): GpuWeightPlan {
   const entries = parameters.map((p): GpuWeightEntry => {
     const numel = p.shape.reduce((a, b) => a * b, 1);
-    const dtype = p.shape.length === 2 ? storage : 'f32';
+    const dtype = parameterDtype(p.shape, storage);
     const bytes = Math.max(4, dtype === 'f32' ? numel * 4 : alignTo(numel * 2, 4));
     return { name: p.name, storage: dtype, bytes };
   });
