@@ -300,21 +300,32 @@ describe('export memory', () => {
     expect(old).toBeGreaterThan(bound);
   });
 
-  it('stays within 1.5 × the largest tensor when every piece is a fresh copy (big-endian, GPU readback)', () => {
+  // When every piece is a fresh copy (big-endian, GPU readback) the process heap depends on when the
+  // collector runs, so this asserts the structure instead: the zip pulls the source one piece at a time and
+  // hands on nothing larger than one tensor (its header pieces aside), so at most about one copy is alive.
+  it('pulls fresh-copy pieces one at a time and hands on nothing larger than one tensor', () => {
     const { weights, largest } = manyTensors();
     const src = safetensorsSource(weights);
-    // Each tensor copied as it is read, as the big-endian path or a GPU readback produces it.
+    let pulled = 0;
+    let handed = 0;
     const copying: ZipInput = {
       name: 'model.safetensors',
       size: src.size,
       *chunks() {
-        for (const piece of src.chunks()) yield piece.slice();
+        for (const piece of src.chunks()) {
+          pulled++;
+          yield piece.slice();
+        }
       },
     };
-    const live = peakAbove((sample) => {
-      for (const _ of zipChunks([copying])) sample();
-    }, true);
-    expect(live).toBeLessThan(1.5 * largest + CONSTANT);
+    let biggest = 0;
+    for (const piece of zipChunks([copying])) {
+      handed++;
+      biggest = Math.max(biggest, piece.byteLength);
+    }
+    expect(biggest).toBeLessThanOrEqual(largest);
+    expect(pulled).toBe(2 * (weights.size + 1)); // header + tensors, read twice (CRC, then the bytes)
+    expect(handed).toBeGreaterThanOrEqual(weights.size + 1);
   });
 });
 
