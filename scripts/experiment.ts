@@ -7,11 +7,12 @@
 //
 //   npx tsx scripts/experiment.ts [config.json] [--model <folder>] [--task a,b] [--preset p] [--group G]
 //     [--steps N] [--seed S] [--out dir] [--eval-every K] [--eval-n N] [--lr X] [--prompts N]
-//     [--likelihood paper|exact] [--checkpoint-every K] [--resume] [--cpu] [--browser]
+//     [--likelihood paper|exact] [--cold-stop on|off] [--checkpoint-every K] [--resume] [--cpu] [--browser]
 //
 // A config file holds the fields of ExperimentConfig; `matrix` expands into runs (task × preset × G × seed).
 // --prompts N: prompts (groups) per step (gradient_accumulation_steps, one group per micro-batch).
 // --likelihood exact: the exact mixture likelihood (MOTG.md §2; CPU path only).
+// --cold-stop on|off: Cold Stop (stop.ts) whatever the preset's default (on only in soft-thinking).
 // --browser: headless Chromium even where Node's WebGPU works (with --cpu: the CPU reference in Chromium).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -185,6 +186,7 @@ const FLAGS: Record<string, boolean> = {
   '--seed': true,
   '--lr': true,
   '--likelihood': true,
+  '--cold-stop': true,
   '--eval-every': true,
   '--eval-n': true,
   '--checkpoint-every': true,
@@ -288,6 +290,9 @@ export function parseArgs(argv: string[]): ExperimentConfig {
     else if (a === '--likelihood') {
       checkOneOf(a, x, ['paper', 'exact']);
       cfg.trainer.mot = { ...cfg.trainer.mot, likelihood: x as 'paper' | 'exact' };
+    } else if (a === '--cold-stop') {
+      checkOneOf(a, x, ['on', 'off']);
+      cfg.trainer.stop = { ...cfg.trainer.stop, coldStop: x === 'on' };
     } else if (a === '--resume') cfg.resume = true;
     else if (a === '--cpu') cfg.cpu = true;
     else if (a === '--browser') cfg.browser = true;

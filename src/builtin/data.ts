@@ -3,7 +3,8 @@
 // question as the user turn, the assistant turn opened and prefilled with `<think>`. Completion (what
 // the model learns to write, and what the reward sees): "\n<worked trace>\n</think>\n<answer>\n<answer>\n</answer>",
 // then `<|im_end|>` to stop.
-import { generateDataset } from '../tasks/dataset.ts';
+import { heldOutPool, normaliseQuestion } from '../rl/heldOut.ts';
+import { generateDataset, resolveConfig } from '../tasks/dataset.ts';
 import { getTask, oracleAnswer } from '../tasks/registry.ts';
 import type { TaskEntry } from '../tasks/types.ts';
 import { traceFor } from './traces.ts';
@@ -75,17 +76,50 @@ export function easiestLevel(task: string): string {
   return getTask(task).levels[0].name;
 }
 
+export interface ExampleOptions {
+  /** Leave out the first `heldOut` held-out items of each part's task and level (rl/heldOut.ts
+   * heldOutPool: a pool fixed by task, level and count), so GRPO runs holding out up to that many items
+   * per task evaluate on questions the model never saw. 0 (default): nothing is left out. */
+  heldOut?: number;
+}
+
+/** Generator items of a part from index 0 on, skipping held-out questions, until `count` are kept. */
+function itemsOutsidePool(task: string, level: string, seed: number, count: number, heldOut: number) {
+  const pool = heldOutPool(task, level, heldOut);
+  const def = getTask(task);
+  const config = resolveConfig(def, level);
+  // The pool leaves ≥ 25% of draws outside it: 8× the count plus slack is ample.
+  const limit = 8 * count + 1000;
+  const out: TaskEntry[] = [];
+  for (let i = 0; i < limit && out.length < count; i++) {
+    const entry = def.generate(config, seed, i);
+    if (!pool.texts.has(normaliseQuestion(entry.question))) out.push(entry);
+  }
+  if (out.length < count)
+    throw new Error(`${task}:${level}: only ${out.length} of ${count} SFT items outside the held-out pool`);
+  return out;
+}
+
 /**
  * Examples for a mixture of tasks, deterministic for `seed` (each part uses a seed derived from it and
  * its position, so two parts on the same task do not repeat each other). Order: part by part.
  */
-export function buildExamples(parts: readonly MixturePart[], seed: number): SftExample[] {
+export function buildExamples(
+  parts: readonly MixturePart[],
+  seed: number,
+  options: ExampleOptions = {},
+): SftExample[] {
   const out: SftExample[] = [];
+  const heldOut = options.heldOut ?? 0;
   parts.forEach((part, i) => {
     const level = part.level ?? easiestLevel(part.task);
     const partSeed = (Math.imul(seed >>> 0, 31) + 7919 * (i + 1)) >>> 0;
-    for (const item of generateDataset(part.task, level, partSeed, part.count)) {
-      out.push(exampleFor(part.task, level, item.entry.metadata.source_index as number, item.entry));
+    const entries =
+      heldOut > 0
+        ? itemsOutsidePool(part.task, level, partSeed, part.count, heldOut)
+        : generateDataset(part.task, level, partSeed, part.count).map((d) => d.entry);
+    for (const entry of entries) {
+      out.push(exampleFor(part.task, level, entry.metadata.source_index as number, entry));
     }
   });
   return out;

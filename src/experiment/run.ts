@@ -5,7 +5,7 @@
 
 import { safetensorsSource, sourceBytes } from '../engine/model/safetensorsStream.ts';
 import { firstNonFiniteTensor } from '../engine/train/optim.ts';
-import type { PresetName } from '../mot/settings.ts';
+import { type PresetName, SettingsError } from '../mot/settings.ts';
 import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
 import { TrainingError } from '../rl/errors.ts';
 import type { StepMetrics } from '../rl/metrics.ts';
@@ -125,6 +125,23 @@ async function resumeFrom(
   return { metrics, evals };
 }
 
+/** Held-out items per task when the config names none. */
+export const DEFAULT_EVAL_ITEMS = 4;
+
+/** The run's trainer settings: trainer.heldOut.count defaults to the evaluated items per task, and may not
+ * be fewer, so every evaluated question is one training never draws (summary.json's evalOverlap). */
+export function runTrainerConfig(cfg: ExperimentConfig): TrainerConfigInput {
+  const evalItems = cfg.evalItems ?? DEFAULT_EVAL_ITEMS;
+  const heldOut = cfg.trainer?.heldOut ?? { count: evalItems };
+  if (!(heldOut.count >= evalItems))
+    throw new SettingsError(
+      'incompatible',
+      'trainer.heldOut.count',
+      `${heldOut.count} is fewer than evalItems ${evalItems}: every evaluated item must be held out of training`,
+    );
+  return { ...(cfg.trainer ?? {}), heldOut };
+}
+
 /** The parts of Engine a run uses. */
 export type RunEngine = Pick<Engine, 'createTrainer' | 'exportAdapter'>;
 
@@ -139,7 +156,7 @@ export async function runLoop(
   ctx: RunContext,
 ): Promise<Omit<ExperimentResult, 'backend' | 'adapter'>> {
   const { sink, log } = ctx;
-  const trainer = await engine.createTrainer(cfg.trainer);
+  const trainer = await engine.createTrainer(runTrainerConfig(cfg));
   const resumed = cfg.resume && sink ? await resumeFrom(sink, trainer, log) : null;
   if (sink) {
     if (!resumed) {
@@ -151,7 +168,7 @@ export async function runLoop(
       `${JSON.stringify({ ...cfg, resume: undefined, resolved: trainer.config }, null, 2)}\n`,
     );
   }
-  const held = trainer.heldOutItems(cfg.evalItems ?? 4);
+  const held = trainer.heldOutItems(cfg.evalItems ?? DEFAULT_EVAL_ITEMS);
   const evalN = cfg.evalN ?? 2;
   const metrics: StepMetrics[] = resumed?.metrics ?? [];
   const evals: EvalResult[] = resumed?.evals ?? [];
@@ -159,7 +176,12 @@ export async function runLoop(
     const e = await trainer.evaluate(held, evalN, trainer.config.grpo.seed);
     evals.push(e);
     if (sink) await sink.append('eval.jsonl', `${JSON.stringify(e)}\n`);
-    log(`eval @${e.step}: accuracy ${e.accuracy.toFixed(3)} reward ${e.rewardMean.toFixed(3)}`);
+    // eval.jsonl holds pass@k for k = 1…min(32, evalN) per task and the decoding mode (EvalResult).
+    const kMax = Object.keys(e.passAtK.overall).length;
+    const passLine = kMax > 1 ? ` pass@${kMax} ${e.passAtK.overall[kMax].toFixed(3)}` : '';
+    log(
+      `eval @${e.step} (${e.evalMode}): accuracy ${e.accuracy.toFixed(3)}${passLine} reward ${e.rewardMean.toFixed(3)}`,
+    );
   };
   const saveCk = async () => {
     if (sink) await sink.write(CHECKPOINT, encodeCheckpoint(await saveCheckpoint(trainer)));
@@ -201,6 +223,8 @@ export async function runLoop(
     seed: trainer.config.grpo.seed,
     tasks: trainer.config.tasks,
     finalEval: evals.at(-1) ?? null,
+    // Training draws whose question text is one of the held-out pools' (must be 0).
+    evalOverlap: trainer.heldOutOverlap(),
     last10: { rewardMean: mean('rewardMean'), accuracy: mean('accuracy'), kl: mean('kl') },
     wallMs: trainer.snapshot().elapsedMs,
     flops: metrics.reduce((s, m) => s + m.flops, 0),

@@ -10,7 +10,7 @@ import { STOP_DEFAULTS } from '../mot/stop.ts';
 import { GRPO_DEFAULTS } from '../rl/settings.ts';
 import { makeTrainerConfig } from '../rl/trainer.ts';
 import { PAPER_REWARD, REWARD_PRESETS } from '../tasks/reward.ts';
-import type { ExperimentConfig } from './run.ts';
+import { type ExperimentConfig, runTrainerConfig } from './run.ts';
 
 /** Levenshtein distance (small strings: config keys and flags). */
 function distance(a: string, b: string): number {
@@ -108,6 +108,7 @@ const TRAINER = object({
   mode: str,
   lora: object({ r: anything, alpha: anything, targetModules: list(str) }),
   dataSeed: int(0),
+  heldOut: object({ count: int(0) }),
   hiddenEntropy: bool,
   injectNonFiniteAtStep: int(1),
 });
@@ -158,5 +159,5 @@ export function checkExperimentConfig(json: unknown, file: string): ExperimentCo
 export function checkRunnable(cfg: ExperimentConfig): void {
   EXPERIMENT(cfg, '');
   // A config file may leave `trainer` out (the CLI fills in its defaults): checked as the defaults.
-  makeTrainerConfig(cfg.trainer ?? {});
+  makeTrainerConfig(runTrainerConfig(cfg));
 }

@@ -8,7 +8,9 @@
 //   Gumbel-softmax weights → the Concrete density; Mixture of Inputs → log p̃(y); Gaussian noise on e_t →
 //   −‖e_t − μ_θ‖²/2σ². Deterministic parts (a top-k set, renormalised weights, an argmax) contribute 0:
 //   "log P(top-k set) treated as fixed". θ-independent terms (log w_J of the representative draw, Gaussian
-//   normalising constants) are left out; they cancel in ratios and in the k3 KL.
+//   normalising constants, −Σ log w_j of the Dirichlet density) are left out; they cancel in ratios and in
+//   the k3 KL. Both weight densities score the draw's log-weights (StepRecord.logWeights), not the floored
+//   embedding weights, so their score functions stay unbiased however small p̃ gets.
 // The candidate set of the current logits is recomputed with the same filters, and the recorded ids are
 // added to it, so ℓ stays finite when the current policy would have filtered a recorded id out (ours).
 import { candidates, type RowDistribution, rowDistribution } from './choice.ts';
@@ -24,6 +26,11 @@ export interface StepRecord {
   ids: number[];
   /** The weights actually used, aligned with ids (a discrete step: [1]). */
   weights: number[];
+  /**
+   * Exact likelihood, Dirichlet / Gumbel-softmax weights: log w_j of the draw before weights.ts floors it,
+   * which the density scores. Absent (paper mode, records read back from the GPU): log of `weights`.
+   */
+  logWeights?: number[];
   /** The representative token r (the transcript token). */
   representative: number;
   /** The temperature p was computed at. */
@@ -202,8 +209,18 @@ function plackettLuceTerm(grad: GradSink, dist: RowDistribution, set: number[], 
   return value;
 }
 
-/** log Dirichlet(w; c · p̃) with p̃ = p restricted to ids. */
-function dirichletTerm(grad: GradSink, dist: RowDistribution, ids: number[], w: number[], c: number): number {
+/**
+ * log Dirichlet(w; c · p̃) with p̃ = p restricted to ids, from log w, less the θ-independent −Σ log w_j:
+ * log Γ(Σα) + Σ (α_j log w_j − log Γ(α_j)). Every part stays O(1) as α_j → 0, where log w_j ≈ log U / α_j
+ * (random.ts): α_j log w_j ≈ log U, and α_j ψ(α_j) = α_j ψ(α_j + 1) − 1 in the gradient.
+ */
+function dirichletTerm(
+  grad: GradSink,
+  dist: RowDistribution,
+  ids: number[],
+  logW: number[],
+  c: number,
+): number {
   const pt = renormalised(dist, ids);
   const alpha = dirichletAlpha(pt, c);
   let sumA = 0;
@@ -213,13 +230,12 @@ function dirichletTerm(grad: GradSink, dist: RowDistribution, ids: number[], w: 
   const a = new Array<number>(ids.length);
   let s = 0;
   for (let j = 0; j < ids.length; j++) {
-    const logw = Math.log(w[j]);
-    value += -logGamma(alpha[j]) + (alpha[j] - 1) * logw;
-    // dℓ/dα_j, times dα_j/d(log p̃_j) = α_j (0 where the floor is active).
-    const g = psiSum - digamma(alpha[j]) + logw;
-    const da = c * pt[j] > ALPHA_FLOOR ? alpha[j] : 0;
-    a[j] = g * da;
-    s += g * da;
+    value += alpha[j] * logW[j] - logGamma(alpha[j]);
+    // dℓ/dα_j · dα_j/d(log p̃_j) = α_j (ψ(Σα) − ψ(α_j) + log w_j); 0 where the floor holds α_j fixed.
+    const scaled = alpha[j] * (psiSum - digamma(alpha[j] + 1) + logW[j]) + 1;
+    const g = c * pt[j] > ALPHA_FLOOR ? scaled : 0;
+    a[j] = g;
+    s += g;
   }
   addSoftmaxTerm(grad, dist, ids, a, s, ids);
   return value;
@@ -227,25 +243,26 @@ function dirichletTerm(grad: GradSink, dist: RowDistribution, ids: number[], w: 
 
 /**
  * The Concrete (Gumbel-softmax) log-density of w with class probabilities π = p̃ and temperature τ
- * (Maddison et al. 2017): log Γ(n) + (n−1) log τ + Σ (log π_i − (τ+1) log w_i) − n log Σ π_i w_i^(−τ).
+ * (Maddison et al. 2017), from log w: log Γ(n) + (n−1) log τ + Σ (log π_i − (τ+1) log w_i)
+ * − n log Σ π_i w_i^(−τ).
  */
 function concreteTerm(
   grad: GradSink,
   dist: RowDistribution,
   ids: number[],
-  w: number[],
+  logW: number[],
   tau: number,
 ): number {
   const n = ids.length;
   const pt = renormalised(dist, ids);
-  const t = ids.map((_, j) => Math.log(pt[j]) - tau * Math.log(w[j]));
+  const t = ids.map((_, j) => Math.log(pt[j]) - tau * logW[j]);
   let max = Number.NEGATIVE_INFINITY;
   for (const x of t) if (x > max) max = x;
   let sum = 0;
   for (const x of t) sum += Math.exp(x - max);
   const lse = max + Math.log(sum);
   let value = logGamma(n) + (n - 1) * Math.log(tau) - n * lse;
-  for (let j = 0; j < n; j++) value += Math.log(pt[j]) - (tau + 1) * Math.log(w[j]);
+  for (let j = 0; j < n; j++) value += Math.log(pt[j]) - (tau + 1) * logW[j];
   // dℓ/d log π_i = 1 − n softmax(t)_i; these sum to 0, so the softmax-normaliser term vanishes.
   const b = t.map((x) => 1 - n * Math.exp(x - lse));
   let s = 0;
@@ -361,10 +378,11 @@ export function logLikelihoodParts(
     value += plackettLuceTerm(grad, dist, set, ids);
   }
   if (ids.length > 1) {
+    const logW = record.logWeights ?? record.weights.map(Math.log);
     if (settings.weights === 'dirichlet')
-      value += dirichletTerm(grad, dist, ids, record.weights, settings.concentration);
+      value += dirichletTerm(grad, dist, ids, logW, settings.concentration);
     else if (settings.weights === 'gumbel-softmax')
-      value += concreteTerm(grad, dist, ids, record.weights, settings.gumbelTau);
+      value += concreteTerm(grad, dist, ids, logW, settings.gumbelTau);
   }
   if (settings.weights === 'moi' && record.sampled !== null) {
     value += logRestricted(dist, ids, record.sampled);

@@ -1,6 +1,7 @@
 // The named variants of MOTG.md §1. DEFAULTS holds every setting with the reason for its value; each preset
 // overrides only what differs from it.
 import { type MotSettings, type PresetName, SettingsError, validateMotSettings } from './settings.ts';
+import { STOP_DEFAULTS, type StopSettings } from './stop.ts';
 
 export const DEFAULTS: Readonly<MotSettings> = Object.freeze({
   preset: 'dirichlet', // the paper's main method
@@ -31,6 +32,10 @@ export const DEFAULTS: Readonly<MotSettings> = Object.freeze({
 export const PRESETS: Readonly<Record<PresetName, Partial<MotSettings>>> = Object.freeze({
   // Standard GRPO: one sampled token per step, log π(y).
   discrete: { preset: 'discrete', mixture: false, select: 'sample', k: 1, weights: 'renormalised' },
+  // The matched baseline (MOTG.md §5): one token sampled from the same top-k as `dirichlet`, with P(y = i_j)
+  // = p̃_j — the law of dirichlet's representative (J ~ Categorical(w), E[w_j] = p̃_j). discreteTopK = k
+  // (makeSettings), and it filters the answer phase too.
+  'discrete-top-k': { preset: 'discrete-top-k', mixture: false },
   // The paper: top-2, w ~ Dirichlet(p̃), r = i_J with J ~ Categorical(w).
   dirichlet: { preset: 'dirichlet' },
   // The paper: 2 samples without replacement, w = renormalised p, proxy Σ q_j log π(x_j).
@@ -69,6 +74,17 @@ export const PRESETS: Readonly<Record<PresetName, Partial<MotSettings>>> = Objec
 
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
+/** What each preset changes in the stop settings (stop.ts STOP_DEFAULTS). */
+export const PRESET_STOP: Readonly<Partial<Record<PresetName, Partial<StopSettings>>>> = Object.freeze({
+  // Zhang et al. 2025 end the soft thinking by Cold Stop (entropy < 0.01 for a run of steps).
+  'soft-thinking': { coldStop: true },
+});
+
+/** The token-independent stop settings of a preset: STOP_DEFAULTS ∘ its PRESET_STOP entry. */
+export function stopDefaultsFor(preset: PresetName): Omit<StopSettings, 'thinkEnd' | 'eos'> {
+  return { ...STOP_DEFAULTS, ...PRESET_STOP[preset] };
+}
+
 /** DEFAULTS ∘ preset ∘ overrides, validated (with V: also against the vocabulary size). */
 export function makeSettings(
   preset: PresetName,
@@ -82,5 +98,16 @@ export function makeSettings(
       'preset',
       `"${preset}" is not one of ${PRESET_NAMES.join(', ')}`,
     );
-  return validateMotSettings({ ...DEFAULTS, ...p, ...overrides }, V);
+  const s: MotSettings = { ...DEFAULTS, ...p, ...overrides };
+  if (preset === 'discrete-top-k') {
+    // Its candidate set is the mixtures' top k: one knob, so the two can never disagree.
+    if (overrides.discreteTopK !== undefined && overrides.discreteTopK !== s.k)
+      throw new SettingsError(
+        'incompatible',
+        'discreteTopK',
+        `discrete-top-k samples from the top k (k = ${s.k}): set k, not discreteTopK (${overrides.discreteTopK})`,
+      );
+    s.discreteTopK = s.k;
+  }
+  return validateMotSettings(s, V);
 }

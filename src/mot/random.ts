@@ -87,15 +87,23 @@ export function sampleGamma(alpha: number, c: Counters, base: number): number {
   return Math.exp(sampleLogGamma(alpha, c, base));
 }
 
+/** A Dirichlet draw: the weights (Σ = 1) and their logs, which stay exact where a weight underflows. */
+export interface DirichletDraw {
+  weights: number[];
+  logWeights: number[];
+}
+
 /**
- * Dirichlet(α) via normalised Gammas in log space. Component j reads the block of `blockIds[j]` in the
- * weights range (default: j), so a component's randomness follows its token id, not its position.
+ * Dirichlet(α) via normalised Gammas in log space: log w_j = log G_j − log Σ G. Component j reads the block
+ * of `blockIds[j]` in the weights range (default: j), so a component's randomness follows its token id, not
+ * its position. For α_j ≪ 1, log G_j ≈ log U / α_j can lie below even a double's range (≈ −745), so only
+ * logWeights carries such a draw exactly; weights is exp of it (0 there).
  */
-export function sampleDirichlet(
+export function sampleDirichletLog(
   alpha: ArrayLike<number>,
   c: Counters,
   blockIds?: ArrayLike<number>,
-): number[] {
+): DirichletDraw {
   const n = alpha.length;
   const logG = new Array<number>(n);
   let max = Number.NEGATIVE_INFINITY;
@@ -105,13 +113,27 @@ export function sampleDirichlet(
     if (logG[j] > max) max = logG[j];
   }
   let sum = 0;
-  const w = new Array<number>(n);
+  const weights = new Array<number>(n);
   for (let j = 0; j < n; j++) {
-    w[j] = Math.exp(logG[j] - max);
-    sum += w[j];
+    weights[j] = Math.exp(logG[j] - max);
+    sum += weights[j];
   }
-  for (let j = 0; j < n; j++) w[j] /= sum;
-  return w;
+  const logSum = Math.log(sum);
+  const logWeights = new Array<number>(n);
+  for (let j = 0; j < n; j++) {
+    weights[j] /= sum;
+    logWeights[j] = logG[j] - max - logSum;
+  }
+  return { weights, logWeights };
+}
+
+/** The weights of sampleDirichletLog. */
+export function sampleDirichlet(
+  alpha: ArrayLike<number>,
+  c: Counters,
+  blockIds?: ArrayLike<number>,
+): number[] {
+  return sampleDirichletLog(alpha, c, blockIds).weights;
 }
 
 /**

@@ -4,6 +4,7 @@
 
 export type PresetName =
   | 'discrete'
+  | 'discrete-top-k'
   | 'dirichlet'
   | 'different-tokens'
   | 'soft-thinking'

@@ -72,7 +72,7 @@ export function mixtureStep(
 
   const filters: CandidateFilters = { topK: 0, topP: settings.topP, minP: settings.minP };
   const { ids } = chooseTokens(dist, settings.select, settings.k, filters, counters);
-  const { weights, sampled } = computeWeights(dist, ids, settings, counters);
+  const { weights, logWeights, sampled } = computeWeights(dist, ids, settings, counters);
   const representative = pickRepresentative(
     settings,
     ids,
@@ -87,6 +87,8 @@ export function mixtureStep(
       ? { sigma: settings.noiseSigma, scale: settings.noiseScale, ...base.counters, drawBase: DRAW.noise }
       : null;
   const record: StepRecord = { ...base, mode: 'mixture', ids, weights, representative, sampled, noise };
+  // The exact density scores the unfloored draw (likelihood.ts); the paper likelihood never reads it.
+  if (logWeights && settings.likelihood === 'exact') record.logWeights = logWeights;
 
   const exactNoise = settings.likelihood === 'exact' && noise !== null;
   if (exactNoise && !ctx.embedding) {

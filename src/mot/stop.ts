@@ -16,6 +16,7 @@ export interface StopSettings {
   /** End-of-sequence ids; any of them ends the trajectory. */
   eos: number[];
   rule: StopRule;
+  /** Cold Stop: a run of low-entropy steps ends the thinking phase (on by default only in `soft-thinking`). */
   coldStop: boolean;
   /** Cold Stop: entropy (nats) below this counts as a cold step. */
   coldStopThreshold: number;
@@ -26,9 +27,11 @@ export interface StopSettings {
 /** Defaults of the token-independent stop settings, each with its reason. */
 export const STOP_DEFAULTS: Readonly<Omit<StopSettings, 'thinkEnd' | 'eos'>> = Object.freeze({
   rule: 'representative', // the paper's code checks the representative tokens
-  coldStop: false, // not in the paper; an option
-  coldStopThreshold: 0.01, // MOTG.md: entropy < 0.01
-  coldStopSteps: 16, // (ours) long enough that a few confident tokens in a row do not end the reasoning
+  coldStop: false, // not in the MoT-G paper; `soft-thinking` turns it on (presets.ts PRESET_STOP)
+  coldStopThreshold: 0.01, // MOTG.md, and Soft Thinking's scripts: entropy < 0.01
+  // (ours) long enough that a few confident tokens in a row do not end the reasoning; Soft Thinking's scripts
+  // use 256, longer than a whole completion here
+  coldStopSteps: 16,
 });
 
 export type StopPhase = 'thinking' | 'answer' | 'done';

@@ -2,10 +2,21 @@
 // sample with concentration c·p̃, Gumbel-softmax softmax((log p̃ + g)/τ_g), or the Mixture-of-Inputs blend
 // with a sampled one-hot. The optional Gaussian noise on e_t is described by a NoiseSpec (e_t lives on the GPU).
 import type { RowDistribution } from './choice.ts';
-import { type Counters, DRAW, gumbel, sampleCategorical, sampleDirichlet, WEIGHT_BLOCK } from './random.ts';
+import {
+  type Counters,
+  DRAW,
+  gumbel,
+  sampleCategorical,
+  sampleDirichletLog,
+  WEIGHT_BLOCK,
+} from './random.ts';
 import type { NoiseScale, WeightKind } from './settings.ts';
 
-/** Sampled weights are kept ≥ this (then renormalised), so every log-density of them is finite (ours). */
+/**
+ * The embedding weights of a Dirichlet or Gumbel-softmax draw are kept ≥ this, then renormalised (ours): the
+ * forward pass uses them. The exact likelihood scores the draw's unfloored log-weights instead (likelihood.ts),
+ * since scoring floored weights biases its score function wherever draws fall below the floor.
+ */
 export const WEIGHT_FLOOR = 1e-20;
 /** Dirichlet concentrations are kept ≥ this, for ids whose probability underflowed (ours). */
 export const ALPHA_FLOOR = 1e-30;
@@ -20,6 +31,11 @@ export interface WeightParams {
 export interface WeightResult {
   /** w_j for ids[j]; Σ w = 1. */
   weights: number[];
+  /**
+   * log w_j of the draw before the floor, computed in log space (Dirichlet and Gumbel-softmax over n > 1
+   * ids; null otherwise): exact where w_j is far below WEIGHT_FLOOR or underflows.
+   */
+  logWeights: number[] | null;
   /** The Mixture-of-Inputs sampled token y (null for other weight kinds). */
   sampled: number | null;
 }
@@ -88,14 +104,14 @@ export function computeWeights(
   const n = ids.length;
   switch (params.weights) {
     case 'renormalised':
-      return { weights: pt, sampled: null };
+      return { weights: pt, logWeights: null, sampled: null };
     case 'dirichlet': {
-      if (n === 1) return { weights: [1], sampled: null };
-      const w = sampleDirichlet(dirichletAlpha(pt, params.concentration), counters, ids);
-      return { weights: floorAndRenormalise(w), sampled: null };
+      if (n === 1) return { weights: [1], logWeights: null, sampled: null };
+      const draw = sampleDirichletLog(dirichletAlpha(pt, params.concentration), counters, ids);
+      return { weights: floorAndRenormalise(draw.weights), logWeights: draw.logWeights, sampled: null };
     }
     case 'gumbel-softmax': {
-      if (n === 1) return { weights: [1], sampled: null };
+      if (n === 1) return { weights: [1], logWeights: null, sampled: null };
       const y = ids.map(
         (id, j) => (Math.log(pt[j]) + gumbel(counters, DRAW.weights + id * WEIGHT_BLOCK)) / params.gumbelTau,
       );
@@ -103,11 +119,16 @@ export function computeWeights(
       for (const v of y) if (v > max) max = v;
       const e = y.map((v) => Math.exp(v - max));
       const sum = e.reduce((a, b) => a + b, 0);
-      return { weights: floorAndRenormalise(e.map((v) => v / sum)), sampled: null };
+      const logSum = Math.log(sum);
+      return {
+        weights: floorAndRenormalise(e.map((v) => v / sum)),
+        logWeights: y.map((v) => v - max - logSum),
+        sampled: null,
+      };
     }
     case 'moi': {
       const slot = sampleCategorical(pt, counters, DRAW.moiSample);
-      return { weights: moiWeights(pt, slot, params.moiBeta), sampled: ids[slot] };
+      return { weights: moiWeights(pt, slot, params.moiBeta), logWeights: null, sampled: ids[slot] };
     }
   }
 }

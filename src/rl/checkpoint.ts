@@ -48,6 +48,10 @@ export async function loadCheckpoint(
   const b = trainer.config.grpo;
   for (const k of ['seed', 'num_generations', 'per_device_train_batch_size', 'optim'] as const)
     if (a[k] !== b[k]) throw bad(file, `${k} = ${a[k]}, this run has ${b[k]}`);
+  // The held-out pool decides which items training redraws: another size would change the draws.
+  const heldA = ck.config.heldOut?.count ?? 0;
+  const heldB = trainer.config.heldOut.count;
+  if (heldA !== heldB) throw bad(file, `heldOut.count = ${heldA}, this run has ${heldB}`);
   if (ck.trainer.step > b.max_steps)
     throw bad(file, `step ${ck.trainer.step} is past this run's max_steps ${b.max_steps}`);
   await trainer.host.policy.importState(ck.policy);

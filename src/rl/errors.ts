@@ -11,6 +11,7 @@ export type TrainingErrorCode =
   | 'bad-checkpoint'
   | 'bad-run-folder'
   | 'non-finite-update'
+  | 'held-out-too-large'
   | 'stopped';
 
 /** A training failure a user can cause, by code (crosses the worker boundary as name + code + message). */

@@ -78,6 +78,8 @@ export interface TaskAccuracy {
   formatRate: number;
   meanReward: number;
   tokens: number;
+  /** Per item, in order: how many of its `samples` scored 1 (pass@k is computed from these: passAtK.ts). */
+  correct: number[];
 }
 
 /** Over all items of every task. */
@@ -106,10 +108,23 @@ export interface EvalProgress {
   total: number;
 }
 
+/** One evaluated item's samples and how many scored 1 (what pass@k is computed from: passAtK.ts). */
+export interface ItemCount {
+  task: string;
+  /** The item's index among its task's items. */
+  index: number;
+  /** Samples drawn. */
+  n: number;
+  /** Samples scoring 1. */
+  c: number;
+}
+
 export interface EvalReport {
   /** Per task, in order of its first item. */
   tasks: TaskAccuracy[];
   overall: EvalTotals;
+  /** Per item evaluated, in evaluation order. */
+  items: ItemCount[];
   /** Stopped early (cancelled): the rows cover the items done. */
   interrupted: boolean;
 }
@@ -235,6 +250,7 @@ function newTaskTally(item: EvalItem, samples: number): TaskTally {
       formatRate: 0,
       meanReward: 0,
       tokens: 0,
+      correct: [],
     },
     tally: new Tally(),
   };
@@ -265,7 +281,13 @@ export async function evaluateItems(items: readonly EvalItem[], opts: EvaluatorO
   const byTask = new Map<string, TaskTally>();
   const tasks: TaskAccuracy[] = [];
   const overall = new Tally();
-  const report = (interrupted: boolean): EvalReport => ({ tasks, overall: overall.totals(), interrupted });
+  const counts: ItemCount[] = [];
+  const report = (interrupted: boolean): EvalReport => ({
+    tasks,
+    overall: overall.totals(),
+    items: counts,
+    interrupted,
+  });
   let done = 0;
   for (let start = 0; start < items.length; start += perDecode) {
     const batch = items.slice(start, start + perDecode);
@@ -293,6 +315,9 @@ export async function evaluateItems(items: readonly EvalItem[], opts: EvaluatorO
       t.tally.add(completions);
       refreshRow(t);
       overall.add(completions);
+      const c = completions.filter((x) => x.correct).length;
+      counts.push({ task: item.task, index: item.index, n: completions.length, c });
+      t.row.correct.push(c);
       done += completions.length;
       opts.onItem?.({ item, completions, tasks, itemsDone: overall.items, done, total });
     });

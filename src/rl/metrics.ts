@@ -1,11 +1,21 @@
 // Per-step GRPO metrics (MOTG.md §2, §4): reward statistics, accuracy and format rate, completion length,
 // KL / clip fraction / zero-variance groups from the loss, next-token and hidden-state entropy, the
 // mixture statistics (effective mixed tokens 1/Σw², representative ≠ argmax), cost (tokens/s, wall time,
-// an estimated FLOP count). Plain data: it crosses the worker boundary and is written as JSONL. stepMetrics
-// assembles a GRPO step's from what the trainer measured (src/rl/trainer.ts trainStep).
+// an estimated FLOP count), the mixture diagnostics and the scale-free hidden-state entropy along the
+// reasoning (issue 14, maths in mot/diagnostics.ts). Plain data: it crosses the worker boundary and is written
+// as JSONL. stepMetrics assembles a GRPO step's from what the trainer measured (src/rl/trainer.ts trainStep).
 import type { Qwen2Config } from '../engine/config.ts';
+import {
+  type EmbeddingTable,
+  effectiveTokenCount,
+  embeddingRowNorms,
+  mixedEmbedding,
+  mixtureNormRatio,
+  nearestTokenCosine,
+  weightEntropy,
+} from '../mot/diagnostics.ts';
 import type { RewardBreakdown } from '../tasks/reward.ts';
-import type { Trajectory } from './rollout.ts';
+import type { RolloutRecord, Trajectory } from './rollout.ts';
 
 export interface StepMetrics {
   /** 1-based number of GRPO steps completed (this one included). */
@@ -45,6 +55,24 @@ export interface StepMetrics {
   representativeNotArgmax: number;
   /** Fraction of steps that were mixture steps. */
   mixtureRate: number;
+  /** Per layer: the scale-free hidden-state entropy (mot/diagnostics.ts energyEntropy, nats) averaged over the
+   * reasoning steps; null when the rollout recorded no hidden states. */
+  hiddenEntropyScaleFree: number[] | null;
+  /** Along the reasoning: hiddenEntropy averaged over layers and over the thinking steps in each quarter of a
+   * completion's thinking phase (REASONING_BUCKETS entries, NaN for an empty one); null without hidden states. */
+  hiddenEntropyByReasoningQuarter: number[] | null;
+  /** The same for the scale-free hidden-state entropy. */
+  hiddenEntropyScaleFreeByReasoningQuarter: number[] | null;
+  /** Fraction of mixture steps with 1/Σw² ≥ MIXING_THRESHOLD (null: no mixture step). */
+  mixingStepFraction: number | null;
+  /** Mean weight entropy −Σ w log w (nats) over mixture steps (null: no mixture step). */
+  weightEntropy: number | null;
+  /** Mean ‖e_mix‖ / Σ_j w_j ‖e_{i_j}‖ over mixture steps (beyond a cost budget, a sample of them:
+   * embeddingDiagnosticsPositions); null: no mixture step or no embedding matrix. */
+  mixNormRatio: number | null;
+  /** Mean over the same mixture steps of the cosine of e_mix to its nearest token embedding over the whole
+   * vocabulary; null: no mixture step or no embedding matrix. */
+  mixNearestCosine: number | null;
   /** Completion positions per second in the rollout. */
   tokensPerSecond: number;
   rolloutMs: number;
@@ -112,6 +140,13 @@ export const STEP_METRIC_FIELDS = [
   'effectiveTokens',
   'representativeNotArgmax',
   'mixtureRate',
+  'hiddenEntropyScaleFree',
+  'hiddenEntropyByReasoningQuarter',
+  'hiddenEntropyScaleFreeByReasoningQuarter',
+  'mixingStepFraction',
+  'weightEntropy',
+  'mixNormRatio',
+  'mixNearestCosine',
   'tokensPerSecond',
   'rolloutMs',
   'trainMs',
@@ -188,6 +223,123 @@ export function rolloutStats(trajectories: readonly Trajectory[]): RolloutStats 
   };
 }
 
+/** 1/Σw² at or above which a mixture step counts as mixing (issue 14's bar for a model where mixing matters). */
+export const MIXING_THRESHOLD = 1.3;
+/** Equal fractions of a completion's thinking phase that the hidden entropy along the reasoning is split in. */
+export const REASONING_BUCKETS = 4;
+/** Multiply-adds per step the embedding diagnostics may spend: each position costs ≈ 2·V·C (e_mix and its
+ * norm ratio, the cosine to every token row). */
+export const EMBEDDING_DIAGNOSTICS_BUDGET = 2 ** 28;
+
+/** Mixture positions the norm ratio and the nearest-token cosine are averaged over: all n when n · 2VC fits
+ * EMBEDDING_DIAGNOSTICS_BUDGET (the built-in model, V = 519, C = 64: up to 4040), else that many evenly
+ * spaced ones, at least 4. */
+export function embeddingDiagnosticsPositions(n: number, V: number, C: number): number {
+  return Math.min(n, Math.max(4, Math.floor(EMBEDDING_DIAGNOSTICS_BUDGET / (2 * V * C))));
+}
+
+export type MixtureDiagnostics = Pick<
+  StepMetrics,
+  'mixingStepFraction' | 'weightEntropy' | 'mixNormRatio' | 'mixNearestCosine'
+>;
+
+/** The mixture diagnostics of a batch (mot/diagnostics.ts): null without mixture steps; the embedding ones
+ * null without the embedding matrix. e_mix is the noise-free mixture Σ w_j E[i_j]. */
+export function mixtureDiagnostics(
+  trajectories: readonly Trajectory[],
+  embedding: EmbeddingTable | null,
+): MixtureDiagnostics {
+  const steps = trajectories.flatMap((tr) => tr.records.filter((r) => r.mode === 'mixture'));
+  const n = steps.length;
+  if (n === 0)
+    return { mixingStepFraction: null, weightEntropy: null, mixNormRatio: null, mixNearestCosine: null };
+  let mixing = 0;
+  let entropy = 0;
+  for (const r of steps) {
+    if (effectiveTokenCount(r.weights) >= MIXING_THRESHOLD) mixing++;
+    entropy += weightEntropy(r.weights);
+  }
+  const out: MixtureDiagnostics = {
+    mixingStepFraction: mixing / n,
+    weightEntropy: entropy / n,
+    mixNormRatio: null,
+    mixNearestCosine: null,
+  };
+  if (!embedding) return out;
+  const norms = embeddingRowNorms(embedding);
+  const m = embeddingDiagnosticsPositions(n, norms.length, embedding.C);
+  let ratio = 0;
+  let cosine = 0;
+  for (let i = 0; i < m; i++) {
+    const r = steps[Math.floor(((i + 0.5) * n) / m)];
+    ratio += mixtureNormRatio(r.ids, r.weights, embedding, norms);
+    cosine += nearestTokenCosine(mixedEmbedding(r.ids, r.weights, embedding), embedding, norms);
+  }
+  return { ...out, mixNormRatio: ratio / m, mixNearestCosine: cosine / m };
+}
+
+type HiddenOf = (r: RolloutRecord) => readonly number[] | undefined;
+const softmaxHidden: HiddenOf = (r) => r.hiddenEntropy;
+const scaleFreeHidden: HiddenOf = (r) => r.hiddenEntropyScaleFree;
+
+/** The thinking records of a trajectory that carry hidden-state entropies (per `of`). */
+function thinkingWithHidden(tr: Trajectory, of: HiddenOf): RolloutRecord[] {
+  return tr.records.filter((r) => r.phase === 'thinking' && (of(r)?.length ?? 0) > 0);
+}
+
+/** Per layer: `of` averaged over every thinking record of the batch; null when none carries it. */
+export function hiddenEntropyPerLayer(trajectories: readonly Trajectory[], of: HiddenOf): number[] | null {
+  let sum: number[] = [];
+  let count = 0;
+  for (const tr of trajectories)
+    for (const r of thinkingWithHidden(tr, of)) {
+      const h = of(r) as readonly number[];
+      if (sum.length === 0) sum = new Array(h.length).fill(0);
+      for (let l = 0; l < sum.length; l++) sum[l] += h[l] ?? 0;
+      count++;
+    }
+  return count > 0 ? sum.map((s) => s / count) : null;
+}
+
+/**
+ * Along the reasoning: a trajectory's n thinking records, record t in bucket ⌊REASONING_BUCKETS · t / n⌋;
+ * per bucket, `of` averaged over layers and then over the records of every trajectory in it (NaN for an
+ * empty bucket); null when no record carries it.
+ */
+export function hiddenEntropyAlongReasoning(
+  trajectories: readonly Trajectory[],
+  of: HiddenOf,
+): number[] | null {
+  const sum = new Array(REASONING_BUCKETS).fill(0);
+  const count = new Array(REASONING_BUCKETS).fill(0);
+  let any = false;
+  for (const tr of trajectories) {
+    const thinking = thinkingWithHidden(tr, of);
+    thinking.forEach((r, t) => {
+      const h = of(r) as readonly number[];
+      const bucket = Math.floor((REASONING_BUCKETS * t) / thinking.length);
+      sum[bucket] += h.reduce((a, b) => a + b, 0) / h.length;
+      count[bucket]++;
+      any = true;
+    });
+  }
+  return any ? sum.map((s, b) => (count[b] > 0 ? s / count[b] : Number.NaN)) : null;
+}
+
+/** The hidden-state entropies of StepMetrics beyond the per-layer softmax one. */
+export function hiddenEntropyDiagnostics(
+  trajectories: readonly Trajectory[],
+): Pick<
+  StepMetrics,
+  'hiddenEntropyScaleFree' | 'hiddenEntropyByReasoningQuarter' | 'hiddenEntropyScaleFreeByReasoningQuarter'
+> {
+  return {
+    hiddenEntropyScaleFree: hiddenEntropyPerLayer(trajectories, scaleFreeHidden),
+    hiddenEntropyByReasoningQuarter: hiddenEntropyAlongReasoning(trajectories, softmaxHidden),
+    hiddenEntropyScaleFreeByReasoningQuarter: hiddenEntropyAlongReasoning(trajectories, scaleFreeHidden),
+  };
+}
+
 /** Parameters that a token's matmuls touch (embedding lookups excluded; a tied head counted once). */
 export function matmulParameters(cfg: Qwen2Config): number {
   const { hiddenSize: C, intermediateSize: I, numAttentionHeads: H, numKeyValueHeads: KVH, headDim: D } = cfg;
@@ -236,6 +388,9 @@ export interface StepMetricsInput {
     'loss' | 'kl' | 'clipFraction' | 'gradNorm' | 'lr' | 'skipped' | 'skippedTotal' | 'updates'
   >;
   timing: Pick<StepMetrics, 'tokensPerSecond' | 'rolloutMs' | 'trainMs' | 'wallMs' | 'elapsedMs'>;
+  /** The mixture diagnostics, measured with the embedding matrix the rollouts mixed (mixtureDiagnostics, before
+   * any update moves it); absent: measured here without it (the norm ratio and cosine null). */
+  mixture?: MixtureDiagnostics;
   /** Tokens processed: the prompts of every rollout row, the training batches' (real) tokens. */
   work: { promptTokens: number; trainTokens: number; iterations: number; referenceForward: boolean };
 }
@@ -266,6 +421,8 @@ export function stepMetrics(m: StepMetricsInput): StepMetrics {
     effectiveTokens: stats.effectiveTokens,
     representativeNotArgmax: stats.representativeNotArgmax,
     mixtureRate: stats.mixtureRate,
+    ...hiddenEntropyDiagnostics(m.trajectories),
+    ...(m.mixture ?? mixtureDiagnostics(m.trajectories, null)),
     tokensPerSecond: timing.tokensPerSecond,
     rolloutMs: timing.rolloutMs,
     trainMs: timing.trainMs,

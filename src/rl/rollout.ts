@@ -24,7 +24,7 @@ import type {
   StepRequest,
 } from '../engine/decode/stepper.ts';
 import { embeddingRms } from '../mot/likelihood.ts';
-import { makeSettings } from '../mot/presets.ts';
+import { makeSettings, stopDefaultsFor } from '../mot/presets.ts';
 import { type MotSettings, type PresetName, SettingsError } from '../mot/settings.ts';
 import type { Phase, StepRecord } from '../mot/step.ts';
 import {
@@ -49,6 +49,9 @@ export interface RolloutRecord extends StepRecord {
   /** Entropy (nats) of softmax over the C hidden dimensions of the residual stream after each layer, at that
    * position (MOTG.md §4); empty when not asked for. */
   hiddenEntropy: number[];
+  /** The scale-free hidden-state entropy of those residual streams (mot/diagnostics.ts energyEntropy); empty
+   * or absent when not asked for. */
+  hiddenEntropyScaleFree?: number[];
 }
 
 /** What one completion position fed to the model: the action of record `record`, or a token (forced `</think>`). */
@@ -350,6 +353,7 @@ function advanceRow(
       step,
       position: promptOf(batch, b).length - 1 + step,
       hiddenEntropy: o.hiddenEntropy,
+      hiddenEntropyScaleFree: o.hiddenEntropyScaleFree ?? [],
     };
     r.records.push(rec);
     update = { row: b, record: rec, tokens: [], text: '', done: false, stopReason: null };
@@ -505,14 +509,19 @@ export function rolloutSettings(
   return purpose === 'eval' && !s.evalMixture ? { ...s, mixture: false } : s;
 }
 
-/** Stop settings from the token ids of `</think>` and EOS plus overrides, validated against V. */
+/**
+ * Stop settings from the token ids of `</think>` and EOS plus overrides, validated against V; with a preset,
+ * over that preset's defaults (soft-thinking: Cold Stop on).
+ */
 export function rolloutStopSettings(
   thinkEnd: number[],
   eos: number[],
   overrides: Partial<StopSettings> = {},
   V?: number,
+  preset?: PresetName,
 ): StopSettings {
-  return validateStopSettings({ ...STOP_DEFAULTS, thinkEnd, eos, ...overrides }, V);
+  const defaults = preset ? stopDefaultsFor(preset) : STOP_DEFAULTS;
+  return validateStopSettings({ ...defaults, thinkEnd, eos, ...overrides }, V);
 }
 
 /** The absolute σ of the noise on e_t: σ, or σ · RMS(E) for `embedding-rms`; 0 when off or no mixture. */

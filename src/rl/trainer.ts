@@ -19,7 +19,7 @@
 import { hfSchedule, learningRate } from '../engine/train/schedule.ts';
 import { counterUniform, pcgHash } from '../mot/rng.ts';
 import type { MotSettings, PresetName } from '../mot/settings.ts';
-import { SettingsError } from '../mot/settings.ts';
+import { checkInteger, SettingsError } from '../mot/settings.ts';
 import type { StopSettings } from '../mot/stop.ts';
 import { resolveConfig } from '../tasks/dataset.ts';
 import { getTask, hasTask } from '../tasks/registry.ts';
@@ -33,7 +33,9 @@ import type { TaskEntry } from '../tasks/types.ts';
 import { TrainingError } from './errors.ts';
 import { evaluateItems, rewardScore, rolloutDecoder } from './evaluate.ts';
 import { type GroupAdvantages, type GrpoBatch, groupAdvantages, grpoLoss } from './grpo.ts';
-import { type StepMetrics, stepMetrics } from './metrics.ts';
+import { drawOutside, HeldOutSet, levelName } from './heldOut.ts';
+import { mixtureDiagnostics, type StepMetrics, stepMetrics } from './metrics.ts';
+import { correctByTask, type PassAtKCurve, passAtKByTask } from './passAtK.ts';
 import { gpuUnsupportedReason } from './policy/gpu.ts';
 import type { GrpoPolicy } from './policy/policy.ts';
 import {
@@ -74,6 +76,9 @@ export interface TrainerConfig {
   lora?: { r: number; alpha?: number; targetModules?: string[] };
   /** Seed of the task items (default grpo.seed). */
   dataSeed?: number;
+  /** Held-out items per task of the mix (heldOut.ts): their question texts never appear in a training draw
+   * and heldOutItems returns them. 0 (the default): no pool; held-out items from dataSeed + 1_000_003. */
+  heldOut: { count: number };
   /** Record the hidden-state entropy per layer in the rollouts (default true). */
   hiddenEntropy?: boolean;
   /** Test hook: the loss coefficients of this 1-based step are made NaN (the step must be skipped). */
@@ -95,6 +100,7 @@ export function makeTrainerConfig(input: TrainerConfigInput, V?: number): Traine
     mode: input.mode ?? 'full',
     lora: input.lora,
     dataSeed: input.dataSeed,
+    heldOut: { count: input.heldOut?.count ?? 0 },
     hiddenEntropy: input.hiddenEntropy ?? true,
     injectNonFiniteAtStep: input.injectNonFiniteAtStep,
   };
@@ -117,6 +123,8 @@ export function makeTrainerConfig(input: TrainerConfigInput, V?: number): Traine
     if (t.weight !== undefined && !(t.weight > 0))
       throw new SettingsError('non-positive', 'tasks.weight', `${t.task}: weight must be > 0`);
   }
+  checkInteger('heldOut.count', cfg.heldOut.count, 0);
+  new HeldOutSet(cfg.tasks, cfg.heldOut.count); // throws 'held-out-too-large' naming task and level
   motSettingsOf(cfg, V); // validates the mixture settings
   return cfg;
 }
@@ -254,6 +262,10 @@ export class GrpoTrainer {
   private lastSkipReason = '';
   private elapsedMs = 0;
   private cancel = false;
+  /** The held-out pools of the mix (null: heldOut.count 0, nothing held out). */
+  private readonly heldOut: HeldOutSet | null;
+  /** Per step: training draws whose text is held out (must be 0; summed by heldOutOverlap). */
+  private readonly overlapByStep = new Map<number, number>();
 
   constructor(
     readonly config: TrainerConfig,
@@ -261,8 +273,9 @@ export class GrpoTrainer {
   ) {
     const V = host.policy.config.vocabSize;
     this.settings = motSettingsOf(config, V);
-    this.stop = rolloutStopSettings(host.thinkEnd, host.eos, config.stop, V);
+    this.stop = rolloutStopSettings(host.thinkEnd, host.eos, config.stop, V, config.preset);
     this.noiseStd = noiseStdOf(this.settings, host.policy.embedding);
+    this.heldOut = config.heldOut.count > 0 ? new HeldOutSet(config.tasks, config.heldOut.count) : null;
     if (host.policy.kind === 'webgpu') {
       const why = gpuUnsupportedReason(this.settings);
       if (why) throw new TrainingError('unsupported-on-gpu', `${why} (train on the CPU path instead)`);
@@ -312,7 +325,8 @@ export class GrpoTrainer {
     this.cancel = true;
   }
 
-  /** The prompts of step `step` (0-based): tasks by weight, item index from the counters. */
+  /** The prompts of step `step` (0-based): tasks by weight, item index from the counters; a held-out
+   * question is drawn again with the counters' next value (heldOut.ts drawOutside). */
   promptsFor(step: number): PromptItem[] {
     const { grpo } = this.config;
     const n = generationBatchSize(grpo) / grpo.num_generations;
@@ -326,10 +340,28 @@ export class GrpoTrainer {
       while (j < weights.length - 1 && u >= weights[j]) u -= weights[j++];
       const t = this.config.tasks[j];
       const def = getTask(t.task);
-      const index = Math.floor(counterUniform(mix(seed, step, 2), i, 0) * 1e9);
-      out.push({ task: t.task, entry: def.generate(resolveConfig(def, t.level), seed, index) });
+      const cfg = resolveConfig(def, t.level);
+      const draw = (attempt: number) =>
+        def.generate(cfg, seed, Math.floor(counterUniform(mix(seed, step, 2), i, attempt) * 1e9));
+      const entry = this.heldOut
+        ? drawOutside(this.heldOut, `${t.task}:${levelName(t.task, t.level)}`, draw)
+        : draw(0);
+      out.push({ task: t.task, entry });
     }
+    const held = this.heldOut;
+    this.overlapByStep.set(step, held ? out.filter((p) => held.has(p.entry.question)).length : 0);
     return out;
+  }
+
+  /** Training draws of steps 0 … step − 1 whose question text is held out: 0 unless the redraw is broken
+   * (steps before a resumed checkpoint are drawn again: promptsFor depends on the step alone). */
+  heldOutOverlap(): number {
+    let n = 0;
+    for (let s = 0; s < this.stepsDone; s++) {
+      if (!this.overlapByStep.has(s)) this.promptsFor(s);
+      n += this.overlapByStep.get(s) ?? 0;
+    }
+    return n;
   }
 
   /** The rate of the next update: HF's schedule by name over max_steps · num_iterations updates, with
@@ -354,6 +386,13 @@ export class GrpoTrainer {
     if (this.cancel) throw new TrainingError('stopped', 'the step was stopped before its update');
     const tr = run.trajectories;
     const rolloutMs = performance.now() - t0;
+    // Measured before the updates, as the CPU policy trains E in place; the WebGPU policy's host copy holds
+    // the starting weights (a full fine-tune moves only the GPU's).
+    const policyE = this.host.policy.embedding;
+    const mixture = mixtureDiagnostics(
+      tr,
+      policyE ? { E: policyE, C: this.host.policy.config.hiddenSize } : null,
+    );
     const rewards = tr.map((t) => this.reward(t.completion, items[t.promptIndex]));
     const adv = groupAdvantages(
       rewards.map((r) => r.total),
@@ -391,6 +430,7 @@ export class GrpoTrainer {
         updates: this.updates,
       },
       timing: { tokensPerSecond: run.tokensPerSecond, rolloutMs, trainMs, wallMs, elapsedMs: this.elapsedMs },
+      mixture,
       work: {
         promptTokens: prompts.reduce((s, p) => s + p.length, 0) * grpo.num_generations,
         trainTokens: batches.reduce((s, b) => s + b.batch.lengths.reduce((x, y) => x + y, 0), 0),
@@ -543,6 +583,7 @@ export class GrpoTrainer {
   /**
    * Held-out accuracy (MOTG.md §4): `n` samples per item in the evaluation decoding mode; accuracy = mean over
    * items of the fraction scoring exactly 1. Items come from `dataSeed + 1_000_003` so they differ from training.
+   * Also pass@k for k = 1…min(32, n) (passAtK.ts) from each item's correct samples, which it keeps.
    */
   async evaluate(items: PromptItem[], n: number, seed = 0): Promise<EvalResult> {
     const V = this.host.policy.config.vocabSize;
@@ -574,11 +615,21 @@ export class GrpoTrainer {
       byTask: Object.fromEntries(report.tasks.map((r) => [r.task, r.accuracy])),
       items: items.length,
       n,
+      // A mixture preset evaluated without mixing (evalMixture: false) decodes discretely.
+      evalMode: settings.mixture || !this.settings.mixture ? this.config.preset : 'discrete',
+      passAtK: passAtKByTask(report.items),
+      correct: correctByTask(report.items),
     };
   }
 
-  /** `count` held-out items per task of the mix. */
+  /** `count` held-out items per task of the mix: the pools' first `count` (TrainingError
+   * 'held-out-too-large' past heldOut.count); with heldOut.count 0, items from dataSeed + 1_000_003. */
   heldOutItems(count: number): PromptItem[] {
+    const held = this.heldOut;
+    if (held)
+      return this.config.tasks.flatMap((t) =>
+        held.itemsFor(t.task, t.level, count).map((entry) => ({ task: t.task, entry })),
+      );
     const seed = (this.config.dataSeed ?? this.config.grpo.seed) + 1_000_003;
     const out: PromptItem[] = [];
     for (const t of this.config.tasks) {
@@ -597,6 +648,12 @@ export interface EvalResult {
   byTask: Record<string, number>;
   items: number;
   n: number;
+  /** How the evaluation decoded: the preset's name, or 'discrete' for a mixture preset evaluated discretely. */
+  evalMode: string;
+  /** Unbiased pass@k (passAtK.ts) for k = 1…min(32, n): over all items and per task. */
+  passAtK: { overall: PassAtKCurve; byTask: Record<string, PassAtKCurve> };
+  /** Per task, the samples scoring 1 of each item in item order (n samples each): pass@k's input. */
+  correct: Record<string, number[]>;
 }
 
 /** The step's completions with their rewards and advantages, for the UI. */

@@ -48,7 +48,8 @@ export function resolveRollout(m: LoadedState, request: RolloutRequest): Resolve
   let stop: StopSettings;
   try {
     settings = rolloutSettings(request.preset, request.settings ?? {}, V, request.purpose ?? 'train');
-    stop = rolloutStopSettings(thinkEnd, request.stop?.eos ?? m.info.eosTokenIds, request.stop ?? {}, V);
+    const eos = request.stop?.eos ?? m.info.eosTokenIds;
+    stop = rolloutStopSettings(thinkEnd, eos, request.stop ?? {}, V, request.preset);
   } catch (e) {
     // Settings errors name the field first ("k: …"); they cross the worker boundary as typed errors.
     if (e instanceof SettingsError) throw new EngineError('invalid-argument', e.message);

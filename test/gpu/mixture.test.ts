@@ -108,6 +108,7 @@ const VARIANTS: [string, PresetName, Partial<MotSettings>][] = [
     'discrete',
     { discreteTopK: 7, discreteTopP: 0.8, discreteMinP: 0.02, likelihood: 'exact' },
   ],
+  ['discrete-top-k (the matched baseline), exact', 'discrete-top-k', { likelihood: 'exact' }],
   ['dirichlet (paper)', 'dirichlet', {}],
   ['dirichlet exact, k=4, c=0.05 (α < 1)', 'dirichlet', { likelihood: 'exact', k: 4, concentration: 0.05 }],
   ['dirichlet exact, c=3, top-p 0.9', 'dirichlet', { likelihood: 'exact', concentration: 3, topP: 0.9 }],

@@ -117,6 +117,7 @@ const CASES: [string, Partial<RolloutRequest>][] = [
   ['mixture-of-inputs, top-p 0.9', { preset: 'mixture-of-inputs', settings: { topP: 0.9 } }],
   ['soft-thinking', { preset: 'soft-thinking' }],
   ['discrete', { preset: 'discrete' }],
+  ['discrete-top-k (the matched baseline)', { preset: 'discrete-top-k' }],
 ];
 
 describe('rollouts: GPU fast path = CPU reference = GPU reference (same seed)', () => {

@@ -12,7 +12,7 @@ import { makeSettings } from '../../src/mot/presets.ts';
 import { type Counters, gaussianNoise } from '../../src/mot/random.ts';
 import type { MotSettings, PresetName } from '../../src/mot/settings.ts';
 import { mixtureStep } from '../../src/mot/step.ts';
-import { renormalised } from '../../src/mot/weights.ts';
+import { renormalised, WEIGHT_FLOOR } from '../../src/mot/weights.ts';
 
 const V = 12;
 const C = 5;
@@ -65,6 +65,11 @@ const CASES: Case[] = [
     overrides: { likelihood: 'exact', discreteTopK: 5 },
   },
   { name: 'exact dirichlet (top-2)', preset: 'dirichlet', overrides: { likelihood: 'exact' } },
+  {
+    name: 'exact dirichlet, c = 0.01 (draws far below the weight floor, scored from log-weights)',
+    preset: 'dirichlet',
+    overrides: { likelihood: 'exact', concentration: 0.01 },
+  },
   {
     name: 'exact dirichlet (top-4, c = 3)',
     preset: 'dirichlet',
@@ -197,7 +202,9 @@ describe('values', () => {
     let integral = 0;
     for (let i = 0; i < M; i++) {
       const w = (i + 0.5) / M;
-      integral += Math.exp(actionLogLikelihood(zz, 4, { ...base, weights: [w, 1 - w] }, s).value) / M;
+      const action = { ...base, weights: [w, 1 - w], logWeights: [Math.log(w), Math.log(1 - w)] };
+      // ℓ leaves out the θ-independent −Σ log w_j (likelihood.ts): the density is exp(ℓ) / (w (1 − w)).
+      integral += Math.exp(actionLogLikelihood(zz, 4, action, s).value) / (w * (1 - w)) / M;
     }
     expect(integral).toBeCloseTo(1, 6);
   });
@@ -210,7 +217,8 @@ describe('values', () => {
     let integral = 0;
     for (let i = 0; i < M; i++) {
       const w = (i + 0.5) / M;
-      integral += Math.exp(actionLogLikelihood(zz, 4, { ...base, weights: [w, 1 - w] }, s).value) / M;
+      const action = { ...base, weights: [w, 1 - w], logWeights: [Math.log(w), Math.log(1 - w)] };
+      integral += Math.exp(actionLogLikelihood(zz, 4, action, s).value) / M;
     }
     expect(integral).toBeCloseTo(1, 5);
   });
@@ -233,6 +241,33 @@ describe('values', () => {
       expect(Number.isFinite(value)).toBe(true);
       expect(grad.every(Number.isFinite)).toBe(true);
     }
+  });
+
+  it('exact-mode records keep the unfloored log-weights; paper-mode records and other weights do not', () => {
+    const zz = Float64Array.from([30, 0, -5, -5]);
+    const exact = makeSettings('dirichlet', { likelihood: 'exact' });
+    let belowFloor = 0;
+    for (let i = 0; i < 20; i++) {
+      const rec = mixtureStep(zz, 4, exact, at(i));
+      const logW = rec.logWeights as number[];
+      expect(logW.map(Math.exp).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+      // Where no weight was floored, the embedding weights are exp(log-weights).
+      rec.weights.forEach((w, j) => {
+        if (logW.every((x) => x > Math.log(WEIGHT_FLOOR))) expect(w).toBeCloseTo(Math.exp(logW[j]), 14);
+        else expect(w).toBeGreaterThanOrEqual(WEIGHT_FLOOR / 2);
+      });
+      if (Math.min(...logW) < Math.log(WEIGHT_FLOOR)) belowFloor++;
+    }
+    expect(belowFloor).toBeGreaterThan(10);
+    const gumbel = makeSettings('dirichlet', {
+      likelihood: 'exact',
+      weights: 'gumbel-softmax',
+      gumbelTau: 0.1,
+    });
+    expect(mixtureStep(zz, 4, gumbel, at(0)).logWeights).toHaveLength(2);
+    expect(mixtureStep(zz, 4, makeSettings('dirichlet'), at(0)).logWeights).toBeUndefined();
+    const moi = makeSettings('mixture-of-inputs', { likelihood: 'exact', k: 2 });
+    expect(mixtureStep(zz, 4, moi, at(0)).logWeights).toBeUndefined();
   });
 
   it('exact deterministic actions (soft-thinking) have ℓ = 0 and no gradient', () => {

@@ -6,6 +6,7 @@ import {
   gumbel,
   sampleCategorical,
   sampleDirichlet,
+  sampleDirichletLog,
   sampleGamma,
   sampleLogGamma,
   sampleWithoutReplacement,
@@ -111,6 +112,23 @@ describe('Dirichlet', () => {
       // w ∈ [0, 1] ⇒ μ4 ≤ σ², so sd(s²) ≤ sqrt(σ²/N).
       expect(Math.abs(variance - v)).toBeLessThan(5 * Math.sqrt(v / N));
     }
+  });
+
+  it('log-weights: exp gives the weights, they log-sum to 0, and stay finite where the weights underflow', () => {
+    let underflowed = 0;
+    for (let i = 0; i < 200; i++) {
+      const { weights, logWeights } = sampleDirichletLog([1e-3, 0.5, 2], at(i, 9), [4, 5, 6]);
+      expect(weights).toEqual(sampleDirichlet([1e-3, 0.5, 2], at(i, 9), [4, 5, 6]));
+      expect(logWeights.every(Number.isFinite)).toBe(true);
+      const max = Math.max(...logWeights);
+      expect(max + Math.log(logWeights.reduce((a, x) => a + Math.exp(x - max), 0))).toBeCloseTo(0, 12);
+      logWeights.forEach((x, j) => {
+        if (weights[j] > 1e-300) expect(Math.log(weights[j])).toBeCloseTo(x, 9);
+      });
+      if (weights[0] === 0) underflowed++;
+    }
+    // α = 1e-3: log w ≈ log U / α is below log(5e-324) ≈ −745 about half the time.
+    expect(underflowed).toBeGreaterThan(50);
   });
 
   it('tiny concentrations stay finite and normalised (log-space Gammas)', () => {

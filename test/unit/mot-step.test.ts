@@ -126,7 +126,7 @@ describe('presets', () => {
         expect(new Set(rec.ids).size).toBe(rec.ids.length);
         expect(Number.isFinite(rec.logLikelihood)).toBe(true);
         expect(rec.logLikelihood).toBeLessThanOrEqual(1e-12);
-        expect(rec.mode).toBe(name === 'discrete' ? 'discrete' : 'mixture');
+        expect(rec.mode).toBe(s.mixture ? 'mixture' : 'discrete');
         const d = rowDistribution(z, V, rec.temperature);
         expect(rec.argmax).toBe(d.argmax);
         expect(rec.entropy).toBeCloseTo(d.entropy, 12);

@@ -1,5 +1,6 @@
 // The correct rollout stepper on any backend (the contract: stepper.ts): the backend's forward with a KV cache,
 // logits and hidden states read back, and the CPU mixture step (src/mot/step.ts) on each row.
+import { energyEntropy } from '../../mot/diagnostics.ts';
 import { type Counters, gaussianNoise } from '../../mot/random.ts';
 import { mixtureStep, type StepRecord } from '../../mot/step.ts';
 import type { Backend, ForwardOptions, KvCacheHandle } from '../backend.ts';
@@ -167,14 +168,16 @@ export class ReferenceStepper implements RolloutStepper {
         { phase: mode === 'answer' ? 'answer' : 'thinking', hiddenSize: C },
       );
       const hiddenEntropy: number[] = [];
+      const hiddenEntropyScaleFree: number[] = [];
       if (this.cfg.hiddenEntropy && res.hidden) {
         for (let l = 0; l < L; l++) {
           hiddenEntropyForward(h, res.hidden.layers[l].subarray(at * C, (at + 1) * C), 1, C);
           hiddenEntropy.push(h[0]);
+          hiddenEntropyScaleFree.push(energyEntropy(res.hidden.layers[l], at * C, C));
         }
       }
       this.last[b] = record;
-      out.push({ record, hiddenEntropy });
+      out.push({ record, hiddenEntropy, hiddenEntropyScaleFree });
     }
     return out;
   }

@@ -20,7 +20,7 @@ export interface StepperConfig {
   seed: number;
   /** Use the loaded LoRA adapter. */
   lora: boolean;
-  /** Compute the hidden-state entropy per layer. */
+  /** Compute the hidden-state entropies (softmax and scale-free) per layer. */
   hiddenEntropy: boolean;
   /** Absolute σ of the Gaussian noise on e_t (σ · RMS(E) for `embedding-rms`); 0 when off. */
   noiseStd: number;
@@ -29,6 +29,8 @@ export interface StepperConfig {
 export interface RowStep {
   record: StepRecord;
   hiddenEntropy: number[];
+  /** Per layer: the scale-free hidden-state entropy (mot/diagnostics.ts energyEntropy); absent: not computed. */
+  hiddenEntropyScaleFree?: number[];
 }
 
 export interface PrefillRequest {

@@ -139,7 +139,8 @@ export function mixtureEmbedForward(
   });
 }
 
-/** out[b · L + layer] = hidden-state entropy of row b · stride + offset of h (rows of C). */
+/** out[b · L + layer] = hidden-state entropy of row b · stride + offset of h (rows of C), and out[(B + b) · L +
+ * layer] its scale-free entropy: out holds (2, B, L). */
 export function hiddenEntropyRowsForward(
   rec: CommandRecorder,
   out: GpuTensor,
@@ -298,7 +299,7 @@ export class GpuMixtureStepper implements RolloutStepper {
     this.cache = model.createKvCache(cfg.B, cfg.capacity);
     this.t = allocStepTensors(ctx, cfg.B, this.K, P);
     this.embeds = ctx.pool.tensor('mixture next inputs', cfg.B * C);
-    this.hent = ctx.pool.tensor('hidden entropy', cfg.B * L);
+    this.hent = ctx.pool.tensor('hidden entropy', 2 * cfg.B * L); // softmax, then scale-free
     this.params = mixtureStepParams(cfg.settings, V, this.K, P, C, cfg.seed);
   }
 
@@ -405,7 +406,7 @@ export class GpuMixtureStepper implements RolloutStepper {
         rec.read(this.t.recIds, B * K * 4);
         rec.read(this.t.recW, B * K * 4);
         const wantH = this.cfg.hiddenEntropy;
-        if (wantH) rec.read(this.hent, forwardRows * L * 4);
+        if (wantH) rec.read(this.hent, 2 * forwardRows * L * 4);
         return (bufs: ArrayBuffer[]): (RowStep | null)[] => {
           const records = decodeStepRecords(
             new Uint32Array(bufs[0]),
@@ -417,11 +418,15 @@ export class GpuMixtureStepper implements RolloutStepper {
             this.cfg.seed,
           );
           const h = wantH ? new Float32Array(bufs[3]) : null;
-          const entropyOf = (b: number) => {
-            const at = Math.floor(b / G) * L;
+          const entropyOf = (b: number, scaleFree: boolean) => {
+            const at = (Math.floor(b / G) + (scaleFree ? forwardRows : 0)) * L;
             return h ? Array.from(h.subarray(at, at + L)) : [];
           };
-          return records.map((record, b) => (record ? { record, hiddenEntropy: entropyOf(b) } : null));
+          return records.map((record, b) =>
+            record
+              ? { record, hiddenEntropy: entropyOf(b, false), hiddenEntropyScaleFree: entropyOf(b, true) }
+              : null,
+          );
         };
       },
     };

@@ -106,7 +106,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 `,
 };
 
-/** out[b · L + layer] = entropy of softmax(h[(b · stride + offset) · C ..][0..C)). One workgroup per row. */
+/** For row r = h[(b · stride + offset) · C ..][0..C): out[b · L + layer] = entropy of softmax(r), and
+ * out[(B + b) · L + layer] = the scale-free entropy of its energy shares r_c² / Σ r² (mot/diagnostics.ts
+ * energyEntropy, on r / max|r| as there). One workgroup per row. */
 export const hiddenEntropyKernel: KernelDef = {
   name: 'hidden_entropy',
   bindings: [
@@ -124,11 +126,11 @@ export const hiddenEntropyKernel: KernelDef = {
   source: /* wgsl */ `
 struct Params { B: u32, C: u32, stride: u32, offset: u32, L: u32, layer: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>; // (B, L)
+@group(0) @binding(1) var<storage, read_write> out: array<f32>; // (2, B, L): softmax, then scale-free
 @group(0) @binding(2) var<storage, read> h: array<f32>;         // (B · stride, C)
 
 override WG: u32 = 64;
-var<workgroup> red: array<vec2f, WG>;
+var<workgroup> red: array<vec4f, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -137,20 +139,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (b >= p.B) { return; }
   let base = (b * p.stride + p.offset) * p.C;
   var m = -3.4e38;
-  for (var c = lid; c < p.C; c += WG) { m = max(m, h[base + c]); }
-  red[lid] = vec2f(m, 0.0);
+  var a = 0.0;
+  for (var c = lid; c < p.C; c += WG) { m = max(m, h[base + c]); a = max(a, abs(h[base + c])); }
+  red[lid] = vec4f(m, a, 0.0, 0.0);
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid].x = max(red[lid].x, red[lid + s].x); }
+    if (lid < s) { red[lid] = vec4f(max(red[lid].xy, red[lid + s].xy), 0.0, 0.0); }
     workgroupBarrier();
   }
   let mx = red[0].x;
+  let inv = select(0.0, 1.0 / red[0].y, red[0].y > 0.0);
   workgroupBarrier();
-  var acc = vec2f(0.0);
+  // (Σ e^z, Σ e^z · z) of the softmax; (Σ q, Σ q log q) of q = (h / max|h|)².
+  var acc = vec4f(0.0);
   for (var c = lid; c < p.C; c += WG) {
     let z = h[base + c] - mx;
     let e = exp(z);
-    acc += vec2f(e, e * z);
+    let x = h[base + c] * inv;
+    let q = x * x;
+    acc += vec4f(e, e * z, q, select(0.0, q * log(q), q > 0.0));
   }
   red[lid] = acc;
   workgroupBarrier();
@@ -158,7 +165,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     if (lid < s) { red[lid] += red[lid + s]; }
     workgroupBarrier();
   }
-  if (lid == 0u) { out[b * p.L + p.layer] = log(red[0].x) - red[0].y / red[0].x; }
+  if (lid == 0u) {
+    let t = red[0];
+    out[b * p.L + p.layer] = log(t.x) - t.y / t.x;
+    out[(p.B + b) * p.L + p.layer] = select(0.0, log(t.z) - t.w / t.z, t.z > 0.0);
+  }
 }
 `,
 };

@@ -2,7 +2,8 @@
 // params `p`, bindings, row state and the selection's helpers): the sequential work of invocation 0 on the
 // short list of chosen ids — categorical draws over it, the weights of a mixture step (renormalised,
 // Dirichlet, Gumbel-softmax, Mixture of Inputs) and the representative, and the exact-mode densities
-// (Dirichlet / Concrete, Plackett–Luce). The CPU twins are src/mot/weights.ts and src/mot/likelihood.ts.
+// (Dirichlet / Concrete, scored from the draw's log-weights before the floor; Plackett–Luce). The CPU twins
+// are src/mot/weights.ts and src/mot/likelihood.ts.
 
 /** WGSL: the list routines (no barriers: invocation 0 only). */
 export const WGSL_MIXTURE_LIST = /* wgsl */ `
@@ -56,6 +57,49 @@ fn renormalised_list(m: u32) -> f32 {
   return z;
 }
 
+// Exact mode: log Dir(w; c·p̃) less the θ-independent −Σ log w_j, or the Concrete log-density of w, from
+// log w_j = recW_j − log Σ exp(recW) while recW holds the draw's unnormalised log-weights, i.e. before
+// softmax_floor_list floors them (likelihood.ts dirichletTerm / concreteTerm); p̃ = p over the list.
+var<private> weightsLogDensity: f32 = 0.0;
+fn log_weights_density(m: u32) {
+  if (p.exact == 0u) { return; }
+  var mx = -3.4e38;
+  for (var j = 0u; j < m; j++) { mx = max(mx, recW[ob + j]); }
+  var se = 0.0;
+  for (var j = 0u; j < m; j++) { se += exp(recW[ob + j] - mx); }
+  let lse = mx + log(se);
+  var z = 0.0;
+  for (var j = 0u; j < m; j++) { z += prob(sv[kb + j]); }
+  var d = 0.0;
+  if (p.weightKind == 1u) {
+    var sa = 0.0;
+    for (var j = 0u; j < m; j++) {
+      var q = 1.0 / f32(m);
+      if (z > 0.0) { q = prob(sv[kb + j]) / z; }
+      let a = max(p.concentration * q, ALPHA_FLOOR);
+      sa += a;
+      // α log w stays O(1) as α → 0 (log w ≈ log U / α), where (α − 1) log w would not.
+      d += a * (recW[ob + j] - lse) - mot_lgamma(a);
+    }
+    weightsLogDensity = d + mot_lgamma(sa);
+    return;
+  }
+  let tau = p.gumbelTau;
+  let fm = f32(m);
+  var tmax = -3.4e38;
+  for (var j = 0u; j < m; j++) {
+    tmax = max(tmax, log(prob(sv[kb + j]) / z) - tau * (recW[ob + j] - lse));
+  }
+  var st = 0.0;
+  for (var j = 0u; j < m; j++) {
+    let lq = log(prob(sv[kb + j]) / z);
+    let lw = recW[ob + j] - lse;
+    st += exp(lq - tau * lw - tmax);
+    d += lq - (tau + 1.0) * lw;
+  }
+  weightsLogDensity = d + mot_lgamma(fm) + (fm - 1.0) * log(tau) - fm * (tmax + log(st));
+}
+
 // The weights of a mixture step over the list (recW), and (representative, J, sampled): J is the
 // Categorical(w) draw of the weighted representative rules.
 fn list_weights(m: u32) -> vec3u {
@@ -66,12 +110,14 @@ fn list_weights(m: u32) -> vec3u {
       let alpha = max(p.concentration * recW[ob + j], ALPHA_FLOOR);
       recW[ob + j] = mot_log_gamma_sample(alpha, p.seed, crow, cstep, DRAW_WEIGHTS + sv[kb + j] * WEIGHT_BLOCK);
     }
+    log_weights_density(m);
     softmax_floor_list(m);
   } else if (m > 1u && p.weightKind == 2u) {
     for (var j = 0u; j < m; j++) {
       let g = mot_gumbel(p.seed, crow, cstep, DRAW_WEIGHTS + sv[kb + j] * WEIGHT_BLOCK);
       recW[ob + j] = (log(recW[ob + j]) + g) / p.gumbelTau;
     }
+    log_weights_density(m);
     softmax_floor_list(m);
   } else if (p.weightKind == 3u) {
     // Mixture of Inputs: y ~ p̃, w = (H p̃ + (β + 1 − H) [j = y]) / (β + 1), H = entropy / log m.
@@ -105,37 +151,6 @@ fn list_weights(m: u32) -> vec3u {
     rep = sv[kb + J];
   }
   return vec3u(rep, J, sampled);
-}
-
-// log Dir(w; c·p̃) or the Concrete log-density of w (exact mode), with p̃ = p over the list.
-fn weights_density(m: u32) -> f32 {
-  var z = 0.0;
-  for (var j = 0u; j < m; j++) { z += prob(sv[kb + j]); }
-  var d = 0.0;
-  if (p.weightKind == 1u) {
-    var sa = 0.0;
-    for (var j = 0u; j < m; j++) {
-      var q = 1.0 / f32(m);
-      if (z > 0.0) { q = prob(sv[kb + j]) / z; }
-      let a = max(p.concentration * q, ALPHA_FLOOR);
-      sa += a;
-      d += -mot_lgamma(a) + (a - 1.0) * log(recW[ob + j]);
-    }
-    return d + mot_lgamma(sa);
-  }
-  let tau = p.gumbelTau;
-  let fm = f32(m);
-  var tmax = -3.4e38;
-  for (var j = 0u; j < m; j++) {
-    tmax = max(tmax, log(prob(sv[kb + j]) / z) - tau * log(recW[ob + j]));
-  }
-  var se = 0.0;
-  for (var j = 0u; j < m; j++) {
-    let lq = log(prob(sv[kb + j]) / z);
-    se += exp(lq - tau * log(recW[ob + j]) - tmax);
-    d += lq - (tau + 1.0) * log(recW[ob + j]);
-  }
-  return d + mot_lgamma(fm) + (fm - 1.0) * log(tau) - fm * (tmax + log(se));
 }
 
 // Plackett–Luce log-probability of the list in draw order from p over the candidates:

@@ -349,7 +349,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         ll = logprob(rep) - log(candSums.x);
       } else {
         if (p.selectKind == 1u) { ll += plackett_luce(m, candSums.x, candSums.y); }
-        if (m > 1u && (p.weightKind == 1u || p.weightKind == 2u)) { ll += weights_density(m); }
+        if (m > 1u && (p.weightKind == 1u || p.weightKind == 2u)) { ll += weightsLogDensity; }
         if (p.weightKind == 3u) {
           var z = 0.0;
           for (var j = 0u; j < m; j++) { z += prob(sv[kb + j]); }
