@@ -3,6 +3,8 @@ import { defineConfig } from '@playwright/test';
 // End-to-end tests in Debian's Chromium with real WebGPU (SwiftShader, a software adapter here).
 // Never `npx playwright install`: the browser comes from apt (`/usr/bin/chromium`).
 const PORT = Number(process.env.E2E_PORT ?? 4317);
+// Another build folder (and port) lets two checkouts' suites run side by side without sharing dist/.
+const OUT = process.env.E2E_OUT_DIR ? ` --outDir ${process.env.E2E_OUT_DIR}` : '';
 
 export default defineConfig({
   testDir: 'test/e2e',
@@ -26,7 +28,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `npx vite build --logLevel warn && npx vite preview --port ${PORT} --strictPort`,
+    command: `npx vite build --logLevel warn${OUT} && npx vite preview --port ${PORT} --strictPort${OUT}`,
     url: `http://localhost:${PORT}`,
     timeout: 180_000,
     reuseExistingServer: !process.env.CI,

@@ -238,6 +238,19 @@ export function configBoundsProblem(cfg: Qwen2Config): string | null {
   return null;
 }
 
+/**
+ * The parameters as kinds: each layer's tensors once (layer 0's names) with how many layers hold them, the
+ * rest once. Sizes summed from it cost the same for 2 layers or 1,024 (the page's memory check).
+ */
+export function parameterKinds(cfg: Qwen2Config): [name: string, shape: number[], count: number][] {
+  const L = cfg.numHiddenLayers;
+  return [...expectedParameters({ ...cfg, numHiddenLayers: Math.min(L, 1) })].map(([name, shape]) => [
+    name,
+    shape,
+    name.startsWith('model.layers.') ? L : 1,
+  ]);
+}
+
 /** HF parameter names and shapes the config requires (the `lm_head.weight` only when untied). */
 export function expectedParameters(cfg: Qwen2Config): Map<string, number[]> {
   // A config built in code skips parseQwen2Config: refuse it here before a list is built from it.

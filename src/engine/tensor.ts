@@ -20,3 +20,10 @@ export function tensor(shape: number[], data?: Float32Array): HostTensor {
 
 /** Model weights by HF parameter name. */
 export type WeightMap = Map<string, HostTensor>;
+
+/** A copy whose arrays are its own. */
+export function cloneWeights(w: WeightMap): WeightMap {
+  const out: WeightMap = new Map();
+  for (const [k, t] of w) out.set(k, { ...t, data: t.data.slice() });
+  return out;
+}

@@ -1,7 +1,8 @@
 // A training session around GrpoTrainer for the UI's Train panel: start (runs until max_steps, pause or
 // stop), pause (after the current step), a single step while paused, stop (the current step is abandoned
 // before its update, so the weights stay those of the last completed step), metrics per step through a
-// callback, the latest group's rollouts, and a checkpoint every K steps. One step runs at a time.
+// callback, the latest group's rollouts, and a checkpoint every K steps. One step runs at a time. A session
+// may start from a restored trainer (a resumed run) with the metrics of its steps so far.
 
 import { saveCheckpoint, type TrainerCheckpoint } from './checkpoint.ts';
 import { TrainingError } from './errors.ts';
@@ -29,6 +30,8 @@ export interface SessionOptions {
   /** Checkpoint every K completed steps (0: never). */
   checkpointEvery?: number;
   onCheckpoint?: (ck: TrainerCheckpoint) => void | Promise<void>;
+  /** A resumed run's metrics before its checkpoint (the trainer restored to that step). */
+  history?: StepMetrics[];
 }
 
 export class TrainingSession {
@@ -45,7 +48,16 @@ export class TrainingSession {
   constructor(
     readonly trainer: GrpoTrainer,
     private readonly o: SessionOptions = {},
-  ) {}
+  ) {
+    const before = o.history ?? [];
+    if (before.length !== trainer.step || before.some((m, i) => m.step !== i + 1))
+      throw new TrainingError(
+        'bad-checkpoint',
+        `the run's metrics hold steps ${before.map((m) => m.step).join(',') || '(none)'}, its checkpoint is at step ${trainer.step}`,
+      );
+    this.history.push(...before);
+    if (trainer.step > 0) this.checkpointStep = trainer.step;
+  }
 
   state(): TrainingState {
     return {
@@ -160,13 +172,14 @@ export class TrainingSession {
     }
     this.history.push(r.metrics);
     this.latest = r.rollouts;
+    // The step's metrics first: whoever keeps the checkpoint has then the metrics up to its step.
+    await this.o.onStep?.(r.metrics, r.rollouts);
     const k = this.o.checkpointEvery ?? 0;
     if (k > 0 && this.trainer.step % k === 0) {
       this.lastCheckpoint = await saveCheckpoint(this.trainer);
       this.checkpointStep = this.trainer.step;
       await this.o.onCheckpoint?.(this.lastCheckpoint);
     }
-    await this.o.onStep?.(r.metrics, r.rollouts);
     // A run that reached its limit of skipped steps on this step ends with the error, not as finished.
     this.trainer.checkSkippedSteps();
     return r;

@@ -41,6 +41,10 @@ export interface TrainForm {
   mode: 'full' | 'lora';
   /** Rank of the fresh LoRA adapter a 'lora' run trains. */
   loraRank: number;
+  /** Keep a checkpoint every N steps in the browser's storage, so a reload can resume the run (0: never). */
+  checkpointEvery: number;
+  /** Start from the weights the previous run of this tab left instead of the model as loaded. */
+  continueRun: boolean;
 }
 
 export const DEFAULT_TRAIN_FORM: TrainForm = {
@@ -59,6 +63,8 @@ export const DEFAULT_TRAIN_FORM: TrainForm = {
   seed: 42,
   mode: 'full',
   loraRank: 8, // the memory estimate's default rank; small enough for a browser GPU
+  checkpointEvery: 5, // a reload loses at most 5 steps; the built-in model's checkpoint is ~1.5 MB
+  continueRun: false, // runs start from the model as loaded, so their curves compare
 };
 
 export function likelihoodOverrides(l: LikelihoodChoice): Partial<MotSettings> {
@@ -66,13 +72,17 @@ export function likelihoodOverrides(l: LikelihoodChoice): Partial<MotSettings> {
   return { likelihood: 'paper', paperTemperature: l === 'paper-one' ? 'one' : 'sampling' };
 }
 
-export function trainingSettingsOf(f: TrainForm): TrainingSettings {
+/** The engine's settings for a run of form `f` that never draws the first `heldOut` held-out items per task. */
+export function trainingSettingsOf(f: TrainForm, heldOut = 0): TrainingSettings {
   return {
+    heldOut: { count: heldOut },
     preset: f.preset,
     mot: likelihoodOverrides(f.likelihood),
     tasks: f.tasks.map((t) => ({ task: t.task, level: t.level, weight: t.weight })),
     mode: f.mode,
     ...(f.mode === 'lora' ? { lora: { r: f.loraRank } } : {}),
+    checkpointEvery: f.checkpointEvery,
+    startFrom: f.continueRun ? 'current' : 'base',
     grpo: {
       num_generations: f.G,
       per_device_train_batch_size: f.G,

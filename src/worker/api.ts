@@ -155,8 +155,21 @@ export interface TrainedExport {
   files: { name: string; data: Uint8Array }[];
 }
 
-/** A GRPO run's settings (src/rl/trainer.ts TrainerConfigInput) plus a checkpoint interval (0: none). */
-export type TrainingSettings = TrainerConfigInput & { checkpointEvery?: number };
+/**
+ * A GRPO run's settings (src/rl/trainer.ts TrainerConfigInput) plus a checkpoint interval (0: none) and the
+ * weights it starts from: the model as loaded ('base', the default, so runs are comparable) or the weights
+ * the previous run of this engine left ('current').
+ */
+export type TrainingSettings = TrainerConfigInput & {
+  checkpointEvery?: number;
+  startFrom?: 'base' | 'current';
+};
+
+/** A run to continue: its checkpoint (safetensors bytes) and the metrics of its steps up to it. */
+export interface TrainingResume {
+  checkpoint: Uint8Array;
+  history: StepMetrics[];
+}
 
 /** Errors cross the worker boundary as data. */
 export interface EngineErrorData {
@@ -194,6 +207,10 @@ export interface EngineApi {
   startTraining(
     settings: TrainingSettings,
     onStep?: (metrics: StepMetrics, rollouts: ScoredTrajectory[]) => void | Promise<void>,
+    /** Receives each periodic checkpoint (every `checkpointEvery` steps) as safetensors bytes. */
+    onCheckpoint?: (checkpoint: Uint8Array, step: number) => void | Promise<void>,
+    /** Continue a run from its checkpoint instead of starting at step 0 (from the base weights). */
+    resume?: TrainingResume,
   ): Promise<TrainingState>;
   pauseTraining(): Promise<TrainingState>;
   resumeTraining(): Promise<TrainingState>;
@@ -202,6 +219,8 @@ export interface EngineApi {
   trainingState(): Promise<TrainingState | null>;
   exportAdapter(): Promise<{ configJson: string; safetensors: Uint8Array } | null>;
   exportTrainedModel(): Promise<TrainedExport>;
+  /** The same files as one ZIP Blob, built a tensor at a time and handed over by reference. */
+  exportTrainedModelZip(): Promise<{ kind: TrainedExport['kind']; zip: Blob }>;
   trainingCheckpoint(): Promise<Uint8Array>;
   cancel(): Promise<void>;
   dispose(): Promise<void>;

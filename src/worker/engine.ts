@@ -27,14 +27,20 @@ import {
   trainSft,
 } from '../engine/train/sft.ts';
 import type { MotSettings } from '../mot/settings.ts';
-import { encodeCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
+import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from '../rl/checkpoint.ts';
 import { TrainingError } from '../rl/errors.ts';
 import type { StepMetrics } from '../rl/metrics.ts';
 import { gpuUnsupportedReason } from '../rl/policy/gpu.ts';
 import { noiseStdOf, type RolloutStepEvent, runRollout } from '../rl/rollout.ts';
 import { TrainingSession, type TrainingState } from '../rl/session.ts';
 import type { ScoredTrajectory } from '../rl/trainer.ts';
-import { GrpoTrainer, makeTrainerConfig, motSettingsOf, type TrainerConfigInput } from '../rl/trainer.ts';
+import {
+  GrpoTrainer,
+  makeTrainerConfig,
+  motSettingsOf,
+  type TrainerConfig,
+  type TrainerConfigInput,
+} from '../rl/trainer.ts';
 import type {
   AdapterInfo,
   BackendKind,
@@ -49,6 +55,7 @@ import type {
   ScoreResult,
   TokenEvent,
   TrainedExport,
+  TrainingResume,
   TrainingSettings,
 } from './api.ts';
 import {
@@ -61,8 +68,21 @@ import {
   readModelFolder,
 } from './modelFolder.ts';
 import { resolveRollout, rolloutStepperFactory } from './rolloutRequest.ts';
-import { adapterExport, adapterWithParams, weightsExport } from './trainedExport.ts';
-import { createPolicy, currentParameters, modelShapeOf, trainerHostOf } from './trainerSetup.ts';
+import {
+  adapterExportStream,
+  adapterWithParams,
+  exportZipBlob,
+  gatheredExport,
+  type StreamedExport,
+  weightsExportStream,
+} from './trainedExport.ts';
+import {
+  baseWeightsOf,
+  createPolicy,
+  currentParameters,
+  modelShapeOf,
+  trainerHostOf,
+} from './trainerSetup.ts';
 
 export interface EngineOptions {
   /** The WebGPU entry point (`navigator.gpu` in a browser, `create([])` from npm `webgpu` in Node). */
@@ -150,6 +170,8 @@ export class Engine implements EngineApi {
     try {
       const result = await trainSft(backend, data, { ...options, padId, onStep });
       // Both SFT backends update `m.weights` in place (AdamW on the host); rebuild the inference backend.
+      // The fine-tuned weights are the base later GRPO runs start from.
+      m.base = undefined;
       const fresh = await this.createBackend(m.config, weights, m.adapter);
       m.backend.dispose();
       m.backend = fresh;
@@ -334,13 +356,16 @@ export class Engine implements EngineApi {
    * trains the backend's own buffers when the model runs on WebGPU (settings it cannot train: TrainingError
    * 'unsupported-on-gpu'); the CPU reference policy trains the host weights (or adapter) in place otherwise.
    */
-  async createTrainer(input: TrainerConfigInput): Promise<GrpoTrainer> {
+  async createTrainer(
+    input: TrainerConfigInput,
+    startFrom: 'base' | 'current' = 'base',
+  ): Promise<GrpoTrainer> {
     if (this.training?.running || this.trainingStarting)
       throw new TrainingError('already-running', 'a training run is in progress; stop it first');
-    return this.buildTrainer(input);
+    return this.buildTrainer(input, startFrom);
   }
 
-  private async buildTrainer(input: TrainerConfigInput): Promise<GrpoTrainer> {
+  private async buildTrainer(input: TrainerConfigInput, startFrom: 'base' | 'current'): Promise<GrpoTrainer> {
     const m = this.requireModel();
     this.throwIfLost();
     const cfg = m.config;
@@ -357,20 +382,7 @@ export class Engine implements EngineApi {
     // AdamW on the model's own buffers and the frozen reference copy need f32 weights on the host.
     if (cfgT.mode === 'full') requireHostWeights(m, 'full fine-tuning');
     const E = await embeddingFor(m, needsEmbedding(motSettingsOf(cfgT, V)));
-    const startWeights = m.weights && (await currentParameters(this.trainer, m.weights));
-    await this.releaseTrainer();
-    if (cfgT.mode === 'lora' && (cfgT.lora || !m.adapter)) {
-      // A fresh adapter (B = 0: the run starts at the base model) replaces any loaded one for this model.
-      const shapes = m.weights ?? parameterShapes(cfg);
-      const adapter = createLoraAdapter(shapes, { ...(cfgT.lora ?? { r: 8 }), seed: cfgT.grpo.seed });
-      if (startWeights) {
-        const fresh = await this.createBackend(cfg, startWeights, adapter);
-        m.backend.dispose();
-        m.backend = fresh;
-      } else if (m.backend instanceof GpuBackend) await m.backend.model.setLora(adapter);
-      m.adapter = adapter;
-      m.info = { ...m.info, adapter: adapterSummary(adapter) };
-    }
+    const startWeights = await this.prepareStart(m, cfgT, startFrom);
     const policy = await createPolicy({
       config: cfg,
       cfgT,
@@ -393,13 +405,57 @@ export class Engine implements EngineApi {
     return trainer;
   }
 
+  /**
+   * Puts the model at the weights a new run starts from and returns them (null: no host copy). 'base': the
+   * model as loaded — a previous GPU full fine-tune's buffers and a previous run's own adapter are dropped,
+   * the CPU's in-place trained weights restored; 'current': whatever the previous run left. A LoRA run then
+   * gets a fresh adapter (B = 0). A loaded adapter a run trained in place is not restored.
+   */
+  private async prepareStart(
+    m: LoadedState,
+    cfgT: TrainerConfig,
+    startFrom: 'base' | 'current',
+  ): Promise<WeightMap | null> {
+    const cfg = m.config;
+    const previousGpuFull =
+      this.trainer?.host.policy.kind === 'webgpu' && this.trainer.config.mode === 'full';
+    const startWeights =
+      m.weights &&
+      (startFrom === 'current'
+        ? await currentParameters(this.trainer, m.weights)
+        : baseWeightsOf(m, m.backend instanceof GpuBackend ? null : cfgT.mode));
+    await this.releaseTrainer();
+    const freshAdapter = cfgT.mode === 'lora' && (cfgT.lora !== undefined || !m.adapter);
+    const dropRunAdapter = startFrom === 'base' && m.runAdapter === true && !freshAdapter;
+    if (dropRunAdapter) {
+      m.adapter = null;
+      m.runAdapter = false;
+      m.info = { ...m.info, adapter: null };
+    }
+    if (freshAdapter) {
+      const shapes = m.weights ?? parameterShapes(cfg);
+      m.adapter = createLoraAdapter(shapes, { ...(cfgT.lora ?? { r: 8 }), seed: cfgT.grpo.seed });
+      m.runAdapter = true;
+      m.info = { ...m.info, adapter: adapterSummary(m.adapter) };
+    }
+    if (startWeights && (freshAdapter || dropRunAdapter || (startFrom === 'base' && previousGpuFull))) {
+      const fresh = await this.createBackend(cfg, startWeights, m.adapter);
+      m.backend.dispose();
+      m.backend = fresh;
+    } else if (m.backend instanceof GpuBackend && (freshAdapter || dropRunAdapter))
+      await m.backend.model.setLora(m.adapter);
+    return startWeights;
+  }
+
   async startTraining(
     settings: TrainingSettings,
     onStep?: (metrics: StepMetrics, rollouts: ScoredTrajectory[]) => void | Promise<void>,
+    onCheckpoint?: (checkpoint: Uint8Array, step: number) => void | Promise<void>,
+    resume?: TrainingResume,
   ): Promise<TrainingState> {
     if (this.training?.running || this.trainingStarting)
       throw new TrainingError('already-running', 'a training run is in progress; stop it first');
-    const { checkpointEvery, ...input } = settings;
+    const { checkpointEvery, startFrom, ...input } = settings;
     if (checkpointEvery !== undefined && !(Number.isInteger(checkpointEvery) && checkpointEvery >= 0))
       throw new EngineError(
         'invalid-argument',
@@ -408,8 +464,16 @@ export class Engine implements EngineApi {
     this.trainingStarting = true;
     let session: TrainingSession;
     try {
-      const trainer = await this.buildTrainer(input);
-      session = new TrainingSession(trainer, { onStep, checkpointEvery: checkpointEvery ?? 0 });
+      // A resumed run starts where its own start was (the base weights), then takes its checkpoint.
+      const resumed = resume && decodeCheckpoint(resume.checkpoint, 'the saved checkpoint');
+      const trainer = await this.buildTrainer(input, resumed ? 'base' : (startFrom ?? 'base'));
+      if (resumed) await loadCheckpoint(trainer, resumed, 'the saved checkpoint');
+      session = new TrainingSession(trainer, {
+        onStep,
+        checkpointEvery: checkpointEvery ?? 0,
+        history: resume?.history,
+        onCheckpoint: onCheckpoint && ((ck) => onCheckpoint(encodeCheckpoint(ck), ck.trainer.step)),
+      });
       this.training = session;
     } finally {
       this.trainingStarting = false;
@@ -465,6 +529,16 @@ export class Engine implements EngineApi {
    * local folder. Refused while a step runs (pause first) and before any training.
    */
   async exportTrainedModel(): Promise<TrainedExport> {
+    return gatheredExport(await this.trainedExportStream());
+  }
+
+  /** exportTrainedModel as one ZIP Blob, built a tensor at a time (what the page downloads). */
+  async exportTrainedModelZip(): Promise<{ kind: TrainedExport['kind']; zip: Blob }> {
+    const e = await this.trainedExportStream();
+    return { kind: e.kind, zip: exportZipBlob(e) };
+  }
+
+  private async trainedExportStream(): Promise<StreamedExport> {
     const m = this.requireModel();
     const t = this.trainer;
     if (!t) throw new TrainingError('not-running', 'nothing trained yet: run at least one GRPO step first');
@@ -473,11 +547,11 @@ export class Engine implements EngineApi {
     if (t.config.mode === 'lora') {
       const a = await this.exportAdapter();
       if (!a) throw new TrainingError('no-adapter', 'the LoRA run has no adapter to export');
-      return adapterExport(a);
+      return adapterExportStream(a);
     }
     const weights = requireHostWeights(m, 'exporting fully fine-tuned weights');
     const trained = (await t.host.policy.exportState({ optimizer: false })).params;
-    return weightsExport(weights, m.texts, trained);
+    return weightsExportStream(weights, m.texts, trained);
   }
 
   /** The run's checkpoint as one safetensors file: taken now when no step runs, else the latest periodic one. */

@@ -31,6 +31,11 @@ export interface LoadedState {
   info: ModelInfo;
   /** The folder's small text files (config, generation config, tokenizer), kept for exports. */
   texts: Map<string, string>;
+  /** A copy of `weights` as loaded, taken before the CPU policy first trains them in place (so a later run
+   * can start from the base model again). */
+  base?: WeightMap;
+  /** `adapter` was made by a LoRA run (not loaded with the model): a run from the base drops it. */
+  runAdapter?: boolean;
 }
 
 /** A model folder loaded onto its backend (not yet the Engine's model). */

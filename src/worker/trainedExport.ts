@@ -6,6 +6,7 @@
 
 import type { LoraAdapter } from '../engine/model/lora.ts';
 import { type ByteSource, safetensorsSource, sourceBytes } from '../engine/model/safetensorsStream.ts';
+import { zipStream } from '../engine/model/zipStream.ts';
 import { loraGradName } from '../engine/ref/backward.ts';
 import type { WeightMap } from '../engine/tensor.ts';
 import type { TrainedExport } from './api.ts';
@@ -92,4 +93,15 @@ export function weightsExportStream(
   const model = safetensorsSource(tensors, { format: 'pt' });
   files.push({ name: 'model.safetensors', size: model.size, chunks: () => model.chunks() });
   return { kind: 'weights', files };
+}
+
+/**
+ * The export as one ZIP Blob (stored entries), built a piece at a time: each piece is copied into its own
+ * small Blob at once (blob bytes live outside the JavaScript heap), so the worker never holds the archive
+ * as one array, and the Blob crosses to the page by reference, not as a copy.
+ */
+export function exportZipBlob(e: StreamedExport, when = new Date()): Blob {
+  const parts: Blob[] = [];
+  zipStream(e.files, (piece) => parts.push(new Blob([piece as BlobPart])), when);
+  return new Blob(parts, { type: 'application/zip' });
 }

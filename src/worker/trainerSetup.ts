@@ -11,12 +11,13 @@ import { GpuMixtureStepper } from '../engine/gpu/mixture.ts';
 import { GpuBackend } from '../engine/gpuBackend.ts';
 import type { LoraAdapter } from '../engine/model/lora.ts';
 import type { Tokenizer } from '../engine/model/tokenizer.ts';
-import type { WeightMap } from '../engine/tensor.ts';
+import { cloneWeights, type WeightMap } from '../engine/tensor.ts';
 import { CpuPolicy } from '../rl/policy/cpu.ts';
 import { GpuPolicy } from '../rl/policy/gpu.ts';
 import type { GrpoPolicy } from '../rl/policy/policy.ts';
 import { rolloutPromptText } from '../rl/prompt.ts';
 import type { GrpoTrainer, TrainerConfig, TrainerHost } from '../rl/trainer.ts';
+import type { LoadedState } from './modelFolder.ts';
 
 /** The sizes a stepper needs. */
 export function modelShapeOf(cfg: Qwen2Config): ModelShape {
@@ -31,6 +32,19 @@ export async function currentParameters(prev: GrpoTrainer | null, weights: Weigh
   return new Map(
     [...weights].map(([k, t]) => [k, trained[k]?.length === t.data.length ? { ...t, data: trained[k] } : t]),
   );
+}
+
+/**
+ * The weights as loaded, for a run that starts from the base model. The CPU policy trains `m.weights` in
+ * place (`cpuMode` set): a copy is kept the first time, and put back before each later run. On the GPU the
+ * host weights are never trained (the buffers are), so they are the base.
+ */
+export function baseWeightsOf(m: LoadedState, cpuMode: 'full' | 'lora' | null): WeightMap | null {
+  const w = m.weights;
+  if (!w || cpuMode === null) return w;
+  if (m.base) for (const [name, t] of m.base) w.get(name)?.data.set(t.data);
+  else if (cpuMode === 'full') m.base = cloneWeights(w);
+  return w;
 }
 
 export interface PolicyInputs {

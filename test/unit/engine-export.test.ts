@@ -4,7 +4,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { unzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readZip } from '../../src/client/zip.ts';
 import { parseSafetensors } from '../../src/engine/model/safetensors.ts';
 import { DirModelSource } from '../../src/engine/model/source-node.ts';
 import type { TrainingError } from '../../src/rl/errors.ts';
@@ -57,6 +59,8 @@ describe('exporting the trained policy', () => {
     await engine.loadModel({ kind: 'url', baseUrl: BUILTIN });
     const err = (await engine.exportTrainedModel().catch((e: unknown) => e)) as TrainingError;
     expect(err.code).toBe('not-running');
+    const zipErr = (await engine.exportTrainedModelZip().catch((e: unknown) => e)) as TrainingError;
+    expect(zipErr.code).toBe('not-running');
   });
 
   it('LoRA of a chosen rank: a fresh adapter trains, exports as peft files and loads back', async () => {
@@ -95,6 +99,13 @@ describe('exporting the trained policy', () => {
     await trainer.trainStep();
     const out = await engine.exportTrainedModel();
     expect(out.kind).toBe('weights');
+    // The page's form: one ZIP Blob with the same files, readable by this page's reader and by fflate.
+    const zipped = await engine.exportTrainedModelZip();
+    expect(zipped.kind).toBe('weights');
+    const zipBytes = new Uint8Array(await zipped.zip.arrayBuffer());
+    const files = new Map(out.files.map((f) => [f.name, f.data]));
+    expect(new Map(readZip(zipBytes).map((e) => [e.name, e.data]))).toEqual(files);
+    expect(new Map(Object.entries(unzipSync(zipBytes)))).toEqual(files);
     expect(out.files.map((f) => f.name).sort()).toEqual([
       'config.json',
       'generation_config.json',

@@ -4,7 +4,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { StepMetrics } from '../../src/rl/metrics.ts';
-import { newRun, parseRunFile, RunFileError, STEP_SCALARS, trainCsv } from '../../src/store/lib/runFile.ts';
+import {
+  newRun,
+  parseRunFile,
+  RunFileError,
+  STEP_NULLABLE_ARRAYS,
+  STEP_NULLABLE_SCALARS,
+  STEP_SCALARS,
+  trainCsv,
+} from '../../src/store/lib/runFile.ts';
 import { DEFAULT_SETTINGS } from '../../src/store/settings.ts';
 import { DEFAULT_TRAIN_FORM } from '../../src/store/trainForm.ts';
 import type { RunFile, TrainRunRecord } from '../../src/store/types.ts';
@@ -13,6 +21,7 @@ function metrics(step: number): StepMetrics {
   const m: Record<string, unknown> = { step, skipped: false, hiddenEntropy: [1.5, 2.25] };
   for (const k of STEP_SCALARS) if (k !== 'step') m[k] = step / 10;
   m.hiddenEntropyByPosition = [0.5];
+  for (const k of [...STEP_NULLABLE_SCALARS, ...STEP_NULLABLE_ARRAYS]) m[k] = null;
   return m as unknown as StepMetrics;
 }
 
@@ -75,9 +84,9 @@ describe('training runs in a run file', () => {
     expect(parseRunFile(JSON.stringify(old)).train).toEqual([]);
   });
 
-  it('the bundled example reads with its two finished GRPO runs (discrete and the default preset)', () => {
+  it('the bundled example reads with its two finished GRPO runs (the matched discrete-top-k baseline and the default preset)', () => {
     const example = parseRunFile(readFileSync('public/example-run.json', 'utf8'));
-    expect(example.train.map((r) => r.form.preset)).toEqual(['discrete', 'dirichlet']);
+    expect(example.train.map((r) => r.form.preset)).toEqual(['discrete-top-k', 'dirichlet']);
     for (const r of example.train) {
       expect(r.status).toBe('finished');
       expect(r.history).toHaveLength(r.maxSteps);
@@ -115,6 +124,35 @@ describe('training runs in a run file', () => {
   it('a run that was running when the file was written reads as interrupted', () => {
     const back = parseRunFile(JSON.stringify(runWith([trainRun({ status: 'running' })])));
     expect(back.train[0].status).toBe('interrupted');
+  });
+});
+
+describe('metrics that may not apply (null)', () => {
+  it('round-trip as numbers, lists or null, absent ones read as null, and have CSV columns', () => {
+    const mixed = {
+      ...metrics(1),
+      mixingStepFraction: 0.25,
+      weightEntropy: null,
+      mixNormRatio: 0.98,
+      mixNearestCosine: null,
+      hiddenEntropyScaleFree: [3.5, 3.25],
+      hiddenEntropyByReasoningQuarter: [0.5, Number.NaN, 0.25, 1],
+      hiddenEntropyScaleFreeByReasoningQuarter: null,
+    } as StepMetrics;
+    const back = parseRunFile(JSON.stringify(runWith([trainRun({ history: [mixed] })]))).train[0].history[0];
+    expect(back).toEqual(mixed);
+    const old = parseRunFile(JSON.stringify(runWith([trainRun({ history: [metrics(2)] })]))).train[0]
+      .history[0];
+    expect(old.mixNormRatio).toBeNull();
+    expect(old.hiddenEntropyScaleFree).toBeNull();
+    const lines = trainCsv(runWith([trainRun({ history: [mixed] })]))
+      .trim()
+      .split('\n');
+    const header = lines[0].split(',');
+    const row = lines[1].split(',');
+    expect(row[header.indexOf('mixing_step_fraction')]).toBe('0.25');
+    expect(row[header.indexOf('weight_entropy')]).toBe('');
+    expect(row[header.indexOf('hidden_entropy_scale_free')]).toBe('3.500000 3.250000');
   });
 });
 

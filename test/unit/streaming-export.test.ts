@@ -1,6 +1,6 @@
 // Streaming export (issue 15): a trained model's zip is produced piece by piece — the safetensors header,
-// then each tensor as a view of itself — with the same bytes as the old all-in-memory writers, and the
-// memory an export takes beyond the model stays about one tensor, not a second copy of the model.
+// then each tensor as a view of itself, each read once — unzipping to the files of the all-in-memory
+// writers, and the memory an export takes beyond the model stays about one tensor, not a second copy.
 
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,82 +8,21 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { crc32, readZip, type ZipEntry, type ZipInput, zipChunks } from '../../src/client/zip.ts';
+import { readZip, writeZip, type ZipEntry, type ZipInput } from '../../src/client/zip.ts';
 import { EngineError } from '../../src/engine/errors.ts';
 import { createLoraAdapter, loraAdapterStream, writeLoraAdapter } from '../../src/engine/model/lora.ts';
 import { writeSafetensors } from '../../src/engine/model/safetensors.ts';
 import { safetensorsSource, sourceBytes } from '../../src/engine/model/safetensorsStream.ts';
+import { zipStream } from '../../src/engine/model/zipStream.ts';
 import type { WeightMap } from '../../src/engine/tensor.ts';
 import { dirSink } from '../../src/node/files.ts';
 import {
   adapterExport,
   adapterExportStream,
+  exportZipBlob,
   weightsExport,
   weightsExportStream,
 } from '../../src/worker/trainedExport.ts';
-
-/** The writer this file replaces, kept verbatim as the reference for the streamed bytes. */
-function oldWriteZip(entries: ZipEntry[], when: Date): Uint8Array {
-  const enc = new TextEncoder();
-  const time = (when.getHours() << 11) | (when.getMinutes() << 5) | Math.floor(when.getSeconds() / 2);
-  const date = ((when.getFullYear() - 1980) << 9) | ((when.getMonth() + 1) << 5) | when.getDate();
-  const parts: Uint8Array[] = [];
-  const centrals: Uint8Array[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = enc.encode(e.name);
-    const crc = crc32(e.data);
-    const local = new Uint8Array(30 + name.length);
-    const lv = new DataView(local.buffer);
-    for (const [at, v] of [
-      [4, 20],
-      [6, 0x0800],
-      [8, 0],
-      [10, time],
-      [12, date],
-      [26, name.length],
-    ])
-      lv.setUint16(at, v, true);
-    lv.setUint32(0, 0x04034b50, true);
-    lv.setUint32(14, crc, true);
-    lv.setUint32(18, e.data.length, true);
-    lv.setUint32(22, e.data.length, true);
-    local.set(name, 30);
-    const central = new Uint8Array(46 + name.length);
-    const cv = new DataView(central.buffer);
-    for (const [at, v] of [
-      [4, 20],
-      [6, 20],
-      [8, 0x0800],
-      [10, 0],
-      [12, time],
-      [14, date],
-      [28, name.length],
-    ])
-      cv.setUint16(at, v, true);
-    cv.setUint32(0, 0x02014b50, true);
-    cv.setUint32(16, crc, true);
-    cv.setUint32(20, e.data.length, true);
-    cv.setUint32(24, e.data.length, true);
-    cv.setUint32(42, offset, true);
-    central.set(name, 46);
-    parts.push(local, e.data);
-    centrals.push(central);
-    offset += local.length + e.data.length;
-  }
-  const end = new Uint8Array(22);
-  const ev = new DataView(end.buffer);
-  ev.setUint32(0, 0x06054b50, true);
-  ev.setUint16(8, entries.length, true);
-  ev.setUint16(10, entries.length, true);
-  ev.setUint32(
-    12,
-    centrals.reduce((a, c) => a + c.length, 0),
-    true,
-  );
-  ev.setUint32(16, offset, true);
-  return concat([...parts, ...centrals, end]);
-}
 
 function concat(parts: Iterable<Uint8Array>): Uint8Array {
   const list = [...parts];
@@ -151,33 +90,26 @@ describe('safetensorsSource', () => {
   });
 });
 
-describe('zipChunks', () => {
-  it('streams the same archive as the old writer, which readZip unzips to the same files', () => {
-    const enc = new TextEncoder();
-    const entries: ZipEntry[] = [
-      { name: 'run.json', data: enc.encode('{"a":1}\n') },
-      { name: 'charts/ü.png', data: new Uint8Array(filled(33, 4).buffer) },
-      { name: 'empty.txt', data: new Uint8Array(0) },
-    ];
-    const streamed = concat(zipChunks(entries, WHEN));
-    expect(streamed).toEqual(oldWriteZip(entries, WHEN));
-    expect(readZip(streamed)).toEqual(entries);
-  });
+/** The pieces zipStream hands over (copied: a piece is only valid during its call). */
+function zipPieces(entries: ZipInput[]): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  zipStream(entries, (p) => pieces.push(p.slice()), WHEN);
+  return pieces;
+}
 
-  it('zips a trained model folder piece by piece to the bytes of the old in-memory export', () => {
+describe('zipStream', () => {
+  it('zips a trained model folder piece by piece, readZip giving back the gathered export', () => {
     const w = smallWeights();
     const trained = { 'model.norm.weight': filled(8, 42), 'model.embed_tokens.weight': filled(3, 1) };
-    const streamed = weightsExportStream(w, TEXTS, trained);
-    const pieces = [...zipChunks(streamed.files, WHEN)];
+    const pieces = zipPieces(weightsExportStream(w, TEXTS, trained).files);
     const largest = Math.max(...[...w.values()].map((t) => t.data.byteLength));
     const header = safetensorsSource(w).size - [...w.values()].reduce((a, t) => a + t.data.byteLength, 0);
     expect(Math.max(...pieces.map((p) => p.byteLength))).toBeLessThanOrEqual(Math.max(largest, header + 64));
 
     const old = weightsExport(w, TEXTS, trained);
     expect(old.files.map((f) => f.name)).toEqual(['config.json', 'tokenizer.json', 'model.safetensors']);
-    const bytes = concat(pieces);
-    expect(bytes).toEqual(oldWriteZip(old.files, WHEN));
-    const files = new Map(readZip(bytes).map((e) => [e.name, e.data]));
+    const files = new Map(readZip(concat(pieces)).map((e) => [e.name, e.data]));
+    expect(files).toEqual(new Map(old.files.map((f) => [f.name, f.data])));
     // The trained norm replaced the loaded one; the wrong-sized trained embedding was ignored.
     const expected = new Map(w);
     expected.set('model.norm.weight', { shape: [8], data: trained['model.norm.weight'] });
@@ -193,43 +125,22 @@ describe('zipChunks', () => {
     const adapter = createLoraAdapter(base, { r: 2, seed: 3 });
     expect(adapter.layers.size).toBe(2);
     const whole = writeLoraAdapter(adapter, 'base/model');
-    const streamed = concat(
-      zipChunks(adapterExportStream(loraAdapterStream(adapter, 'base/model')).files, WHEN),
-    );
-    expect(streamed).toEqual(oldWriteZip(adapterExport(whole).files, WHEN));
+    const streamed = concat(zipPieces(adapterExportStream(loraAdapterStream(adapter, 'base/model')).files));
     const files = new Map(readZip(streamed).map((e) => [e.name, e.data]));
+    expect(files).toEqual(new Map(adapterExport(whole).files.map((f) => [f.name, f.data])));
     expect(files.get('adapter_model.safetensors')).toEqual(whole.safetensors);
     expect(new TextDecoder().decode(files.get('adapter_config.json'))).toBe(whole.configJson);
   });
 
-  it('refuses an entry past 4 GiB (no Zip64) with a typed error, before reading it', () => {
-    let read = 0;
-    const huge: ZipInput = {
-      name: 'model.safetensors',
-      size: 2 ** 32,
-      *chunks() {
-        read++;
-        yield new Uint8Array(8);
-      },
-    };
-    const pieces = zipChunks([huge]);
-    expect(() => pieces.next()).toThrowError(EngineError);
-    expect(() => zipChunks([huge]).next()).toThrowError(
-      /model\.safetensors: the entry \(4294967296 bytes\) is over 4 GiB/,
-    );
-    expect(read).toBe(0);
-  });
-
-  it('refuses a source whose bytes differ from its declared size or change between passes', () => {
-    const short: ZipInput = { name: 'w.safetensors', size: 9, chunks: () => [new Uint8Array(8)] };
-    expect(() => [...zipChunks([short])]).toThrowError(/w\.safetensors: gave 8 bytes, not the 9 it declared/);
-    let pass = 0;
-    const shifting: ZipInput = {
-      name: 'x.bin',
-      size: 4,
-      chunks: () => [new Uint8Array(pass++ === 0 ? 4 : 5)],
-    };
-    expect(() => [...zipChunks([shifting])]).toThrowError(/x\.bin: its bytes changed while being zipped/);
+  it('writes the same bytes as writeZip, which gathers its pieces', () => {
+    const enc = new TextEncoder();
+    const entries: ZipEntry[] = [
+      { name: 'run.json', data: enc.encode('{"a":1}\n') },
+      { name: 'charts/ü.png', data: new Uint8Array(filled(33, 4).buffer) },
+      { name: 'empty.txt', data: new Uint8Array(0) },
+    ];
+    expect(concat(zipPieces(entries))).toEqual(writeZip(entries, WHEN));
+    expect(readZip(writeZip(entries, WHEN))).toEqual(entries);
     expect(() => sourceBytes({ size: 3, chunks: () => [new Uint8Array(4)] })).toThrowError(EngineError);
   });
 });
@@ -283,16 +194,16 @@ describe('export memory', () => {
     const bound = 1.5 * largest + CONSTANT;
     let crc = 0;
     const streamed = peakAbove((sample) => {
-      for (const piece of zipChunks(weightsExportStream(weights, TEXTS, {}).files)) {
+      zipStream(weightsExportStream(weights, TEXTS, {}).files, (piece) => {
         crc ^= piece.byteLength; // a sink that keeps nothing, like the Blob parts handed to the browser
         sample();
-      }
+      });
     }, false);
     expect(crc).not.toBe(-1);
     expect(streamed).toBeLessThan(bound);
 
     const old = peakAbove((sample) => {
-      const zip = oldWriteZip(weightsExport(weights, TEXTS, {}).files, WHEN);
+      const zip = writeZip(weightsExport(weights, TEXTS, {}).files, WHEN);
       sample();
       expect(zip.length).toBeGreaterThan(total);
     }, false);
@@ -319,12 +230,12 @@ describe('export memory', () => {
       },
     };
     let biggest = 0;
-    for (const piece of zipChunks([copying])) {
+    zipStream([copying], (piece) => {
       handed++;
       biggest = Math.max(biggest, piece.byteLength);
-    }
+    });
     expect(biggest).toBeLessThanOrEqual(largest);
-    expect(pulled).toBe(2 * (weights.size + 1)); // header + tensors, read twice (CRC, then the bytes)
+    expect(pulled).toBe(weights.size + 1); // header + tensors, each read once (the CRC is taken in passing)
     expect(handed).toBeGreaterThanOrEqual(weights.size + 1);
   });
 });
@@ -342,5 +253,33 @@ describe('the Node run folder writes a file piece by piece', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the worker-side ZIP Blob', () => {
+  it('refuses an entry over 4 GiB with a typed error before reading any of it', () => {
+    let read = 0;
+    const huge = {
+      name: 'model.safetensors',
+      size: 5 * 1024 ** 3,
+      *chunks() {
+        read++;
+        yield new Uint8Array(1);
+      },
+    };
+    expect(() => exportZipBlob({ kind: 'weights', files: [huge] })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument', message: expect.stringContaining('4 GiB') }),
+    );
+    expect(read).toBe(0);
+  });
+
+  it('holds the files of the gathered export, piece by piece', async () => {
+    const w = smallWeights();
+    const streamed = weightsExportStream(w, TEXTS, {});
+    const blob = exportZipBlob(streamed, WHEN);
+    const entries = readZip(new Uint8Array(await blob.arrayBuffer()));
+    const gathered = weightsExport(w, TEXTS, {});
+    expect(entries.map((e) => e.name)).toEqual(gathered.files.map((f) => f.name));
+    for (const [i, e] of entries.entries()) expect(e.data).toEqual(gathered.files[i].data);
   });
 });

@@ -18,7 +18,7 @@
 // one (BT, Vc) chunk of logits instead of the CPU's (BT, V), plus O(BT · K) for K targets per position.
 // Shapes: L layers, C hidden, H heads, KVH key/value heads, D head dim, I MLP width, V vocabulary,
 // Vc head chunk, K targets per position, BT = G · N token positions, r LoRA rank.
-import { expectedParameters, type Qwen2Config } from '../config.ts';
+import { expectedParameters, parameterKinds, type Qwen2Config } from '../config.ts';
 import { alignTo, sizeClass, type WeightDtype } from '../gpu/buffers.ts';
 import { DEFAULT_HEAD_CHUNK, headChunkRows } from '../gpu/headChunks.ts';
 import { gradNormPartials } from '../gpu/opsOptimizer.ts';
@@ -103,11 +103,20 @@ export interface MemoryPlan {
 export function loraTargets(cfg: Qwen2Config, targets: string[] = LORA_ALL_LINEAR): [string, number[]][] {
   const out: [string, number[]][] = [];
   for (const [name, shape] of expectedParameters(cfg)) {
-    if (shape.length !== 2 || name === 'model.embed_tokens.weight' || name === 'lm_head.weight') continue;
-    const module = name.replace(/\.weight$/, '');
-    if (targets.some((t) => module === t || module.endsWith(`.${t}`))) out.push([name, shape]);
+    if (loraTarget(name, shape, targets)) out.push([name, shape]);
   }
   return out;
+}
+
+function loraTarget(name: string, shape: number[], targets: string[]): boolean {
+  if (shape.length !== 2 || name === 'model.embed_tokens.weight' || name === 'lm_head.weight') return false;
+  const module = name.replace(/\.weight$/, '');
+  return targets.some((t) => module === t || module.endsWith(`.${t}`));
+}
+
+/** loraTargets by kind: one entry per adapted projection with the number of layers that hold it. */
+function loraTargetKinds(cfg: Qwen2Config, targets: string[]): [string, number[], number][] {
+  return parameterKinds(cfg).filter(([name, shape]) => loraTarget(name, shape, targets));
 }
 
 interface PlanShape {
@@ -178,7 +187,7 @@ function addParameters(p: PlanShape, optimizer: OptimizerKind, trainEmbeddings: 
   if (lora) {
     // Adapter matrices per projection, one pair per layer: A (r, in), B (out, r).
     const per = new Map<string, { a: number; b: number; shapeA: string; shapeB: string; n: number }>();
-    for (const [name, [o, i]] of loraTargets(cfg, lora.targets)) {
+    for (const [name, [o, i], layers] of loraTargetKinds(cfg, lora.targets ?? LORA_ALL_LINEAR)) {
       const short = name.replace(/\.weight$/, '').replace(/^.*\./, '');
       const e = per.get(short) ?? {
         a: lora.r * i,
@@ -187,7 +196,7 @@ function addParameters(p: PlanShape, optimizer: OptimizerKind, trainEmbeddings: 
         shapeB: `(L, ${o}, r)`,
         n: 0,
       };
-      e.n++;
+      e.n += layers;
       per.set(short, e);
     }
     for (const [short, e] of per) {

@@ -9,7 +9,7 @@ import type { RolloutStepper, StepperConfig } from '../../engine/decode/stepper.
 import { EngineError } from '../../engine/errors.ts';
 import { loraGradName, qwen2Backward, qwen2ForwardTrain } from '../../engine/ref/backward.ts';
 import type { LoraWeights, RefModel } from '../../engine/ref/model.ts';
-import type { WeightMap } from '../../engine/tensor.ts';
+import { cloneWeights, type WeightMap } from '../../engine/tensor.ts';
 import {
   AdamW,
   globalGradNorm,
@@ -29,12 +29,6 @@ export interface CpuPolicyOptions {
   optim: 'sgd' | 'adamw';
   /** Full fine-tuning: train the embedding (and a tied head). Default true. */
   trainEmbeddings?: boolean;
-}
-
-function cloneWeights(w: WeightMap): WeightMap {
-  const out: WeightMap = new Map();
-  for (const [k, t] of w) out.set(k, { ...t, data: t.data.slice() });
-  return out;
 }
 
 /** The CPU reference policy: any likelihood mode. Trains `weights` (or `adapter`) in place. */

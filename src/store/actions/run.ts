@@ -1,7 +1,7 @@
 // The run on screen and the page's own (live) run: the example shown before any model loads, the live
 // run restored after a reload, imported runs, and saving the live run after every result.
 
-import { loadLiveRun, saveLiveRun } from '../lib/persist.ts';
+import { clearTrainingCheckpoint, loadLiveRun, loadTrainingCheckpoint, saveLiveRun } from '../lib/persist.ts';
 import { newRun, parseRunFile } from '../lib/runFile.ts';
 import { settingsFromHash } from '../settings.ts';
 import { setError, useStore } from '../store.ts';
@@ -85,6 +85,7 @@ export async function initRuns(): Promise<void> {
     restored = null;
   }
   if (restored) {
+    await findCheckpoint(restored);
     // A link describes the whole setup; without one the restored run's settings come back.
     const settings = hash.length > 1 ? settingsFromHash(hash) : restored.settings;
     useStore.setState({
@@ -106,6 +107,22 @@ export async function initRuns(): Promise<void> {
   } catch (e) {
     setError('run', new Error(`The example run could not be loaded (${(e as Error).message}).`));
   }
+}
+
+/**
+ * The kept training checkpoint, when it belongs to a restored run that reached its step (the run file may
+ * have been saved just before the checkpoint was: its step is then taken from the checkpoint).
+ */
+async function findCheckpoint(restored: RunFile): Promise<void> {
+  const kept = await loadTrainingCheckpoint();
+  if (!kept) return;
+  const run = restored.train.find((t) => t.id === kept.runId);
+  if (!run?.history.some((m) => m.step === kept.step)) {
+    await clearTrainingCheckpoint();
+    return;
+  }
+  run.checkpointStep = kept.step;
+  useStore.setState({ trainCheckpoint: { runId: kept.runId, step: kept.step } });
 }
 
 export function showImported(run: RunFile): void {

@@ -6,12 +6,13 @@
 // as a peft adapter or a whole Hugging Face folder.
 
 import { proxy } from 'comlink';
-import { downloadPieces } from '../../client/download.ts';
+import { downloadBlob } from '../../client/download.ts';
 import { engineClient } from '../../client/engineClient.ts';
-import { zipChunks } from '../../client/zip.ts';
 import type { StepMetrics } from '../../rl/metrics.ts';
 import type { TrainingState } from '../../rl/session.ts';
 import type { ScoredTrajectory } from '../../rl/trainer.ts';
+import type { TrainingResume } from '../../worker/api.ts';
+import { clearTrainingCheckpoint, loadTrainingCheckpoint, saveTrainingCheckpoint } from '../lib/persist.ts';
 import { MAX_KEPT_ROLLOUTS, rolloutRecord } from '../lib/runFile.ts';
 import { type TrainRun, useStore } from '../store.ts';
 import { runLabel, type TrainForm, trainingSettingsOf } from '../trainForm.ts';
@@ -76,6 +77,15 @@ function applyState(id: string, st: TrainingState | null): void {
   const ended = ENDED.has(st.status);
   if (changed || ended) saveRuns({ flush: ended });
   if (ended) endRun();
+  // Only a run that failed can still be resumed: a finished or stopped run's checkpoint is let go.
+  if (ended && st.status !== 'error') forgetCheckpoint(id);
+}
+
+function forgetCheckpoint(runId: string | null): void {
+  const kept = useStore.getState().trainCheckpoint;
+  if (!kept || (runId !== null && kept.runId !== runId)) return;
+  useStore.setState({ trainCheckpoint: null });
+  void clearTrainingCheckpoint();
 }
 
 function endRun(): void {
@@ -101,15 +111,14 @@ function startPolling(id: string): void {
   }, POLL_MS);
 }
 
+/** The model a run trains, as the page names it. */
+function modelLabel(s = useStore.getState()): string | undefined {
+  return s.modelName ?? s.model?.label;
+}
+
 export async function startTraining(): Promise<void> {
   const s0 = useStore.getState();
-  if (s0.trainActive || s0.trainBusy) {
-    useStore.setState({
-      trainNotice: 'A run is already in progress: pause or stop it before starting another.',
-    });
-    return;
-  }
-  if (s0.status !== 'ready' || !s0.model) return;
+  if (refusedWhileActive(s0) || s0.status !== 'ready' || !s0.model) return;
   const f0 = s0.settings.train;
   const form: TrainForm = { ...f0, tasks: f0.tasks.map((t) => ({ ...t })) };
   const id = `train-${Date.now().toString(36)}-${++seq}`;
@@ -121,9 +130,71 @@ export async function startTraining(): Promise<void> {
     status: 'idle',
     maxSteps: form.steps,
     history: [],
+    model: modelLabel(s0),
+    // The Evaluate panel's items stay unseen: training redraws any of the first n held-out questions.
+    heldOut: s0.settings.eval.n,
   };
+  useStore.setState((s) => ({ trainRuns: [...s.trainRuns, run] }));
+  await launch(run, null);
+}
+
+function refusedWhileActive(s: ReturnType<typeof useStore.getState>): boolean {
+  if (!s.trainActive && !s.trainBusy) return false;
+  useStore.setState({
+    trainNotice: 'A run is already in progress: pause or stop it before starting another.',
+  });
+  return true;
+}
+
+/** Why an interrupted run cannot be resumed now (null: it can). */
+export function resumeRefusal(run: TrainRun, s = useStore.getState()): string | null {
+  if (s.trainCheckpoint?.runId !== run.id || run.checkpointStep !== s.trainCheckpoint.step)
+    return 'No checkpoint of this run is kept in this browser.';
+  if (run.form.continueRun)
+    return 'This run continued from an earlier run’s weights, which are gone with the page.';
+  if (s.status !== 'ready' || !s.model) return 'Load the model first.';
+  if (run.model && run.model !== modelLabel(s)) return `Load ${run.model} first: this run trained it.`;
+  if (s.trainActive || s.trainBusy) return 'Another run is in progress.';
+  return null;
+}
+
+/**
+ * Continues a run that a reload or a closed tab interrupted, from its checkpoint kept in the browser: the
+ * steps after the checkpoint are dropped and run again (every random choice is counter-based on the seed
+ * and the step, so they come out as they would have).
+ */
+export async function resumeInterruptedRun(id: string): Promise<void> {
+  const s0 = useStore.getState();
+  const run = s0.trainRuns.find((r) => r.id === id);
+  if (!run || (run.status !== 'interrupted' && run.status !== 'error')) return;
+  const why = resumeRefusal(run, s0);
+  if (why) {
+    useStore.setState({ trainNotice: why });
+    return;
+  }
+  const stored = await loadTrainingCheckpoint();
+  if (!stored || stored.runId !== id) {
+    useStore.setState({
+      trainNotice: 'The checkpoint of this run is no longer in this browser.',
+      trainCheckpoint: null,
+    });
+    return;
+  }
+  const history = run.history.filter((m) => m.step <= stored.step);
+  patchRun(id, (r) => ({
+    ...r,
+    status: 'idle',
+    history,
+    latest: undefined,
+    backend: s0.adapter?.backend ?? r.backend,
+  }));
+  await launch({ ...run, history }, { checkpoint: stored.bytes, history }, run);
+}
+
+/** Runs `run` in the worker (a new run, or a resumed one from its checkpoint). */
+async function launch(run: TrainRun, resume: TrainingResume | null, before?: TrainRun): Promise<void> {
+  const { id, form } = run;
   useStore.setState((s) => ({
-    trainRuns: [...s.trainRuns, run],
     trainActive: true,
     trainBusy: true,
     trainError: null,
@@ -141,8 +212,19 @@ export async function startTraining(): Promise<void> {
     }));
     saveRuns();
   });
+  const onCheckpoint = proxy(async (bytes: Uint8Array, step: number) => {
+    if (!(await saveTrainingCheckpoint({ runId: id, step, bytes }))) return;
+    useStore.setState({ trainCheckpoint: { runId: id, step } });
+    patchRun(id, (r) => ({ ...r, checkpointStep: step }));
+    saveRuns({ flush: true });
+  });
   try {
-    const st = await engineClient().startTraining(trainingSettingsOf(form), onStep);
+    const st = await engineClient().startTraining(
+      trainingSettingsOf(form, run.heldOut ?? 0),
+      onStep,
+      onCheckpoint,
+      resume ?? undefined,
+    );
     useStore.setState({ trainBusy: false });
     applyState(id, st);
     if (useStore.getState().trainActive) startPolling(id);
@@ -151,7 +233,7 @@ export async function startTraining(): Promise<void> {
     if (err.code === 'already-running') {
       // The worker runs a run this page does not know about (e.g. after a reload): refuse clearly.
       useStore.setState((s) => ({
-        trainRuns: s.trainRuns.filter((r) => r.id !== id),
+        trainRuns: resume ? s.trainRuns : s.trainRuns.filter((r) => r.id !== id),
         trainTabRun: null,
         trainActive: false,
         trainBusy: false,
@@ -159,7 +241,8 @@ export async function startTraining(): Promise<void> {
       }));
       return;
     }
-    patchRun(id, (r) => ({ ...r, status: 'error' }));
+    // A resume that failed leaves the run as it was.
+    patchRun(id, (r) => (before ? before : { ...r, status: 'error' }));
     // A run that never started leaves no series behind.
     useStore.setState((s) => ({
       trainRuns: s.trainRuns.filter((r) => r.id !== id || r.history.length > 0),
@@ -199,6 +282,8 @@ export function clearFinishedRuns(): void {
   useStore.setState((s) => ({
     trainRuns: s.trainActive ? s.trainRuns.slice(-1) : [],
   }));
+  const kept = useStore.getState().trainCheckpoint;
+  if (kept && !useStore.getState().trainRuns.some((r) => r.id === kept.runId)) forgetCheckpoint(null);
   saveRuns({ flush: true });
 }
 
@@ -220,11 +305,11 @@ export async function exportTrainedModel(): Promise<void> {
   if (!exportableRun()) return;
   useStore.setState({ trainExporting: true, trainError: null });
   try {
-    const out = await engineClient().exportTrainedModel();
+    // The worker zips a tensor at a time into a Blob, which arrives by reference: neither side holds the
+    // weights a second time as one array.
+    const out = await engineClient().exportTrainedModelZip();
     const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
-    const name = `motg-${out.kind === 'adapter' ? 'adapter' : 'model'}-${stamp}.zip`;
-    // Streamed into the download: the page never holds the weights a second time as one zip array.
-    downloadPieces(zipChunks(out.files), name, 'application/zip');
+    downloadBlob(out.zip, `motg-${out.kind === 'adapter' ? 'adapter' : 'model'}-${stamp}.zip`);
   } catch (e) {
     useStore.setState({ trainError: { ...errorOf(e), during: 'export' } });
   } finally {

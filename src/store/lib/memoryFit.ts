@@ -6,7 +6,7 @@
 // The hard limits are per buffer (maxBufferSize, maxStorageBufferBindingSize); WebGPU does not report
 // total GPU memory, so totals are compared with a stated budget only where one is known.
 
-import { configBoundsProblem, expectedParameters, type Qwen2Config } from '../../engine/config.ts';
+import { configBoundsProblem, parameterKinds, type Qwen2Config } from '../../engine/config.ts';
 import type { WeightDtype } from '../../engine/gpu/buffers.ts';
 import type { WeightDtypeSetting } from '../../engine/gpu/streamLoad.ts';
 import { formatBytes, MEMORY_GROUPS, type MemoryPlan, memoryPlan } from '../../engine/train/memory.ts';
@@ -104,11 +104,12 @@ export function fitReport(
   let parameters = 0;
   let weights = 0;
   let largest: BufferNeed = { name: '', bytes: 0 };
-  for (const [name, shape] of expectedParameters(cfg)) {
+  // By kind (each layer's tensors once, times the layers): the same cost for any number of layers.
+  for (const [name, shape, count] of parameterKinds(cfg)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const bytes = shape.length === 2 && weightDtype !== 'f32' ? 4 * Math.ceil(n / 2) : n * f32;
-    parameters += n;
-    weights += bytes;
+    parameters += count * n;
+    weights += count * bytes;
     if (bytes > largest.bytes) largest = { name, bytes };
   }
   const G = mem.group;

@@ -1,4 +1,5 @@
-// The live run survives a reload: kept in IndexedDB (localStorage when IndexedDB is unavailable).
+// The live run survives a reload: kept in IndexedDB (localStorage when IndexedDB is unavailable), with the
+// latest training checkpoint (IndexedDB only) so an interrupted run can be resumed.
 import type { RunFile } from '../types.ts';
 
 const DB = 'motg-playground';
@@ -78,6 +79,48 @@ export async function clearLiveRun(): Promise<void> {
   }
   try {
     localStorage.removeItem(LS_KEY);
+  } catch {
+    // ignore
+  }
+}
+
+/** The latest training checkpoint kept for a reload: one slot (one run trains at a time). */
+export interface StoredCheckpoint {
+  runId: string;
+  step: number;
+  bytes: Uint8Array;
+}
+
+const CHECKPOINT_KEY = 'checkpoint';
+
+/** Keeps `ck` in IndexedDB (too large for localStorage); false when it could not be stored. */
+export async function saveTrainingCheckpoint(ck: StoredCheckpoint): Promise<boolean> {
+  if (!hasIdb()) return false;
+  try {
+    await withStore('readwrite', (s) => s.put(ck, CHECKPOINT_KEY));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function loadTrainingCheckpoint(): Promise<StoredCheckpoint | null> {
+  if (!hasIdb()) return null;
+  try {
+    const v = await withStore<unknown>('readonly', (s) => s.get(CHECKPOINT_KEY));
+    const ck = v as Partial<StoredCheckpoint> | undefined;
+    if (ck && typeof ck.runId === 'string' && typeof ck.step === 'number' && ck.bytes instanceof Uint8Array)
+      return ck as StoredCheckpoint;
+  } catch {
+    // unreadable: nothing to resume
+  }
+  return null;
+}
+
+export async function clearTrainingCheckpoint(): Promise<void> {
+  if (!hasIdb()) return;
+  try {
+    await withStore('readwrite', (s) => s.delete(CHECKPOINT_KEY));
   } catch {
     // ignore
   }

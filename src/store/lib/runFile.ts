@@ -67,6 +67,27 @@ function checkSide(s: unknown, where: string): SideResult {
 type KeysOf<T> = { [K in keyof StepMetrics]-?: StepMetrics[K] extends T ? K : never }[keyof StepMetrics];
 type ScalarKey = KeysOf<number>;
 type ArrayKey = KeysOf<number[]>;
+/** Metrics that are null where they do not apply (no mixture step, no hidden states recorded). */
+type NullableKeysOf<T> = {
+  [K in keyof StepMetrics]-?: null extends StepMetrics[K]
+    ? StepMetrics[K] extends T | null
+      ? K
+      : never
+    : never;
+}[keyof StepMetrics];
+const STEP_NULLABLE_SCALARS_SET: Record<NullableKeysOf<number>, true> = {
+  mixingStepFraction: true,
+  weightEntropy: true,
+  mixNormRatio: true,
+  mixNearestCosine: true,
+};
+const STEP_NULLABLE_ARRAYS_SET: Record<NullableKeysOf<number[]>, true> = {
+  hiddenEntropyScaleFree: true,
+  hiddenEntropyByReasoningQuarter: true,
+  hiddenEntropyScaleFreeByReasoningQuarter: true,
+};
+export const STEP_NULLABLE_SCALARS = Object.keys(STEP_NULLABLE_SCALARS_SET) as NullableKeysOf<number>[];
+export const STEP_NULLABLE_ARRAYS = Object.keys(STEP_NULLABLE_ARRAYS_SET) as NullableKeysOf<number[]>[];
 
 /** Every number of a GRPO step, in CSV column order (a Record, so a new metric cannot be forgotten). */
 const STEP_SCALARS_SET: Record<ScalarKey, true> = {
@@ -157,6 +178,12 @@ function checkStep(m: unknown, where: string): StepMetrics {
     const v = m[k];
     out[k] = Array.isArray(v) ? v.map(num) : [];
   }
+  // Absent (a file from before the metric) or null: does not apply.
+  for (const k of STEP_NULLABLE_SCALARS) out[k] = typeof m[k] === 'number' ? m[k] : null;
+  for (const k of STEP_NULLABLE_ARRAYS) {
+    const v = m[k];
+    out[k] = Array.isArray(v) ? v.map(num) : null;
+  }
   out.skipped = m.skipped === true;
   return out as unknown as StepMetrics;
 }
@@ -196,6 +223,11 @@ function checkTrainRun(t: unknown, i: number): TrainRunRecord {
     maxSteps,
     history,
   };
+  if (typeof t.model === 'string') run.model = t.model.slice(0, 200);
+  if (typeof t.heldOut === 'number' && Number.isInteger(t.heldOut) && t.heldOut >= 0) run.heldOut = t.heldOut;
+  const ck = t.checkpointStep;
+  if (typeof ck === 'number' && Number.isInteger(ck) && ck >= 1 && ck <= history.length)
+    run.checkpointStep = ck;
   const latest = t.latest;
   if (isObj(latest) && Array.isArray(latest.rollouts) && latest.rollouts.length <= MAX_KEPT_ROLLOUTS) {
     const G = typeof latest.G === 'number' && Number.isInteger(latest.G) && latest.G >= 1 ? latest.G : 1;
@@ -359,6 +391,8 @@ export function trainCsv(run: RunFile): string {
       ...STEP_SCALARS.map(snake),
       'skipped',
       ...STEP_ARRAYS.map((k) => (k === 'hiddenEntropy' ? 'hidden_entropy_per_layer' : snake(k))),
+      ...STEP_NULLABLE_SCALARS.map(snake),
+      ...STEP_NULLABLE_ARRAYS.map(snake),
     ],
   ];
   for (const t of run.train) {
@@ -374,8 +408,9 @@ export function trainCsv(run: RunFile): string {
         t.status,
         ...STEP_SCALARS.map((k) => m[k]),
         m.skipped ? 1 : 0,
-        ...STEP_ARRAYS.map((k) => {
+        ...[...STEP_ARRAYS, ...STEP_NULLABLE_SCALARS, ...STEP_NULLABLE_ARRAYS].map((k) => {
           const v = (m as unknown as Record<string, unknown>)[k];
+          if (typeof v === 'number') return v;
           return Array.isArray(v) ? v.map((h) => (Number.isFinite(h) ? h.toFixed(6) : 'NaN')).join(' ') : '';
         }),
       ]);
