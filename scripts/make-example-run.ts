@@ -1,8 +1,8 @@
 // Writes public/example-run.json: the run the playground shows before any model loads. It is a real run of
 // our engine (in Node) on the built-in model, with the page's default settings: the side-by-side decode
-// (discrete and the default MoT-G preset, through Engine.rollout, same prompt and seed) and held-out
-// evaluations in both modes, and two short GRPO runs with the Train panel's default form (discrete and the
-// default preset) so the training charts have curves to overlay. The page reads it with the same parser as
+// (the matched discrete-top-k baseline and the default MoT-G preset, through Engine.rollout, same prompt and
+// seed) and held-out evaluations in both modes, and two short GRPO runs with the Train panel's default form
+// (discrete-top-k and the default preset) so the training charts have curves to overlay. The page reads it with the same parser as
 // an imported run.
 //
 // Usage: npx tsx scripts/make-example-run.ts [--model public/models/<id>] [--out public/example-run.json]
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const prompt = buildPrompt(item.question, d.wrap);
   const promptIds = await engine.tokenize(prompt);
   const sides: SideResult[] = [];
-  for (const mode of ['discrete', d.preset] as DecodeMode[]) {
+  for (const mode of [d.baseline, d.preset] as DecodeMode[]) {
     const side = await decodeSide(engine, {
       mode,
       settings: d,
@@ -68,8 +68,9 @@ async function main(): Promise<void> {
   }
 
   const evals: EvalRun[] = [];
-  for (const mode of ['discrete', d.preset] as DecodeMode[]) {
-    const s = { ...settings.eval, mode, n };
+  // The matched baseline and the preset on the same held-out questions, 4 samples each (pass@1…4).
+  for (const mode of [settings.eval.mode, d.preset] as DecodeMode[]) {
+    const s = { ...settings.eval, mode, n, samples: 4 };
     const t0 = performance.now();
     const { results } = await evaluate(engine, s, { texts, eos: info.eosTokenIds });
     evals.push({
@@ -102,11 +103,11 @@ async function main(): Promise<void> {
   run.evals = evals;
 
   const trainSteps = Number(arg('train-steps', '40'));
-  for (const preset of ['discrete', settings.train.preset] as const) {
+  for (const preset of ['discrete-top-k', settings.train.preset] as const) {
     const form = { ...settings.train, preset, steps: trainSteps };
     // Full fine-tuning on the CPU path trains the loaded weights in place: each run starts from the file.
     await engine.loadModel({ kind: 'url', baseUrl: modelDir });
-    const trainer = await engine.createTrainer(trainingSettingsOf(form));
+    const trainer = await engine.createTrainer(trainingSettingsOf(form, settings.eval.n));
     const history = [];
     for (let i = 0; i < trainSteps; i++) history.push((await trainer.trainStep()).metrics);
     const last = history.slice(-10);
@@ -122,6 +123,7 @@ async function main(): Promise<void> {
       status: 'finished',
       maxSteps: trainSteps,
       history,
+      heldOut: settings.eval.n,
     });
   }
   const text = `${JSON.stringify(run)}\n`;

@@ -168,6 +168,10 @@ export async function planHubModel(id: string, revision = 'main'): Promise<HubPl
   }
   if (!files.some((f) => f.name === 'tokenizer.json'))
     throw new HubError(`${id}: no tokenizer.json; the playground needs the model's tokenizer.`, 'hub-layout');
+  // transformers.js remembers a file's metadata for the session; what the cache holds now is asked anew.
+  const cache = await cacheBucket();
+  if (cache)
+    for (const f of files) f.fromCache = (await cache.match(await urlOf(id, revision, f.name))) !== undefined;
   const configBytes = await fetchFile(id, revision, config, () => {});
   let configJson: unknown;
   try {
@@ -261,4 +265,98 @@ export async function downloadHubModel(
     out.push(new File([bytes], f.name));
   }
   return out;
+}
+
+/** What a plan downloads: every file's bytes, those already in the browser cache, and files of unknown size. */
+export function planBytes(plan: HubPlan): { total: number; cached: number; unknown: number } {
+  let total = 0;
+  let cached = 0;
+  let unknown = 0;
+  for (const f of plan.files) {
+    if (f.size === null) unknown++;
+    total += f.size ?? 0;
+    if (f.fromCache) cached += f.size ?? 0;
+  }
+  return { total, cached, unknown };
+}
+
+export interface CachedModel {
+  id: string;
+  revision: string;
+  files: { name: string; size: number }[];
+  bytes: number;
+}
+
+/** The cache entries' URLs follow the Hub's path template: the model id, revision and file name back. */
+async function cachedFileOf(url: string): Promise<{ id: string; revision: string; name: string } | null> {
+  const t = await transformers();
+  const host = t.env.remoteHost.endsWith('/') ? t.env.remoteHost : `${t.env.remoteHost}/`;
+  if (!url.startsWith(host)) return null;
+  const escaped = t.env.remotePathTemplate.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
+  const pattern = escaped.replace('{model}', '(?<model>.+?)').replace('{revision}', '(?<rev>[^/]+)');
+  const m = new RegExp(`^${pattern}${pattern.endsWith('/') ? '' : '/'}(?<name>.+)$`).exec(
+    url.slice(host.length),
+  );
+  const { model, rev, name } = m?.groups ?? {};
+  if (!model || !rev || !name) return null;
+  try {
+    return { id: model, revision: decodeURIComponent(rev), name: decodeURIComponent(name) };
+  } catch {
+    return null;
+  }
+}
+
+/** Every model the browser's Hub cache holds (this page's downloads and transformers.js's), largest first. */
+export async function listHubCache(): Promise<CachedModel[]> {
+  const cache = await cacheBucket();
+  if (!cache) return [];
+  const models = new Map<string, CachedModel>();
+  for (const req of await cache.keys()) {
+    const file = await cachedFileOf(req.url);
+    if (!file) continue;
+    const res = await cache.match(req);
+    const header = res?.headers.get('content-length');
+    // A Blob's size is known without reading its bytes.
+    const size = header && /^\d+$/.test(header) ? Number(header) : ((await res?.blob())?.size ?? 0);
+    const key = `${file.id}@${file.revision}`;
+    const m = models.get(key) ?? { id: file.id, revision: file.revision, files: [], bytes: 0 };
+    m.files.push({ name: file.name, size });
+    m.bytes += size;
+    models.set(key, m);
+  }
+  return [...models.values()].sort((a, b) => b.bytes - a.bytes || a.id.localeCompare(b.id));
+}
+
+/** Deletes one model's files (one revision) from the browser cache; returns how many entries went. */
+export async function deleteHubCache(id: string, revision: string): Promise<number> {
+  const cache = await cacheBucket();
+  if (!cache) return 0;
+  let deleted = 0;
+  for (const req of await cache.keys()) {
+    const file = await cachedFileOf(req.url);
+    if (file && file.id === id && file.revision === revision && (await cache.delete(req))) deleted++;
+  }
+  return deleted;
+}
+
+export interface StorageState {
+  /** Bytes this site stores (all of its storage, not only the Hub cache), and the browser's quota. */
+  usage: number | null;
+  quota: number | null;
+  /** The browser keeps this site's storage when space runs low (navigator.storage.persist granted). */
+  persisted: boolean | null;
+}
+
+export async function storageState(): Promise<StorageState> {
+  const storage = typeof navigator !== 'undefined' ? navigator.storage : undefined;
+  const estimate = storage?.estimate ? await storage.estimate().catch(() => null) : null;
+  const persisted = storage?.persisted ? await storage.persisted().catch(() => null) : null;
+  return { usage: estimate?.usage ?? null, quota: estimate?.quota ?? null, persisted };
+}
+
+/** Asks the browser to keep this site's storage (it may say no: the answer is returned). */
+export async function persistStorage(): Promise<boolean> {
+  const storage = typeof navigator !== 'undefined' ? navigator.storage : undefined;
+  if (!storage?.persist) return false;
+  return storage.persist().catch(() => false);
 }

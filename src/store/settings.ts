@@ -1,7 +1,7 @@
 // The experiment settings: defaults (each with its reason), validation of values read from outside
 // (a link, an imported run), and the URL-hash form that makes a link reproduce the same setup.
 import { WEIGHT_DTYPE_SETTINGS } from '../engine/gpu/streamLoad.ts';
-import { DEFAULTS, PRESET_NAMES } from '../mot/presets.ts';
+import { DEFAULTS, PRESET_NAMES, stopDefaultsFor } from '../mot/presets.ts';
 import { hasTask, TASKS } from '../tasks/registry.ts';
 import { DEFAULT_TRAIN_FORM, LIKELIHOOD_CHOICES, type TrainForm, type TrainTaskEntry } from './trainForm.ts';
 import type {
@@ -14,10 +14,18 @@ import type {
   ModelChoice,
 } from './types.ts';
 
-export const MIX_PRESETS = PRESET_NAMES.filter((p) => p !== 'discrete') as MixPreset[];
-export const DECODE_MODES: DecodeMode[] = ['discrete', ...MIX_PRESETS];
+/** The discrete baselines: the full vocabulary, and the matched one (the mixtures' top k). */
+const BASELINES = ['discrete', 'discrete-top-k'] as const;
+export const MIX_PRESETS = PRESET_NAMES.filter(
+  (p) => p !== 'discrete' && p !== 'discrete-top-k',
+) as MixPreset[];
+export const DECODE_MODES: DecodeMode[] = [...BASELINES, ...MIX_PRESETS];
 /** Presets a GRPO run can train with (discrete is plain GRPO). */
-export const TRAIN_PRESETS = ['discrete', ...MIX_PRESETS] as const;
+export const TRAIN_PRESETS = [...BASELINES, ...MIX_PRESETS] as const;
+/** A select's label for a mode: the name, with a note where the name alone does not say what it is. */
+export function modeLabel(mode: DecodeMode): string {
+  return mode === 'discrete-top-k' ? 'discrete-top-k (one token from the top k: the matched baseline)' : mode;
+}
 
 export const DEFAULT_MEMORY: MemorySettings = {
   group: 4, // a small GRPO group: the paper's G is 10, a browser GPU holds less
@@ -36,6 +44,7 @@ export const DEFAULT_DECODE: DecodeSettings = {
   index: 0,
   wrap: true, // the training prompt: system prompt, chat turn, <think> prefill (MOTG.md §3)
   preset: 'dirichlet', // the paper's main method
+  baseline: 'discrete-top-k', // matched: the same top-k candidates as the mixture (MOTG.md §5)
   temperature: DEFAULTS.temperature,
   k: DEFAULTS.k,
   concentration: DEFAULTS.concentration,
@@ -44,6 +53,7 @@ export const DEFAULT_DECODE: DecodeSettings = {
   gumbelTau: DEFAULTS.gumbelTau,
   moiBeta: DEFAULTS.moiBeta,
   noiseSigma: 0.33, // only soft-tokens uses noise; its preset value
+  coldStop: stopDefaultsFor('soft-thinking').coldStop, // soft-thinking's own default (its paper: on)
   maxNewTokens: 48, // enough for a short trace of the easy tasks; quick on a software adapter
   seed: 1,
 };
@@ -53,7 +63,7 @@ export const DEFAULT_EVAL: EvalSettings = {
   level: 'trivial',
   n: 10, // the paper uses 100 per task; 10 keeps a browser run short
   samples: 1,
-  mode: 'discrete',
+  mode: 'discrete-top-k', // the matched baseline of the mixture presets (k = 2, as they use)
   temperature: 0.9, // the paper's sampling temperature
   seed: 90_001, // held out: the built-in model trains on small seeds
   maxNewTokens: 96,
@@ -103,6 +113,7 @@ const FIELDS: Field[] = [
   F('idx', 'decode', 'index', 'int', { min: 0, max: 1e6 }),
   F('wrap', 'decode', 'wrap', 'bool'),
   F('preset', 'decode', 'preset', 'str', { oneOf: MIX_PRESETS }),
+  F('base', 'decode', 'baseline', 'str', { oneOf: BASELINES }),
   F('t', 'decode', 'temperature', 'num', { min: 0, max: 5 }),
   F('k', 'decode', 'k', 'int', { min: 1, max: 64 }),
   F('c', 'decode', 'concentration', 'num', { min: 1e-3, max: 1e3 }),
@@ -111,6 +122,7 @@ const FIELDS: Field[] = [
   F('tau', 'decode', 'gumbelTau', 'num', { min: 1e-3, max: 100 }),
   F('beta', 'decode', 'moiBeta', 'num', { min: 0, max: 100 }),
   F('sigma', 'decode', 'noiseSigma', 'num', { min: 0, max: 10 }),
+  F('cold', 'decode', 'coldStop', 'bool'),
   F('new', 'decode', 'maxNewTokens', 'int', { min: 1, max: 2048 }),
   F('seed', 'decode', 'seed', 'int', { min: 0, max: 2 ** 31 }),
   F('e.tasks', 'eval', 'tasks', 'list'),
@@ -142,6 +154,8 @@ const FIELDS: Field[] = [
   F('g.seed', 'train', 'seed', 'int', { min: 0, max: 2 ** 31 }),
   F('g.mode', 'train', 'mode', 'str', { oneOf: ['full', 'lora'] }),
   F('g.r', 'train', 'loraRank', 'int', { min: 1, max: 1024 }),
+  F('g.ck', 'train', 'checkpointEvery', 'int', { min: 0, max: 100_000 }),
+  F('g.cont', 'train', 'continueRun', 'bool'),
 ];
 
 /** Largest weight of a task in the mix (the form's bound). */

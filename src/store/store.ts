@@ -91,6 +91,19 @@ export interface TrainSlice {
   trainError: TrainUiError | null;
   /** A refusal that is not a failure (a second start while a run runs). */
   trainNotice: string | null;
+  /** The run whose checkpoint the browser keeps (IndexedDB), and its step: it can be resumed. */
+  trainCheckpoint: { runId: string; step: number } | null;
+}
+
+/** The guided first path and the explainer's step (actions: src/store/actions/guide.ts). */
+export interface GuideSlice {
+  guideOpen: boolean;
+  /** The guide's current step (0-based, GUIDE_STEPS in guide.ts). */
+  guideStep: number;
+  /** What a guide action is doing now (its buttons wait), or null. */
+  guideBusy: string | null;
+  /** The decode step the explainer shows (clamped to the decode on screen). */
+  explainStep: number;
 }
 
 export interface ErrorSlice {
@@ -103,6 +116,7 @@ export type State = EngineSlice &
   EvalSlice &
   RunSlice &
   TrainSlice &
+  GuideSlice &
   ErrorSlice;
 type Slice<T> = StateCreator<State, [], [], T>;
 
@@ -133,6 +147,13 @@ const trainSlice: Slice<TrainSlice> = () => ({
   trainBusy: false,
   trainError: null,
   trainNotice: null,
+  trainCheckpoint: null,
+});
+const guideSlice: Slice<GuideSlice> = () => ({
+  guideOpen: false,
+  guideStep: 0,
+  guideBusy: null,
+  explainStep: 0,
 });
 const errorSlice: Slice<ErrorSlice> = () => ({ errors: {} });
 
@@ -143,6 +164,7 @@ export const useStore = create<State>()((...a) => ({
   ...evalSlice(...a),
   ...runSlice(...a),
   ...trainSlice(...a),
+  ...guideSlice(...a),
   ...errorSlice(...a),
 }));
 

@@ -28,7 +28,8 @@ export interface MemorySettings {
   weightDtype: WeightDtypeSetting;
 }
 
-export type MixPreset = Exclude<PresetName, 'discrete'>;
+/** The mixture presets (the discrete baselines are DecodeMode's other values). */
+export type MixPreset = Exclude<PresetName, 'discrete' | 'discrete-top-k'>;
 
 export interface DecodeSettings {
   source: 'task' | 'text';
@@ -41,8 +42,10 @@ export interface DecodeSettings {
   index: number;
   /** Wrap the prompt as in training: system prompt, chat turn, `<think>` prefill. */
   wrap: boolean;
-  /** The MoT-G preset run beside `discrete`. */
+  /** The MoT-G preset run beside the baseline. */
   preset: MixPreset;
+  /** The discrete side: one token from the preset's top k (the matched baseline) or from the whole vocabulary. */
+  baseline: 'discrete' | 'discrete-top-k';
   temperature: number;
   k: number;
   /** Dirichlet concentration c. */
@@ -52,12 +55,14 @@ export interface DecodeSettings {
   gumbelTau: number;
   moiBeta: number;
   noiseSigma: number;
+  /** Cold Stop (soft-thinking only; its paper's default is on). */
+  coldStop: boolean;
   maxNewTokens: number;
   /** Sampling seed, shared by both sides. */
   seed: number;
 }
 
-export type DecodeMode = 'discrete' | MixPreset;
+export type DecodeMode = 'discrete' | 'discrete-top-k' | MixPreset;
 
 export interface EvalSettings {
   tasks: string[];
@@ -93,6 +98,8 @@ export interface StepView {
   representative: number;
   /** Text of the representative token (what the transcript shows). */
   repText: string;
+  /** The most probable next token (absent in files from before it was kept). */
+  argmax?: number;
   /** Next-token entropy in nats. */
   entropy: number;
   /** Hidden-state entropy per layer (nats), when the engine reported it. */
@@ -201,6 +208,11 @@ export interface TrainRunRecord {
   history: StepMetrics[];
   /** The latest step's completions (prompt · G + g), absent when there were too many to keep. */
   latest?: { G: number; rollouts: RolloutRecord[] };
+  /** The model it trained (its label), and the step of its latest checkpoint kept in the browser. */
+  model?: string;
+  checkpointStep?: number;
+  /** Held-out items per task its training never drew (the Evaluate panel's n when it started). */
+  heldOut?: number;
 }
 
 /** What export writes, import reads, reload restores and the example ships. */

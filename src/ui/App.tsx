@@ -6,6 +6,8 @@ import { applyHash } from '../store/actions/settings.ts';
 import { useStore } from '../store/store.ts';
 import { DecodePanel } from './components/DecodePanel.tsx';
 import { EvaluatePanel } from './components/EvaluatePanel.tsx';
+import { Explainer } from './components/Explainer.tsx';
+import { GuideButton, GuidedPath } from './components/GuidedPath.tsx';
 import { ModelPanel } from './components/ModelPanel.tsx';
 import { Notices } from './components/Notices.tsx';
 import { RunBar } from './components/RunBar.tsx';
@@ -80,6 +82,7 @@ export function App() {
         </div>
         <div className="top-actions">
           <Status />
+          <GuideButton />
           <button
             type="button"
             className="secondary"
@@ -96,9 +99,11 @@ export function App() {
         <div className="layout">
           <div className="col-side">
             <ModelPanel />
+            <GuidedPath />
           </div>
           <div className="col-main">
             <DecodePanel />
+            <Explainer />
             <EvaluatePanel />
             <TrainPanel />
           </div>

@@ -23,8 +23,11 @@ async function modelReady(page: Page): Promise<void> {
   await expect(page.getByTestId('model')).toContainText('parameters');
 }
 
+/** Types a value and commits it with Enter (a number field commits on Enter, blur or after a pause). */
 async function setNumber(page: Page, label: string, value: number): Promise<void> {
-  await page.getByLabel(label, { exact: true }).fill(String(value));
+  const box = page.getByLabel(label, { exact: true });
+  await box.fill(String(value));
+  await box.press('Enter');
 }
 
 test('example run at once, built-in model, side-by-side decode, share, export, import, reload', async ({
@@ -100,8 +103,15 @@ test('example run at once, built-in model, side-by-side decode, share, export, i
   expect(names.some((n) => n.startsWith('charts/hidden-entropy-'))).toBe(true);
   const run = JSON.parse(new TextDecoder().decode(entries.find((e) => e.name === 'run.json')?.data));
   expect(run.format).toBe('motg-run');
-  expect(run.decode.sides.map((s: { mode: string }) => s.mode)).toEqual(['discrete', 'dirichlet']);
+  expect(run.decode.sides.map((s: { mode: string }) => s.mode)).toEqual(['discrete-top-k', 'dirichlet']);
   expect(run.settings.decode.temperature).toBe(0.5);
+  // The mixture stream marks every step whose representative is not the most probable token, and only those.
+  type Step = { mode: string; ids: number[]; representative: number; argmax?: number };
+  const offTop = (run.decode.sides[1].steps as Step[]).filter(
+    (st) => st.mode === 'mixture' && st.ids.length > 1 && st.argmax !== st.representative,
+  ).length;
+  expect((run.decode.sides[1].steps as Step[]).every((st) => typeof st.argmax === 'number')).toBe(true);
+  await expect(mixture.getByTestId('token-stream').locator('[data-off-top]')).toHaveCount(offTop);
   const png = entries.find((e) => e.name === 'charts/next-token-entropy.png')?.data;
   expect(Array.from(png?.slice(1, 4) ?? [])).toEqual([0x50, 0x4e, 0x47]);
   // A real chart image, not a legend icon: its PNG width (bytes 16..19) is the chart's, doubled.

@@ -9,6 +9,9 @@
 // worker and other jobs share the cores, so a task with 10 ms of work can take 100 ms of wall time
 // waiting for a core. A task's CPU time is what the page's own code decides; on a machine with a free
 // core wall and CPU time agree. Long animation frames (which scripts ran) name the cause on failure.
+//
+// Also narrow screens (390 px): the Model panel comes first, and a table wider than the screen scrolls
+// inside its box with a visible hint, by keyboard too, while the page itself never scrolls sideways.
 import { expect, type Page, test } from '@playwright/test';
 
 interface Timed {
@@ -196,5 +199,46 @@ test('the page stays responsive (no long main-thread tasks) while the worker tra
   // the "good" bound of Interaction to Next Paint, loose enough for a busy 2-core machine.
   const slowInputs = seen.events.filter((x) => x.duration > 200);
   expect(slowInputs, `inputs painted after more than 200 ms: ${report.slowInputs.join(', ')}`).toEqual([]);
+  expect(errors).toEqual([]);
+});
+
+test('at 390 px the Model panel comes first and a wide table scrolls with a hint, by keyboard too', async ({
+  page,
+}) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto('/');
+  await expect(page.getByTestId('run-origin')).toHaveAttribute('data-origin', 'example', { timeout: 10_000 });
+  const top = async (id: string) => (await page.getByTestId(id).boundingBox())?.y ?? Number.NaN;
+  const model = await top('model-panel');
+  for (const other of ['decode-panel', 'evaluate-panel', 'train-panel'])
+    expect(model, `the Model panel above ${other}`).toBeLessThan(await top(other));
+
+  // The bundled example's evaluation table is wider than 390 px: it scrolls in its own box.
+  const table = page.getByTestId('eval-table');
+  await expect(table).toBeVisible();
+  const area = page.getByTestId('scroll-area').filter({ has: table });
+  await expect(area).toHaveAttribute('data-scrolls', 'true');
+  const hint = area.getByTestId('scroll-hint');
+  await expect(hint).toBeVisible();
+  await expect(hint).toContainText('scroll →');
+  const region = area.getByRole('region');
+  await expect(region).toHaveAccessibleName(/scrolls sideways/);
+  await expect(region).toHaveAttribute('tabindex', '0');
+  // By keyboard: the region takes focus and the arrow keys scroll it; at its right edge the hint goes.
+  await region.focus();
+  await page.keyboard.press('ArrowRight');
+  await expect.poll(() => region.evaluate((el) => el.scrollLeft)).toBeGreaterThan(0);
+  await region.evaluate((el) => el.scrollTo({ left: el.scrollWidth }));
+  await expect(hint).toHaveCount(0);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+
+  // Wide enough for the table: no hint and no extra tab stop.
+  await page.setViewportSize({ width: 1600, height: 900 });
+  await expect(area).toHaveAttribute('data-scrolls', 'false');
+  await expect(area.getByTestId('scroll-hint')).toHaveCount(0);
+  await expect(region).not.toHaveAttribute('tabindex', '0');
   expect(errors).toEqual([]);
 });

@@ -3,7 +3,7 @@
 // 3 steps, short completions) on the built-in model fills every chart with 3 points and the rollout table;
 // its settings are in the link, the run's export holds its steps (run.json, train.csv, chart images), the
 // trained model exports as a Hugging Face folder, and a reload restores the run and its form. A second run
-// joins the restored one; a second start while it runs is refused. Screenshot: docs/screenshots/07-train.png.
+// joins the restored one; a second start while it runs is refused (disabled, with the reason). Screenshot: docs/screenshots/07-train.png.
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type Download, expect, type Page, test } from '@playwright/test';
@@ -125,9 +125,12 @@ test('train: a tiny GRPO run charts 3 steps, is kept in the link and the export,
   await expect.poll(() => new URL(page.url()).hash).toContain('g.mode=lora');
   await expect.poll(() => new URL(page.url()).hash).toContain('g.r=4');
   await panel.getByTestId('train-start').click();
-  await panel.getByTestId('train-start').click();
-  await expect(panel.getByTestId('train-refused')).toContainText('already in progress');
+  // Start is refused while it runs: disabled, with the reason beside it.
+  await expect(panel.getByTestId('train-start')).toBeDisabled();
+  await expect(panel.getByTestId('train-start-why')).toContainText('in progress');
+  // A pause lands after the step in flight, and says so until then.
   await panel.getByTestId('train-pause').click();
+  await expect(panel.getByTestId('train-pause')).toHaveText('Pausing after this step…');
   await expect(panel.getByTestId('train-resume')).toBeVisible();
   const bar = panel.getByRole('progressbar');
   const before = Number(await bar.getAttribute('aria-valuenow'));
@@ -138,7 +141,7 @@ test('train: a tiny GRPO run charts 3 steps, is kept in the link and the export,
   await expect(panel.getByTestId('train-refused')).toHaveCount(0);
   // It joins the restored run on the charts.
   await expect(panel.getByTestId('train-run-count')).toContainText('2 runs');
-  await expect(panel.getByTestId('train-chart-reward').locator('.recharts-legend-item')).toHaveCount(2);
+  await expect(panel.getByTestId('train-chart-reward').locator('.chart-legend-item')).toHaveCount(2);
   await expect(panel.getByTestId('train-run-list').locator('li').last()).toHaveAttribute(
     'data-status',
     'stopped',

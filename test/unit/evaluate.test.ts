@@ -102,6 +102,7 @@ describe('evaluateItems', () => {
         formatRate: 3 / 6,
         meanReward: 8 / 6,
         tokens: 10 + 11 + 12 + 20 + 21 + 22,
+        correct: [1, 2], // per item, of its 3 samples (pass@k reads these)
       },
       {
         task: 'b',
@@ -113,6 +114,7 @@ describe('evaluateItems', () => {
         formatRate: 0,
         meanReward: 1 / 3,
         tokens: 33,
+        correct: [1],
       },
     ]);
     expect(report.overall).toEqual({
@@ -342,6 +344,7 @@ describe("the page's evaluation (store/lib/evalRun.ts) on the evaluator", () => 
         formatRate: 1,
         meanReward: rewards.reduce((a, b) => a + b, 0) / 12,
         tokens: 36,
+        correct: [1, 1, 1],
       },
     ]);
   });

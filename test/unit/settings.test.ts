@@ -56,6 +56,8 @@ describe('settings in the URL hash', () => {
       seed: 7,
       mode: 'lora',
       loraRank: 16,
+      checkpointEvery: 3,
+      continueRun: true,
     };
     const hash = settingsToHash({ ...DEFAULT_SETTINGS, train });
     const p = new URLSearchParams(hash.slice(1));

@@ -21,10 +21,10 @@ let generation = 0;
 let stopRequested = false;
 let timer: ReturnType<typeof setTimeout> | null = null;
 
-/** The modes a decode runs: discrete, and the preset when mixture decoding is available. */
+/** The modes a decode runs: the baseline and the preset when mixture decoding is available, else discrete. */
 export function decodeModes(): DecodeMode[] {
   const s = useStore.getState();
-  return s.rollout ? ['discrete', s.settings.decode.preset] : ['discrete'];
+  return s.rollout ? [s.settings.decode.baseline, s.settings.decode.preset] : ['discrete'];
 }
 
 /** Re-run after the knobs settle (only when a model is ready). */

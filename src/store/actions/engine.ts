@@ -8,9 +8,10 @@ import {
   resetEngineClient,
 } from '../../client/engineClient.ts';
 import { folderName, readConfig, withPaths } from '../../client/folder.ts';
-import { downloadHubModel, type FileProgress, planHubModel } from '../../client/hub.ts';
+import { downloadHubModel, type FileProgress, type HubPlan, planHubModel } from '../../client/hub.ts';
 import { parseQwen2Config, type Qwen2Config } from '../../engine/config.ts';
 import type { LoadOptions, ModelInfo } from '../../worker/api.ts';
+import { clearHubFailure, hubFailed } from '../hubState.ts';
 import { syncHash } from '../lib/hash.ts';
 import { runJob } from '../lib/jobs.ts';
 import { fitReport } from '../lib/memoryFit.ts';
@@ -29,7 +30,7 @@ export class WontFitError extends Error {
   }
 }
 
-function deviceMemory(): number | undefined {
+export function deviceMemory(): number | undefined {
   return (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
 }
 
@@ -84,10 +85,10 @@ async function checkedLoad(
 }
 
 /**
- * Loads a model. Built-in and Hub choices fetch their own files; a folder needs `files`. The model
- * in use stays loaded until the new one has loaded.
+ * Loads a model. Built-in and Hub choices fetch their own files (a Hub choice may come with the plan its
+ * size check made); a folder needs `files`. The model in use stays loaded until the new one has loaded.
  */
-export async function loadModelChoice(choice: ModelChoice, files?: File[]): Promise<void> {
+export async function loadModelChoice(choice: ModelChoice, files?: File[], hubPlan?: HubPlan): Promise<void> {
   const prev = useStore.getState();
   if (prev.status === 'starting' || prev.status === 'idle') return;
   const label =
@@ -98,6 +99,7 @@ export async function loadModelChoice(choice: ModelChoice, files?: File[]): Prom
         : choice.name;
   useStore.setState({ status: 'loading', loadingLabel: label, progress: [] });
   clearError('model');
+  clearHubFailure();
   const engine = engineClient();
   try {
     await runJob('load', async () => {
@@ -109,7 +111,7 @@ export async function loadModelChoice(choice: ModelChoice, files?: File[]): Prom
           engine.loadModel({ kind: 'url', baseUrl }, opts),
         );
       } else if (choice.kind === 'hub') {
-        const plan = await planHubModel(choice.id, choice.revision);
+        const plan = hubPlan ?? (await planHubModel(choice.id, choice.revision));
         useStore.setState({
           progress: plan.files.map((f) => ({
             name: f.name,
@@ -151,7 +153,10 @@ export async function loadModelChoice(choice: ModelChoice, files?: File[]): Prom
     const s = useStore.getState();
     // Back to the model that was there (or to an error state when none).
     useStore.setState({ status: s.model ? 'ready' : 'error', config: s.model?.config ?? s.config });
-    engineFailed('model', e);
+    // A Hub failure is told next to the Hub control, in words that say what to do next.
+    if (choice.kind === 'hub' && (e as { code?: string }).code !== 'gpu-device-lost')
+      hubFailed(choice.id, choice.revision, e, s.model ? (s.modelName ?? s.model.label) : null);
+    else engineFailed('model', e);
   }
 }
 

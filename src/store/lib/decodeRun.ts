@@ -3,6 +3,7 @@
 
 import { makeSettings } from '../../mot/presets.ts';
 import type { MotSettings } from '../../mot/settings.ts';
+import type { StopSettings } from '../../mot/stop.ts';
 import { completionsByPrompt, type EvalCompletion, scoreCompletion } from '../../rl/evaluate.ts';
 import type { RolloutRecord, RolloutStepEvent } from '../../rl/rollout.ts';
 import { extractAnswer } from '../../tasks/extract.ts';
@@ -43,6 +44,7 @@ export class RolloutUnavailableError extends Error {
 /** MoT-G settings of a mode with the page's knobs applied (the preset's own values where it fixes them). */
 export function motSettingsFor(mode: DecodeMode, s: DecodeSettings, V?: number): MotSettings {
   if (mode === 'discrete') return makeSettings('discrete', { temperature: s.temperature }, V);
+  if (mode === 'discrete-top-k') return makeSettings(mode, { temperature: s.temperature, k: s.k }, V);
   const overrides: Partial<MotSettings> = {
     temperature: s.temperature,
     k: s.k,
@@ -68,18 +70,25 @@ export function overridesFor(mode: DecodeMode, s: DecodeSettings): Partial<MotSe
   return o;
 }
 
+/** What Engine.rollout takes as overrides of the preset's stop settings: Cold Stop is soft-thinking's knob. */
+export function stopOverridesFor(mode: DecodeMode, s: DecodeSettings): Partial<StopSettings> {
+  return mode === 'soft-thinking' ? { coldStop: s.coldStop } : {};
+}
+
 /** The knobs that matter for a mode, for labels and CSV. */
 export function paramsFor(mode: DecodeMode, s: DecodeSettings): Record<string, number | string | boolean> {
   const base = { mode, temperature: s.temperature, seed: s.seed, maxNewTokens: s.maxNewTokens };
   switch (mode) {
     case 'discrete':
       return base;
+    case 'discrete-top-k':
+      return { ...base, k: s.k };
     case 'dirichlet':
       return { ...base, k: s.k, concentration: s.concentration };
     case 'different-tokens':
       return { ...base, k: s.k };
     case 'soft-thinking':
-      return { ...base, k: s.k, topP: s.topP, minP: s.minP };
+      return { ...base, k: s.k, topP: s.topP, minP: s.minP, coldStop: s.coldStop };
     case 'mixture-of-inputs':
       return { ...base, k: s.k, beta: s.moiBeta };
     case 'soft-tokens':
@@ -206,6 +215,7 @@ function recordView(rec: RolloutRecord, texts: TokenTexts): StepView {
     texts: ids.map((id) => texts.get(id)),
     representative: rec.representative,
     repText: texts.get(rec.representative),
+    argmax: rec.argmax,
     entropy: rec.entropy,
     hidden: rec.hiddenEntropy.length > 0 ? rec.hiddenEntropy : null,
     phase: rec.phase,
@@ -266,7 +276,7 @@ async function viaRollout(engine: DecodeEngine, req: SideRequest): Promise<SideR
   const { settings: s, texts } = req;
   const wrap = req.wrap ?? identityWrap;
   const updates: { record: RolloutRecord | null; tokens: number[] }[] = [];
-  const mixture = req.mode !== 'discrete';
+  const mixture = req.mode !== 'discrete' && req.mode !== 'discrete-top-k';
   let emitted = 0;
   const onStep = wrap(async (ev: RolloutStepEvent) => {
     const u = ev.updates.find((x) => x.row === 0);
@@ -284,6 +294,7 @@ async function viaRollout(engine: DecodeEngine, req: SideRequest): Promise<SideR
       G: 1,
       preset: req.mode,
       settings: overridesFor(req.mode, s),
+      stop: stopOverridesFor(req.mode, s),
       maxNewTokens: s.maxNewTokens,
       seed: s.seed,
       purpose: req.purpose ?? 'train',
@@ -338,6 +349,7 @@ export async function completionsOf(
     G: req.G,
     preset: req.mode,
     settings: overridesFor(req.mode, req.settings),
+    stop: stopOverridesFor(req.mode, req.settings),
     maxNewTokens: req.settings.maxNewTokens,
     seed: req.settings.seed,
     purpose: req.purpose ?? 'eval',

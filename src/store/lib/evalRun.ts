@@ -1,15 +1,11 @@
-// Held-out evaluation of the current policy: for each task, n seeded questions, `samples` completions
+// Held-out evaluation of the current policy: for each task, the first n questions of its held-out pool
+// (rl/heldOut.ts; the eval seed only seeds the sampling), `samples` completions
 // each in the chosen decode mode (one batched rollout per question, or generate per sample); the one
 // evaluator (rl/evaluate.ts) scores them and keeps the rows: accuracy = mean over questions of the fraction
 // of samples scoring exactly 1 (MOTG.md §4). DOM-free: the page and scripts/make-example-run.ts both run it.
 
-import {
-  datasetItems,
-  type EvalCompletion,
-  type EvalDecoder,
-  type EvalItem,
-  evaluateItems,
-} from '../../rl/evaluate.ts';
+import { type EvalCompletion, type EvalDecoder, type EvalItem, evaluateItems } from '../../rl/evaluate.ts';
+import { heldOutEvalItems } from '../../rl/heldOut.ts';
 import type { EngineApi } from '../../worker/api.ts';
 import { DEFAULT_DECODE, levelFor } from '../settings.ts';
 import type { DecodeSettings, DrawnItem, EvalSettings, EvalTaskResult } from '../types.ts';
@@ -38,7 +34,8 @@ export async function evaluate(
   s: EvalSettings,
   hooks: EvalHooks,
 ): Promise<{ results: EvalTaskResult[]; interrupted: boolean }> {
-  const items = s.tasks.flatMap((task) => datasetItems(task, levelFor(task, s.level), s.seed, s.n));
+  // The held-out pool: questions no training run of the page draws (it holds out as many per task).
+  const items = s.tasks.flatMap((task) => heldOutEvalItems(task, levelFor(task, s.level), s.n));
   const report = await evaluateItems(items, {
     samples: s.samples,
     prompt: (item) => engine.tokenize(buildPrompt(item.entry.question, hooks.wrapPrompt ?? true)),

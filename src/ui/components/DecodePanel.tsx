@@ -1,16 +1,20 @@
 // Decode panel: a prompt (typed, or an item drawn from a task), run as `discrete` and as a MoT-G preset
 // side by side with the same seed. Knobs re-run it after a short pause; stale runs are cancelled.
 import { useMemo } from 'react';
-import { runDecode, stopDecode } from '../../store/actions/decode.ts';
+import { decodeModes, runDecode, stopDecode } from '../../store/actions/decode.ts';
 import { setDecode, setPreset } from '../../store/actions/settings.ts';
 import { drawItem } from '../../store/lib/items.ts';
 import { MIX_PRESETS } from '../../store/settings.ts';
 import { useStore } from '../../store/store.ts';
 import type { DecodeResult, DecodeSettings, MixPreset, SideResult } from '../../store/types.ts';
 import { TASK_NAMES, TASKS } from '../../tasks/registry.ts';
-import { EntropyChart, EntropyHeatmap, hiddenRange, SIDE_COLORS } from '../widgets/charts.tsx';
+import { modeColor } from '../lib/palette.ts';
+import { decodeDifferences } from '../lib/staleDecode.ts';
+import { EntropyChart, EntropyHeatmap, heatmapCellWidth, hiddenRange } from '../widgets/charts.tsx';
 import { CheckField, NumberField, Panel, SelectField } from '../widgets/fields.tsx';
 import { MixtureChips } from '../widgets/MixtureChips.tsx';
+import { GuideHere } from './GuidedPath.tsx';
+import { DecodeLookFor } from './LookFor.tsx';
 
 function PromptSource({ d }: { d: DecodeSettings }) {
   const drawn = useMemo(() => {
@@ -131,6 +135,16 @@ function Knobs({ d, rollout }: { d: DecodeSettings; rollout: boolean }) {
         onChange={(v) => setPreset(v)}
         testId="preset"
       />
+      <SelectField
+        label="Baseline"
+        value={d.baseline}
+        options={[
+          { value: 'discrete-top-k', label: `discrete, top ${d.k} (matched: the preset's candidates)` },
+          { value: 'discrete', label: 'discrete, whole vocabulary' },
+        ]}
+        onChange={(baseline) => setDecode({ baseline })}
+        testId="baseline"
+      />
       <NumberField
         label="Temperature"
         value={d.temperature}
@@ -181,6 +195,12 @@ function Knobs({ d, rollout }: { d: DecodeSettings; rollout: boolean }) {
             max={0.99}
             step={0.001}
             onChange={(minP) => setDecode({ minP })}
+            disabled={!rollout}
+          />
+          <CheckField
+            label="Cold Stop (a run of near-zero-entropy steps ends the thinking)"
+            checked={d.coldStop}
+            onChange={(coldStop) => setDecode({ coldStop })}
             disabled={!rollout}
           />
         </>
@@ -247,7 +267,7 @@ function SideColumn({ side, index, running }: { side: SideResult | null; index: 
   return (
     <div className="side" data-testid={`side-${index === 0 ? 'discrete' : 'mixture'}`}>
       <h3>
-        <span className="swatch" style={{ background: SIDE_COLORS[index] }} aria-hidden="true" />
+        <span className="swatch" style={{ background: modeColor(mode) }} aria-hidden="true" />
         {mode}
         {side && side.via === 'generate' && <span className="badge">generate</span>}
       </h3>
@@ -284,6 +304,7 @@ function Results({
   const showB = b ?? null;
   const done = result.sides.filter((s) => s.stopReason !== 'running');
   const range = hiddenRange(done);
+  const cellWidth = heatmapCellWidth(done);
   return (
     <div className="results">
       <p className="muted small" data-testid="results-item">
@@ -299,7 +320,7 @@ function Results({
         ) : (
           <div className="side placeholder" data-testid="side-mixture">
             <h3>
-              <span className="swatch" style={{ background: SIDE_COLORS[1] }} aria-hidden="true" />
+              <span className="swatch" style={{ background: modeColor(preset) }} aria-hidden="true" />
               {preset}
             </h3>
             <p className="muted">
@@ -317,6 +338,7 @@ function Results({
             side={s}
             title={`Hidden-state entropy, ${s.mode} (layers × steps; one colour scale for both sides)`}
             range={range}
+            cellWidth={cellWidth}
           />
         ))}
       </div>
@@ -329,6 +351,24 @@ function Results({
   );
 }
 
+/** Results on screen made with other settings (a link, the example, an import): say so, one click to run. */
+function StaleNotice({ result, d, ready }: { result: DecodeResult; d: DecodeSettings; ready: boolean }) {
+  const rollout = useStore((s) => s.rollout);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: decodeModes reads the rollout flag
+  const differs = useMemo(() => decodeDifferences(result, d, decodeModes()), [result, d, rollout]);
+  if (differs.length === 0) return null;
+  return (
+    <p className="notice-inline warn" role="status" data-testid="decode-stale">
+      These results were made with other settings ({differs.join(', ')}{' '}
+      {differs.length === 1 ? 'differs' : 'differ'} from the knobs above).{' '}
+      <button type="button" disabled={!ready} onClick={() => void runDecode()} data-testid="decode-run-shown">
+        Run these settings
+      </button>
+      {!ready && <span className="muted"> (once a model is loaded)</span>}
+    </p>
+  );
+}
+
 export function DecodePanel() {
   const d = useStore((s) => s.settings.decode);
   const status = useStore((s) => s.status);
@@ -338,14 +378,29 @@ export function DecodePanel() {
   const shown = useStore((s) => s.shown?.decode ?? null);
   const result = streaming ?? shown;
   const ready = status === 'ready';
+  const origin = useStore((s) => s.origin);
+  // The tab's own run re-runs on every knob change by itself; other results can stay stale.
+  const checkStale = !running && !streaming && result && !(ready && origin === 'live');
   return (
     <Panel
       id="decode"
       title="Decode: discrete vs MoT-G"
       actions={
         <>
-          <button type="button" disabled={!ready} onClick={() => void runDecode()} data-testid="generate">
-            {running ? 'Run again' : 'Run'}
+          {/* Refused while a decode runs (a knob change re-runs it): disabled, and it says why. */}
+          {running && (
+            <span className="action-note" id="decode-run-why" data-testid="decode-run-why">
+              decoding… (Stop ends it)
+            </span>
+          )}
+          <button
+            type="button"
+            disabled={!ready || running}
+            onClick={() => void runDecode()}
+            data-testid="generate"
+            aria-describedby={running ? 'decode-run-why' : undefined}
+          >
+            Run
           </button>
           <button type="button" className="secondary" disabled={!running} onClick={() => void stopDecode()}>
             Stop
@@ -353,9 +408,12 @@ export function DecodePanel() {
         </>
       }
     >
+      <GuideHere panel="decode" />
       <PromptSource d={d} />
       <Knobs d={d} rollout={rollout} />
+      <DecodeLookFor />
       {!ready && <p className="hint">Knobs re-run the decode as soon as a model is loaded.</p>}
+      {checkStale && <StaleNotice result={result} d={d} ready={ready} />}
       {result ? (
         <Results result={result} running={running} rollout={rollout} preset={d.preset} />
       ) : (

@@ -2,11 +2,17 @@
 // any decode mode), and a table that compares every evaluation of the run on screen.
 import { runEval, stopEval } from '../../store/actions/evaluate.ts';
 import { setEval } from '../../store/actions/settings.ts';
-import { DECODE_MODES } from '../../store/settings.ts';
+import { DECODE_MODES, modeLabel } from '../../store/settings.ts';
 import { useStore } from '../../store/store.ts';
 import type { EvalRun } from '../../store/types.ts';
 import { TASK_NAMES } from '../../tasks/registry.ts';
+import { modeColor } from '../lib/palette.ts';
+import { EvalChart } from '../widgets/charts.tsx';
 import { NumberField, Panel, ProgressBar, SelectField } from '../widgets/fields.tsx';
+import { PassAtKChart } from '../widgets/passAtKChart.tsx';
+import { ScrollArea } from '../widgets/ScrollArea.tsx';
+import { GuideHere } from './GuidedPath.tsx';
+import { EvalLookFor } from './LookFor.tsx';
 
 const LEVELS = ['trivial', 'easy', 'medium', 'default'];
 const NO_EVALS: EvalRun[] = [];
@@ -16,7 +22,7 @@ function CompareTable({ evals }: { evals: EvalRun[] }) {
   if (evals.length === 0) return <p className="muted">No evaluations in this run yet.</p>;
   const tasks = [...new Set(evals.flatMap((e) => e.results.map((r) => r.task)))];
   return (
-    <div className="table-scroll">
+    <ScrollArea label="Accuracy per task for each evaluation">
       <table className="compare" data-testid="eval-table">
         <caption className="visually-hidden">Accuracy per task for each evaluation</caption>
         <thead>
@@ -47,6 +53,12 @@ function CompareTable({ evals }: { evals: EvalRun[] }) {
                   {e.status !== 'done' && <span className={`badge ${e.status}`}>{e.status}</span>}
                 </th>
                 <td>
+                  <span
+                    className="swatch"
+                    style={{ background: modeColor(e.settings.mode) }}
+                    data-color={modeColor(e.settings.mode)}
+                    aria-hidden="true"
+                  />{' '}
                   {e.settings.mode} · T={e.settings.temperature}
                 </td>
                 {tasks.map((t) => {
@@ -72,7 +84,7 @@ function CompareTable({ evals }: { evals: EvalRun[] }) {
           })}
         </tbody>
       </table>
-    </div>
+    </ScrollArea>
   );
 }
 
@@ -107,8 +119,11 @@ export function EvaluatePanel() {
     >
       <p className="hint">
         Held-out accuracy of the current policy: the fraction of samples scoring exactly 1, averaged over
-        questions.
+        questions. The questions are the first n of each task's held-out pool, which this page's training
+        never draws.
       </p>
+      <EvalLookFor />
+      <GuideHere panel="evaluate" />
       <details className="task-picker">
         <summary>Tasks: {s.tasks.length === 0 ? 'none' : s.tasks.join(', ')}</summary>
         <fieldset>
@@ -147,7 +162,11 @@ export function EvaluatePanel() {
         <SelectField
           label="Decode mode"
           value={s.mode}
-          options={DECODE_MODES.map((m) => ({ value: m, label: m, disabled: m !== 'discrete' && !rollout }))}
+          options={DECODE_MODES.map((m) => ({
+            value: m,
+            label: modeLabel(m),
+            disabled: m !== 'discrete' && !rollout,
+          }))}
           onChange={(mode) => setEval({ mode })}
         />
         <NumberField
@@ -187,7 +206,9 @@ export function EvaluatePanel() {
           detail={`${progress.done} / ${progress.total} samples`}
         />
       )}
+      <EvalChart evals={evals} />
       <CompareTable evals={evals} />
+      <PassAtKChart evals={evals.filter((e) => e.status === 'done')} />
     </Panel>
   );
 }

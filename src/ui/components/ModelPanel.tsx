@@ -1,14 +1,16 @@
 // Model panel: which model (built-in, a Hub id, a local folder), the compute adapter and its limits, the
 // model's size, and the memory the chosen settings need, checked before anything is allocated.
-import { useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { BUILTIN_MODEL_ID } from '../../client/engineClient.ts';
 import { filesFromDrop } from '../../client/folder.ts';
 import type { WeightDtypeSetting } from '../../engine/gpu/streamLoad.ts';
 import { loadFolder, loadModelChoice, restartEngine } from '../../store/actions/engine.ts';
 import { setMemory } from '../../store/actions/settings.ts';
+import { useHub } from '../../store/hubState.ts';
 import { fitReport, formatBytes } from '../../store/lib/memoryFit.ts';
 import { useStore } from '../../store/store.ts';
 import { CheckField, NumberField, Panel, ProgressBar, SelectField } from '../widgets/fields.tsx';
+import { HubSource } from './HubSource.tsx';
 
 type Source = 'builtin' | 'hub' | 'folder';
 
@@ -23,11 +25,14 @@ function ModelSource() {
   const choice = useStore((s) => s.settings.model);
   const status = useStore((s) => s.status);
   const [source, setSource] = useState<Source>(choice.kind);
-  const [hubId, setHubId] = useState(choice.kind === 'hub' ? choice.id : 'Qwen/Qwen2.5-0.5B-Instruct');
-  const [revision, setRevision] = useState(choice.kind === 'hub' ? choice.revision : 'main');
   const [dragOver, setDragOver] = useState(false);
   const fileInput = useRef<HTMLInputElement>(null);
   const busy = status === 'loading' || status === 'starting' || status === 'idle';
+  // A failed Hub load (a link's, at start) is told beside the Hub control: show that control.
+  const hubFailure = useHub((s) => s.failure !== null);
+  useEffect(() => {
+    if (hubFailure) setSource('hub');
+  }, [hubFailure]);
   return (
     <div className="model-source">
       <fieldset className="segmented">
@@ -61,41 +66,7 @@ function ModelSource() {
           </button>
         </div>
       )}
-      {source === 'hub' && (
-        <form
-          className="row"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void loadModelChoice({ kind: 'hub', id: hubId.trim(), revision: revision.trim() || 'main' });
-          }}
-        >
-          <div className="field grow">
-            <label htmlFor="hub-id">Hub model id</label>
-            <input
-              id="hub-id"
-              value={hubId}
-              spellCheck={false}
-              placeholder="owner/name"
-              onChange={(e) => setHubId(e.target.value)}
-            />
-          </div>
-          <div className="field narrow">
-            <label htmlFor="hub-rev">Revision</label>
-            <input
-              id="hub-rev"
-              value={revision}
-              spellCheck={false}
-              onChange={(e) => setRevision(e.target.value)}
-            />
-          </div>
-          <button type="submit" disabled={busy || hubId.trim() === ''} data-testid="hub-load">
-            Load from Hub
-          </button>
-          <p className="hint full">
-            Qwen2-family models with safetensors weights. Files are kept in the browser cache.
-          </p>
-        </form>
-      )}
+      {source === 'hub' && <HubSource busy={busy} />}
       {source === 'folder' && (
         // biome-ignore lint/a11y/noStaticElementInteractions: a drop target; the keyboard path is the folder picker inside it
         <div
@@ -190,6 +161,26 @@ function LoadedWeightsRow() {
         {model.weightDtype} · {formatBytes(model.weightBytes)}
       </td>
     </tr>
+  );
+}
+
+/** Which weights the engine holds now: the model as loaded, or those a run of this tab trained. */
+function LoadedWeights() {
+  const trainedBy = useStore((s) => {
+    const tab = s.trainTabRun;
+    const run = tab && tab.load === s.loads ? s.trainRuns.find((r) => r.id === tab.id) : undefined;
+    return run && run.history.length > 0 ? `${run.label} (${run.history.length} steps)` : null;
+  });
+  const continues = useStore((s) => s.settings.train.continueRun);
+  return (
+    <>
+      <dt>Weights</dt>
+      <dd data-testid="model-weights" data-trained={trainedBy !== null}>
+        {trainedBy
+          ? `trained by run ${trainedBy} in this tab; decoding and evaluation use them, a new run starts from ${continues ? 'them' : 'the weights as loaded'}`
+          : 'as loaded'}
+      </dd>
+    </>
   );
 }
 
@@ -349,6 +340,7 @@ export function ModelPanel() {
               ? 'loading…'
               : '—'}
         </dd>
+        {model && <LoadedWeights />}
       </dl>
       <ModelSource />
       <Progress />

@@ -62,6 +62,7 @@ export function RunBar() {
           type="button"
           className="secondary"
           disabled={!shown}
+          title={shown ? undefined : 'Nothing to export yet: the run is still loading'}
           data-testid="export"
           onClick={() => {
             if (!shown) return;

@@ -2,6 +2,8 @@
 // stop), live charts of every step's metrics with earlier runs overlaid, the latest step's rollouts, and
 // the trained model to take away. An imported or example run shows its own training runs (view only).
 // The settings form is TrainSettings.tsx, the runs section TrainRuns.tsx.
+
+import { useEffect, useState } from 'react';
 import { restartEngine } from '../../store/actions/engine.ts';
 import {
   applyGpuCompatibleSetting,
@@ -14,6 +16,8 @@ import {
 } from '../../store/actions/train.ts';
 import { type TrainRun, useStore } from '../../store/store.ts';
 import { Panel, ProgressBar } from '../widgets/fields.tsx';
+import { GuideHere } from './GuidedPath.tsx';
+import { TrainLookFor } from './LookFor.tsx';
 import { TrainRuns } from './TrainRuns.tsx';
 import { TaskMix, TrainKnobs } from './TrainSettings.tsx';
 
@@ -82,14 +86,25 @@ function TrainControls({
 }) {
   const running = run?.status === 'running';
   const paused = run?.status === 'paused' || run?.status === 'idle';
+  // A pause takes effect after the step in flight: say so until the run reports it paused.
+  const [pausing, setPausing] = useState(false);
+  useEffect(() => {
+    if (!running || !busy) setPausing(false);
+  }, [running, busy]);
   return (
     <>
+      {/* Refused while a run is in progress: disabled, with the reason beside it. */}
+      {active && (
+        <span className="action-note" id="train-start-why" data-testid="train-start-why">
+          a run is in progress: stop it to start another
+        </span>
+      )}
       <button
         type="button"
-        disabled={!ready}
+        disabled={!ready || active}
         onClick={() => void startTraining()}
         data-testid="train-start"
-        title={active ? 'A run is in progress: stop it first' : undefined}
+        aria-describedby={active ? 'train-start-why' : undefined}
       >
         Start
       </button>
@@ -107,11 +122,15 @@ function TrainControls({
         <button
           type="button"
           className="secondary"
-          disabled={!running || busy}
-          onClick={() => void pauseTraining()}
+          disabled={!running || busy || pausing}
+          onClick={() => {
+            setPausing(true);
+            void pauseTraining();
+          }}
           data-testid="train-pause"
+          aria-busy={pausing}
         >
-          Pause
+          {pausing ? 'Pausing after this step…' : 'Pause'}
         </button>
       )}
       <button
@@ -163,6 +182,7 @@ export function TrainPanel() {
         GRPO on the loaded model: G completions per prompt, rewards scored by the task, advantages within each
         group. Each run keeps its curves, so runs with different presets overlay.
       </p>
+      <GuideHere panel="train" />
       <TaskMix />
       <TrainKnobs />
       {gpuIncompatible && (
@@ -184,6 +204,7 @@ export function TrainPanel() {
           detail={`step ${run.history.length} / ${run.maxSteps} · ${run.status}`}
         />
       )}
+      <TrainLookFor />
       <TrainRuns runs={runs} viewOnly={viewOnly} active={active} />
     </Panel>
   );

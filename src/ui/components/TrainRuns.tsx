@@ -1,9 +1,16 @@
 // The Train panel's runs: every run on the charts with its state, the live charts, the latest step's
 // rollouts, and the trained model to take away. An example or imported run shows its own runs (view only).
-import { clearFinishedRuns, exportableRun, exportTrainedModel } from '../../store/actions/train.ts';
+import {
+  clearFinishedRuns,
+  exportableRun,
+  exportTrainedModel,
+  resumeInterruptedRun,
+  resumeRefusal,
+} from '../../store/actions/train.ts';
 import { skippedSteps } from '../../store/lib/skippedSteps.ts';
 import { type TrainRun, useStore } from '../../store/store.ts';
 import type { RolloutRecord } from '../../store/types.ts';
+import { ScrollArea } from '../widgets/ScrollArea.tsx';
 import { TrainCharts } from '../widgets/trainCharts.tsx';
 
 function Rollouts({ latest, G }: { latest: RolloutRecord[]; G: number }) {
@@ -11,7 +18,7 @@ function Rollouts({ latest, G }: { latest: RolloutRecord[]; G: number }) {
   return (
     <details className="rollouts" open>
       <summary>Latest step’s rollouts ({latest.length})</summary>
-      <div className="table-scroll">
+      <ScrollArea label="Completions of the latest GRPO step">
         <table className="compare rollout-table" data-testid="train-rollouts">
           <caption className="visually-hidden">Completions of the latest GRPO step</caption>
           <thead>
@@ -40,7 +47,7 @@ function Rollouts({ latest, G }: { latest: RolloutRecord[]; G: number }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </ScrollArea>
     </details>
   );
 }
@@ -64,6 +71,31 @@ function SkippedBadge({ steps }: { steps: number[] }) {
   );
 }
 
+/** For a run a reload (or a failure) interrupted whose checkpoint this browser keeps: continue it. */
+function ResumeButton({ run }: { run: TrainRun }) {
+  const kept = useStore((s) => s.trainCheckpoint);
+  const why = useStore((s) => resumeRefusal(run, s));
+  if ((run.status !== 'interrupted' && run.status !== 'error') || kept?.runId !== run.id) return null;
+  return (
+    <>
+      {' '}
+      <button
+        type="button"
+        className="secondary small-button"
+        data-testid="train-resume-run"
+        aria-disabled={why !== null}
+        title={
+          why ?? `Steps after ${kept.step} are run again; the result is the same as an uninterrupted run`
+        }
+        onClick={() => void resumeInterruptedRun(run.id)}
+      >
+        Resume from step {kept.step}
+      </button>
+      {why && <span className="muted small"> ({why})</span>}
+    </>
+  );
+}
+
 /** Every run on the charts with its state (a run the page lost mid-way reads "interrupted"). */
 function RunList({ runs }: { runs: TrainRun[] }) {
   return (
@@ -76,6 +108,7 @@ function RunList({ runs }: { runs: TrainRun[] }) {
             {r.history.length} / {r.maxSteps} steps
           </span>
           <SkippedBadge steps={skippedSteps(r)} />
+          <ResumeButton run={r} />
         </li>
       ))}
     </ul>

@@ -2,11 +2,11 @@
 // likelihood, group size, lengths, optimizer, KL / clip, steps, seed, full fine-tuning or LoRA). Every field
 // writes the store's train form (setTrainForm); the panel reads it when a run starts.
 import { setTrainForm } from '../../store/actions/train.ts';
-import { TRAIN_PRESETS } from '../../store/settings.ts';
+import { modeLabel, TRAIN_PRESETS } from '../../store/settings.ts';
 import { useStore } from '../../store/store.ts';
 import { LIKELIHOOD_CHOICES, type TrainForm } from '../../store/trainForm.ts';
 import { getTask, TASK_NAMES } from '../../tasks/registry.ts';
-import { NumberField, SelectField } from '../widgets/fields.tsx';
+import { CheckField, NumberField, SelectField } from '../widgets/fields.tsx';
 
 const PRESETS = [...TRAIN_PRESETS] as TrainForm['preset'][];
 
@@ -88,7 +88,7 @@ export function TrainKnobs() {
       <SelectField
         label="Preset"
         value={f.preset}
-        options={PRESETS}
+        options={PRESETS.map((p) => ({ value: p, label: modeLabel(p) }))}
         onChange={(preset) => setTrainForm({ preset })}
         testId="train-preset"
       />
@@ -178,7 +178,21 @@ export function TrainKnobs() {
         step={1}
         onChange={(seed) => setTrainForm({ seed })}
       />
+      <NumberField
+        label="Checkpoint every (steps)"
+        value={f.checkpointEvery}
+        min={0}
+        max={100000}
+        step={1}
+        onChange={(checkpointEvery) => setTrainForm({ checkpointEvery })}
+        hint="kept in this browser, so a reload can resume the run (0: never)"
+      />
       <ParameterKnobs />
+      <CheckField
+        label="Continue from the last run’s weights (else every run starts from the model as loaded)"
+        checked={f.continueRun}
+        onChange={(continueRun) => setTrainForm({ continueRun })}
+      />
     </div>
   );
 }

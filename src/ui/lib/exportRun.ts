@@ -8,11 +8,44 @@ import type { RunFile } from '../../store/types.ts';
 export interface LegendEntry {
   label: string;
   color: string;
+  /** An SVG stroke-dasharray ("7 3"); none: a solid line. */
+  dash?: string;
+}
+
+/** The entries of a chart's `data-export-legend`: `label=colour` or `label=colour~dash`, joined by '|'. */
+export function parseLegend(spec: string): LegendEntry[] {
+  return spec
+    .split('|')
+    .filter(Boolean)
+    .map((part) => {
+      // The colour follows the last '=' (a label may hold one: "G=4").
+      const at = part.lastIndexOf('=');
+      const [color, dash] = part.slice(at + 1).split('~');
+      return dash ? { label: part.slice(0, at), color, dash } : { label: part.slice(0, at), color };
+    });
+}
+
+const LEGEND_ROW = 20;
+
+/** The legend laid out in rows that fit `width` (x of each entry, row index). */
+function legendRows(ctx: CanvasRenderingContext2D, legend: LegendEntry[], width: number) {
+  let x = 12;
+  let row = 0;
+  return legend.map((e) => {
+    const w = 26 + ctx.measureText(e.label).width;
+    if (x > 12 && x + w > width) {
+      x = 12;
+      row++;
+    }
+    const at = { e, x, row };
+    x += w;
+    return at;
+  });
 }
 
 /**
  * Renders an on-screen SVG to PNG bytes (2× for sharpness), on an opaque background, with an optional
- * legend row under it (charts whose legend is HTML, as recharts draws it).
+ * legend under it (charts whose legend is HTML), wrapped into as many rows as it needs.
  */
 export async function svgToPng(
   svg: SVGSVGElement,
@@ -23,7 +56,6 @@ export async function svgToPng(
   const box = svg.getBoundingClientRect();
   const w = Math.max(1, Math.round(box.width));
   const h = Math.max(1, Math.round(box.height));
-  const legendH = legend.length > 0 ? 22 : 0;
   const clone = svg.cloneNode(true) as SVGSVGElement;
   clone.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
   clone.setAttribute('width', String(w));
@@ -58,6 +90,12 @@ export async function svgToPng(
       img.src = url;
     });
     const canvas = document.createElement('canvas');
+    const font = '12px system-ui, sans-serif';
+    const measure = canvas.getContext('2d');
+    if (!measure) throw new Error('no 2D canvas');
+    measure.font = font;
+    const placed = legendRows(measure, legend, w);
+    const legendH = placed.length > 0 ? (1 + Math.max(...placed.map((p) => p.row))) * LEGEND_ROW + 4 : 0;
     canvas.width = w * 2;
     canvas.height = (h + legendH) * 2;
     const ctx = canvas.getContext('2d');
@@ -66,15 +104,20 @@ export async function svgToPng(
     ctx.fillRect(0, 0, canvas.width, canvas.height);
     ctx.scale(2, 2);
     ctx.drawImage(img, 0, 0, w, h);
-    let x = 12;
-    ctx.font = '12px system-ui, sans-serif';
+    ctx.font = font;
     ctx.textBaseline = 'middle';
-    for (const e of legend) {
-      ctx.fillStyle = e.color;
-      ctx.fillRect(x, h + legendH / 2 - 2, 14, 4);
+    for (const { e, x, row } of placed) {
+      const y = h + 2 + row * LEGEND_ROW + LEGEND_ROW / 2;
+      // The series' own line: its colour and dash, as the chart draws it.
+      ctx.strokeStyle = e.color;
+      ctx.lineWidth = 2.4;
+      ctx.setLineDash(e.dash ? e.dash.split(/[ ,]+/).map(Number) : []);
+      ctx.beginPath();
+      ctx.moveTo(x, y);
+      ctx.lineTo(x + 16, y);
+      ctx.stroke();
       ctx.fillStyle = textColor;
-      ctx.fillText(e.label, x + 18, h + legendH / 2);
-      x += 26 + ctx.measureText(e.label).width;
+      ctx.fillText(e.label, x + 20, y);
     }
     const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
     if (!blob) throw new Error('the chart image could not be encoded');
@@ -117,14 +160,7 @@ export async function buildExport(run: RunFile, root: ParentNode = document): Pr
       }
     }
     if (!svg) continue;
-    const legend: LegendEntry[] = (holder.dataset.exportLegend ?? '')
-      .split('|')
-      .filter(Boolean)
-      .map((part) => {
-        // The colour follows the last '=' (a label may hold one: "G=4").
-        const at = part.lastIndexOf('=');
-        return { label: part.slice(0, at), color: part.slice(at + 1) };
-      });
+    const legend = parseLegend(holder.dataset.exportLegend ?? '');
     let name = slug(holder.dataset.exportChart ?? 'chart');
     while (seen.has(name)) name += '-2';
     seen.add(name);

@@ -1,6 +1,7 @@
 // The transcript of one side as chips: a discrete step is its token; a mixture step shows its tokens with
 // their weights (the representative in bold). Hovering or focusing a chip (Tab, arrow keys) shows that
-// step's details under the transcript: ids, weights, next-token and hidden-state entropy.
+// step's details under the transcript: ids, weights, next-token and hidden-state entropy. The stream is one
+// tab stop; a chip's accessible name is its visible text (with a hidden "step i:" before it).
 import { type KeyboardEvent, type ReactNode, useId, useState } from 'react';
 import type { StepView } from '../../store/types.ts';
 
@@ -18,8 +19,11 @@ function Details({ step, index }: { step: StepView; index: number }) {
         {step.phase ? ` · ${step.phase}` : ''}
       </strong>
       <span>
-        representative {JSON.stringify(step.repText)} (id {step.representative}) · next-token entropy{' '}
-        {Number.isFinite(step.entropy) ? `${step.entropy.toFixed(3)} nats` : '—'}
+        representative {JSON.stringify(step.repText)} (id {step.representative})
+        {step.argmax !== undefined && step.argmax !== step.representative && step.ids.length > 1
+          ? ' — not the most probable token'
+          : ''}{' '}
+        · next-token entropy {Number.isFinite(step.entropy) ? `${step.entropy.toFixed(3)} nats` : '—'}
       </span>
       {step.ids.length > 1 && (
         <span className="detail-mix">
@@ -45,6 +49,55 @@ function Details({ step, index }: { step: StepView; index: number }) {
   );
 }
 
+/** Under a mixture chip, how mixed the step is: a bar as long as 1 − the top weight (0 when one-hot, ½ for an
+ * even pair), so a row of chips shows at a glance where the mixture really mixed. */
+function SpreadBar({ weights }: { weights: number[] }) {
+  const spread = 1 - Math.max(...weights);
+  return (
+    <span className="spread" aria-hidden="true">
+      <span className="spread-fill" style={{ width: `${Math.min(100, 200 * spread).toFixed(0)}%` }} />
+    </span>
+  );
+}
+
+/** The chip's own text (its accessible name, so what is seen is what a screen reader hears). */
+function ChipBody({ step, index }: { step: StepView; index: number }) {
+  if (!(step.mode === 'mixture' && step.ids.length > 1))
+    return (
+      <>
+        <span className="visually-hidden">step {index}: </span>
+        {showToken(step.repText)}
+        {step.forced && <span className="visually-hidden"> (forced)</span>}
+      </>
+    );
+  const more = step.ids.length - 3 + (step.rest?.count ?? 0);
+  return (
+    <>
+      <span className="visually-hidden">step {index}: mixture of </span>
+      {step.ids.slice(0, 3).map((id, j) => (
+        <span key={id} className={`mix-part${id === step.representative ? ' rep' : ''}`}>
+          <span className="mix-text">{showToken(step.texts[j] ?? '')}</span>{' '}
+          <span className="mix-w">{(step.weights[j] ?? 0).toFixed(2)}</span>
+        </span>
+      ))}
+      {more > 0 && <span className="mix-more">+{more}</span>}
+    </>
+  );
+}
+
+const MOVES: Record<string, (i: number, n: number) => number> = {
+  ArrowRight: (i) => i + 1,
+  ArrowDown: (i) => i + 1,
+  ArrowLeft: (i) => i - 1,
+  ArrowUp: (i) => i - 1,
+  Home: () => 0,
+  End: (_, n) => n - 1,
+};
+
+/**
+ * One tab stop for the whole stream (a roving tabindex): Tab enters at the chip last visited, the arrow
+ * keys, Home and End move inside, and the next Tab leaves (35 to 75 chips are not 75 tab stops).
+ */
 export function MixtureChips({
   steps,
   mixingOffAt,
@@ -55,16 +108,18 @@ export function MixtureChips({
   label: string;
 }) {
   const [active, setActive] = useState<number | null>(null);
+  const [stop, setStop] = useState(0);
   const detailsId = useId();
+  const tabStop = Math.min(stop, Math.max(0, steps.length - 1));
   const onKey = (e: KeyboardEvent<HTMLButtonElement>, i: number) => {
-    const next = e.key === 'ArrowRight' ? i + 1 : e.key === 'ArrowLeft' ? i - 1 : null;
-    if (next === null || next < 0 || next >= steps.length) return;
+    const move = MOVES[e.key];
+    if (!move) return;
     e.preventDefault();
+    const next = Math.max(0, Math.min(steps.length - 1, move(i, steps.length)));
     const list = e.currentTarget.closest('ol');
-    list?.querySelectorAll<HTMLButtonElement>('button.chip')[next]?.focus();
+    list?.querySelector<HTMLButtonElement>(`button.chip[data-step="${next}"]`)?.focus();
   };
   const items: ReactNode[] = [];
-  const keys = steps.map((_, i) => `step-${i}`);
   steps.forEach((st, i) => {
     if (mixingOffAt === i)
       items.push(
@@ -74,42 +129,31 @@ export function MixtureChips({
       );
     if (!st) return;
     const mixture = st.mode === 'mixture' && st.ids.length > 1;
-    const common = {
-      type: 'button' as const,
-      'aria-describedby': detailsId,
-      'aria-current': active === i ? ('step' as const) : undefined,
-      onFocus: () => setActive(i),
-      onMouseEnter: () => setActive(i),
-      onKeyDown: (e: KeyboardEvent<HTMLButtonElement>) => onKey(e, i),
-    };
+    const offTop = mixture && st.argmax !== undefined && st.representative !== st.argmax;
     items.push(
-      <li key={keys[i]} className="chip-item">
-        {mixture ? (
-          <button
-            {...common}
-            className="chip mixture"
-            data-testid="mixture-chip"
-            aria-label={`step ${i}: mixture of ${st.ids.map((_, j) => `${JSON.stringify(st.texts[j] ?? '')} ${(st.weights[j] ?? 0).toFixed(2)}`).join(', ')}`}
-          >
-            {st.ids.slice(0, 3).map((id, j) => (
-              <span key={id} className={`mix-part${id === st.representative ? ' rep' : ''}`}>
-                <span className="mix-text">{showToken(st.texts[j] ?? '')}</span>
-                <span className="mix-w">{(st.weights[j] ?? 0).toFixed(2)}</span>
-              </span>
-            ))}
-            {(st.ids.length > 3 || st.rest) && (
-              <span className="mix-more">+{st.ids.length - 3 + (st.rest?.count ?? 0)}</span>
-            )}
-          </button>
-        ) : (
-          <button
-            {...common}
-            className={`chip token${st.forced ? ' forced' : ''}`}
-            aria-label={`step ${i}: ${JSON.stringify(st.repText)}${st.forced ? ' (forced)' : ''}`}
-          >
-            {showToken(st.repText)}
-          </button>
-        )}
+      // biome-ignore lint/suspicious/noArrayIndexKey: a step's position is its identity
+      <li key={`step-${i}`} className="chip-item">
+        <button
+          type="button"
+          className={
+            mixture ? `chip mixture${offTop ? ' off-top' : ''}` : `chip token${st.forced ? ' forced' : ''}`
+          }
+          data-testid={mixture ? 'mixture-chip' : undefined}
+          data-off-top={offTop || undefined}
+          data-step={i}
+          tabIndex={i === tabStop ? 0 : -1}
+          aria-describedby={detailsId}
+          aria-current={active === i ? 'step' : undefined}
+          onFocus={() => {
+            setActive(i);
+            setStop(i);
+          }}
+          onMouseEnter={() => setActive(i)}
+          onKeyDown={(e) => onKey(e, i)}
+        >
+          <ChipBody step={st} index={i} />
+          {mixture && <SpreadBar weights={st.weights} />}
+        </button>
       </li>,
     );
   });
@@ -123,7 +167,10 @@ export function MixtureChips({
         {shown && active !== null ? (
           <Details step={shown} index={active} />
         ) : (
-          <span className="muted">Hover or focus a token for its ids, weights and entropies.</span>
+          <span className="muted">
+            Hover or focus a token for its ids, weights and entropies (Tab into the stream, then the arrow
+            keys, Home and End).
+          </span>
         )}
       </p>
     </div>

@@ -1,8 +1,12 @@
-// Charts of a decode: next-token entropy per step (both sides, one line each) and the hidden-state
-// entropy heatmap (layers × steps) of one side. Both are SVG, so export can turn them into PNGs.
+// Charts of a decode and of evaluations: next-token entropy per step (both sides, one stepped line each),
+// the hidden-state entropy heatmap (layers × steps) of one side, and mean accuracy per evaluation. Every
+// series takes its mode's colour (lib/palette.ts). All SVG, so export can turn them into PNGs.
+import { useState } from 'react';
 import {
+  Bar,
+  BarChart,
   CartesianGrid,
-  Legend,
+  Cell,
   Line,
   LineChart,
   ReferenceLine,
@@ -11,55 +15,93 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import type { SideResult } from '../../store/types.ts';
+import type { EvalRun, SideResult } from '../../store/types.ts';
+import { modeColor } from '../lib/palette.ts';
+import { ChartLegend, ema, exportLegend, type LegendItem, SmoothToggle } from './chartKit.tsx';
 
-export const SIDE_COLORS = ['#2b7bb9', '#d9480f'];
+const finiteOrNull = (e: number | undefined) => (e !== undefined && Number.isFinite(e) ? e : null);
+
+/**
+ * The "mixing off" mark's text, above the plot (the chart's top margin keeps room for it) and on the side
+ * of the line with more room, so that it is never cut by the chart's edge (nor in the exported PNG).
+ */
+function mixingOffLabel(towardLeft: boolean) {
+  return (props: { viewBox?: { x?: number; y?: number } }) => {
+    const x = props.viewBox?.x ?? 0;
+    const y = props.viewBox?.y ?? 0;
+    return (
+      <text
+        x={towardLeft ? x - 4 : x + 4}
+        y={y - 5}
+        textAnchor={towardLeft ? 'end' : 'start'}
+        fontSize={10}
+        className="axis-text"
+        data-testid="mixing-off-label"
+      >
+        mixing off
+      </text>
+    );
+  };
+}
 
 export function EntropyChart({ sides }: { sides: SideResult[] }) {
+  const [smooth, setSmooth] = useState(false);
   const n = Math.max(0, ...sides.map((s) => s.steps.length));
+  const series = sides.map((s) => {
+    const raw = Array.from({ length: n }, (_, i) => finiteOrNull(s.steps[i]?.entropy));
+    return smooth ? ema(raw) : raw;
+  });
   const data = Array.from({ length: n }, (_, i) => {
     const row: Record<string, number | null> = { step: i };
-    for (const s of sides) {
-      const e = s.steps[i]?.entropy;
-      row[s.mode] = e !== undefined && Number.isFinite(e) ? Number(e.toFixed(4)) : null;
-    }
+    sides.forEach((s, j) => {
+      const v = series[j][i];
+      row[s.mode] = v === null ? null : Number(v.toFixed(4));
+    });
     return row;
   });
   const off = sides.find((s) => s.mixingOffAt !== null)?.mixingOffAt ?? null;
+  const legend: LegendItem[] = sides.map((s) => ({ name: s.mode, color: modeColor(s.mode) }));
   return (
     <figure
       className="chart"
       data-export-chart="next-token-entropy"
-      data-export-legend={sides.map((s, i) => `${s.mode}=${SIDE_COLORS[i % 2]}`).join('|')}
+      data-export-legend={exportLegend(legend)}
       data-testid="entropy-chart"
+      data-smooth={smooth}
     >
-      <figcaption>Next-token entropy per step (nats)</figcaption>
+      <figcaption>Next-token entropy per step (nats){smooth ? ' · smoothed' : ''}</figcaption>
       <div
         className="chart-box"
         role="img"
         aria-label={`Line chart of next-token entropy over ${n} steps for ${sides.map((s) => s.mode).join(' and ')}`}
       >
         <ResponsiveContainer width="100%" height={170}>
-          <LineChart data={data} margin={{ top: 6, right: 12, bottom: 4, left: -12 }}>
+          <LineChart data={data} margin={{ top: 18, right: 14, bottom: 4, left: -12 }}>
             <CartesianGrid strokeDasharray="3 3" className="grid-line" />
-            <XAxis dataKey="step" tick={{ fontSize: 11 }} />
+            <XAxis
+              dataKey="step"
+              type="number"
+              domain={[0, Math.max(1, n - 1)]}
+              allowDecimals={false}
+              tick={{ fontSize: 11 }}
+            />
             <YAxis tick={{ fontSize: 11 }} width={44} />
             <Tooltip contentStyle={{ fontSize: 12 }} />
-            <Legend wrapperStyle={{ fontSize: 12 }} />
             {off !== null && (
               <ReferenceLine
                 x={off}
                 stroke="#888"
                 strokeDasharray="4 3"
-                label={{ value: 'mixing off', fontSize: 10, position: 'top' }}
+                label={mixingOffLabel(off > (n - 1) / 2)}
               />
             )}
-            {sides.map((s, i) => (
+            {sides.map((s) => (
               <Line
                 key={s.mode}
-                type="monotone"
+                // Stepped: a step's value holds for its whole step, nothing is drawn between integer steps.
+                type={smooth ? 'monotone' : 'step'}
                 dataKey={s.mode}
-                stroke={SIDE_COLORS[i % 2]}
+                stroke={modeColor(s.mode)}
                 dot={false}
                 strokeWidth={1.8}
                 isAnimationActive={false}
@@ -68,6 +110,10 @@ export function EntropyChart({ sides }: { sides: SideResult[] }) {
             ))}
           </LineChart>
         </ResponsiveContainer>
+      </div>
+      <div className="chart-foot">
+        <ChartLegend items={legend} />
+        <SmoothToggle on={smooth} onChange={setSmooth} testId="entropy-smooth" />
       </div>
     </figure>
   );
@@ -103,22 +149,36 @@ export function hiddenRange(sides: SideResult[]): [number, number] | null {
   return lo <= hi ? [lo, hi] : null;
 }
 
+const hiddenSteps = (side: SideResult) => side.steps.filter((s) => s?.hidden && s.hidden.length > 0);
+
+/**
+ * One cell width for the heatmaps of several sides (from the longest): their columns line up step for step,
+ * each drawn at its natural width (a shorter run is a shorter picture, never stretched).
+ */
+export function heatmapCellWidth(sides: SideResult[]): number {
+  const cols = Math.max(1, ...sides.map((s) => hiddenSteps(s).length));
+  return Math.max(4, Math.min(22, Math.floor(600 / cols)));
+}
+
 export function EntropyHeatmap({
   side,
   title,
   range,
+  cellWidth,
 }: {
   side: SideResult;
   title: string;
   /** Shared colour scale [lo, hi]; default: this side's own range. */
   range?: [number, number] | null;
+  /** Shared cell width (heatmapCellWidth of all sides shown); default: from this side alone. */
+  cellWidth?: number;
 }) {
-  const steps = side.steps.filter((s) => s?.hidden && s.hidden.length > 0);
+  const steps = hiddenSteps(side);
   if (steps.length === 0) return null;
   const layers = steps[0].hidden?.length ?? 0;
   const [lo, hi] = range ?? hiddenRange([side]) ?? [0, 1];
   const span = hi - lo || 1;
-  const cellW = Math.max(4, Math.min(22, Math.floor(600 / steps.length)));
+  const cellW = cellWidth ?? heatmapCellWidth([side]);
   const cellH = Math.max(10, Math.min(26, Math.floor(130 / layers)));
   const left = 46;
   const top = 6;
@@ -152,13 +212,20 @@ export function EntropyHeatmap({
     color: viridis(i / (STOPS.length - 1)),
   }));
   return (
-    <figure className="chart" data-export-chart={`hidden-entropy-${side.mode}`} data-testid="entropy-heatmap">
+    <figure
+      className="chart"
+      data-export-chart={`hidden-entropy-${side.mode}`}
+      data-testid="entropy-heatmap"
+      data-cell-width={cellW}
+    >
       <figcaption>{title}</figcaption>
-      <div className="heatmap-scroll">
+      {/* Focusable: a keyboard can scroll a heatmap wider than the screen. */}
+      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scroll region must be reachable by keyboard */}
+      <section className="heatmap-scroll" tabIndex={0} aria-label={`${title} (scrolls sideways)`}>
         <svg
           viewBox={`0 0 ${w} ${h}`}
-          width="100%"
-          style={{ maxWidth: w, minWidth: Math.min(w, 340) }}
+          width={w}
+          height={h}
           role="img"
           aria-label={`Heatmap of hidden-state entropy, ${layers} layers by ${steps.length} steps, from ${lo.toFixed(2)} to ${hi.toFixed(2)} nats`}
         >
@@ -202,6 +269,61 @@ export function EntropyHeatmap({
             {lo.toFixed(2)}
           </text>
         </svg>
+      </section>
+    </figure>
+  );
+}
+
+const pct = (x: number) => `${Math.round(100 * x)}%`;
+
+/** Mean accuracy over an evaluation's tasks. */
+export function meanAccuracy(e: EvalRun): number {
+  return e.results.length ? e.results.reduce((a, r) => a + r.accuracy, 0) / e.results.length : 0;
+}
+
+/** Mean accuracy of each evaluation, one bar each in its mode's colour (the table has the per-task detail). */
+export function EvalChart({ evals }: { evals: EvalRun[] }) {
+  if (evals.length === 0) return null;
+  const data = evals.map((e, i) => ({
+    name: `#${i + 1}`,
+    mode: e.settings.mode,
+    accuracy: Number(meanAccuracy(e).toFixed(4)),
+  }));
+  const modes = [...new Set(data.map((d) => d.mode))];
+  const legend: LegendItem[] = modes.map((m) => ({ name: m, color: modeColor(m) }));
+  return (
+    <figure
+      className="chart eval-chart"
+      data-export-chart="eval-accuracy"
+      data-export-legend={exportLegend(legend)}
+      data-testid="eval-chart"
+    >
+      <figcaption>Mean accuracy per evaluation (#1 is the oldest row of the table)</figcaption>
+      <div
+        className="chart-box"
+        role="img"
+        aria-label={`Bar chart of mean accuracy: ${data.map((d) => `${d.name} ${d.mode} ${pct(d.accuracy)}`).join(', ')}`}
+      >
+        <ResponsiveContainer width="100%" height={140}>
+          <BarChart data={data} margin={{ top: 10, right: 12, bottom: 2, left: 0 }}>
+            <CartesianGrid strokeDasharray="3 3" className="grid-line" vertical={false} />
+            <XAxis dataKey="name" tick={{ fontSize: 11 }} />
+            <YAxis domain={[0, 1]} tick={{ fontSize: 11 }} width={44} tickFormatter={pct} />
+            <Tooltip
+              contentStyle={{ fontSize: 12 }}
+              formatter={(v, _n, item) => [pct(Number(v)), (item?.payload as { mode?: string })?.mode ?? '']}
+            />
+            {/* minPointSize: a 0 % evaluation still shows its bar (and colour). */}
+            <Bar dataKey="accuracy" isAnimationActive={false} maxBarSize={48} minPointSize={2}>
+              {data.map((d) => (
+                <Cell key={d.name} fill={modeColor(d.mode)} data-mode={d.mode} />
+              ))}
+            </Bar>
+          </BarChart>
+        </ResponsiveContainer>
+      </div>
+      <div className="chart-foot">
+        <ChartLegend items={legend} />
       </div>
     </figure>
   );

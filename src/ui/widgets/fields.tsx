@@ -1,5 +1,5 @@
 // Labelled form controls: every input has a visible label, a stable id and keyboard access.
-import { type ReactNode, useEffect, useId, useState } from 'react';
+import { type ReactNode, useEffect, useId, useRef, useState } from 'react';
 
 interface NumberFieldProps {
   label: string;
@@ -15,7 +15,14 @@ interface NumberFieldProps {
   testId?: string;
 }
 
-/** A number box (and optional slider) that reports only valid numbers within [min, max]. */
+/** How long a number box waits after the last keystroke before it commits what was typed. */
+export const NUMBER_COMMIT_PAUSE_MS = 800;
+
+/**
+ * A number box (and optional slider) that reports only valid numbers within [min, max]. Typing commits on
+ * Enter, on leaving the box, or after a pause of NUMBER_COMMIT_PAUSE_MS, never per keystroke: typing "32"
+ * is one change to 32, not a change to 3 first (each change can re-run a decode). The slider commits at once.
+ */
 export function NumberField({
   label,
   value,
@@ -30,15 +37,33 @@ export function NumberField({
 }: NumberFieldProps) {
   const id = useId();
   const [text, setText] = useState(String(value));
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  // The latest props for a commit that fires after a pause.
+  const latest = useRef({ value, onChange, min, max });
+  latest.current = { value, onChange, min, max };
   useEffect(() => {
     setText((t) => (Number(t) === value ? t : String(value)));
   }, [value]);
-  const commit = (raw: string) => {
-    setText(raw);
+  useEffect(
+    () => () => {
+      if (timer.current) clearTimeout(timer.current);
+    },
+    [],
+  );
+  const commit = (raw: string): boolean => {
+    if (timer.current) clearTimeout(timer.current);
+    timer.current = null;
+    const { value: now, onChange: report, min: lo, max: hi } = latest.current;
     const v = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(v)) return;
-    if ((min !== undefined && v < min) || (max !== undefined && v > max)) return;
-    if (v !== value) onChange(v);
+    if (raw.trim() === '' || !Number.isFinite(v)) return false;
+    if ((lo !== undefined && v < lo) || (hi !== undefined && v > hi)) return false;
+    if (v !== now) report(v);
+    return true;
+  };
+  const typed = (raw: string) => {
+    setText(raw);
+    if (timer.current) clearTimeout(timer.current);
+    timer.current = setTimeout(() => commit(raw), NUMBER_COMMIT_PAUSE_MS);
   };
   return (
     <div className="field">
@@ -53,7 +78,10 @@ export function NumberField({
             step={step}
             value={value}
             disabled={disabled}
-            onChange={(e) => commit(e.target.value)}
+            onChange={(e) => {
+              setText(e.target.value);
+              commit(e.target.value);
+            }}
           />
         )}
         <input
@@ -67,8 +95,14 @@ export function NumberField({
           disabled={disabled}
           data-testid={testId}
           aria-describedby={hint ? `${id}-hint` : undefined}
-          onChange={(e) => commit(e.target.value)}
-          onBlur={() => setText(String(value))}
+          onChange={(e) => typed(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter') commit(e.currentTarget.value);
+          }}
+          onBlur={(e) => {
+            // What was typed counts; an invalid entry goes back to the value in force.
+            if (!commit(e.currentTarget.value)) setText(String(latest.current.value));
+          }}
         />
       </div>
       {hint && (

@@ -1,13 +1,14 @@
 // Charts of GRPO runs: one small line chart per metric, every run of the page drawn as its own series
 // (so a discrete run and a mixture run overlay), reward with a ± std band, and the hidden-state entropy
-// per layer (line style = layer). SVG, as the decode charts.
+// per layer (line style = layer). A run's colour is its preset's (lib/palette.ts), several runs of one
+// preset differ by dash and shade. Stepped lines (one value per step), EMA smoothing on demand, legends
+// under the plots. SVG, as the decode charts.
 
 import { memo, useEffect, useState } from 'react';
 import {
   Area,
   CartesianGrid,
   ComposedChart,
-  Legend,
   Line,
   ReferenceLine,
   ResponsiveContainer,
@@ -18,17 +19,15 @@ import {
 import type { StepMetrics } from '../../rl/metrics.ts';
 import { skippedStepsOfRuns } from '../../store/lib/skippedSteps.ts';
 import type { TrainRunRecord as TrainRun } from '../../store/types.ts';
+import { runStyles } from '../lib/palette.ts';
+import { ChartLegend, ema, exportLegend, type LegendItem, SmoothToggle } from './chartKit.tsx';
 
-export const RUN_COLORS = ['#2b7bb9', '#d9480f', '#2f9e44', '#7048e8', '#c2255c', '#e67700'];
 const LAYER_DASH = ['', '5 3', '2 2', '8 3 2 3'];
+/** The hidden-entropy legend's layer entries: line style only, in a neutral colour. */
+const LAYER_KEY_COLOR = '#7a7f8c';
 
-export const runColor = (i: number) => RUN_COLORS[i % RUN_COLORS.length];
-
-interface Series {
+interface Series extends LegendItem {
   key: string;
-  name: string;
-  color: string;
-  dash?: string;
 }
 
 type Row = Record<string, number | null | [number, number]>;
@@ -42,17 +41,48 @@ function compactTick(v: number): string {
 
 const fin = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(5)) : null);
 
+type Values = (m: StepMetrics) => [string, number | [number, number]][];
+
+/** Each series of one run over its steps, EMA-smoothed when asked (a band's two edges each on its own). */
+function runSeries(r: TrainRun, values: Values, smooth: boolean): Map<string, (number | [number, number])[]> {
+  const cols = new Map<string, (number | [number, number])[]>();
+  for (const m of r.history)
+    for (const [suffix, v] of values(m)) {
+      const col = cols.get(suffix) ?? [];
+      col.push(v);
+      cols.set(suffix, col);
+    }
+  if (!smooth) return cols;
+  for (const [suffix, col] of cols) {
+    if (Array.isArray(col[0])) {
+      const lo = ema(col.map((v) => (v as [number, number])[0]));
+      const hi = ema(col.map((v) => (v as [number, number])[1]));
+      cols.set(
+        suffix,
+        lo.map((x, j) => [x ?? Number.NaN, hi[j] ?? Number.NaN]),
+      );
+    } else
+      cols.set(
+        suffix,
+        ema(col as number[]).map((x) => x ?? Number.NaN),
+      );
+  }
+  return cols;
+}
+
 /** Rows by step; `values(m)` gives [suffix, value] pairs per step of each run. */
-function rowsOf(runs: TrainRun[], values: (m: StepMetrics) => [string, number | [number, number]][]): Row[] {
+function rowsOf(runs: TrainRun[], values: Values, smooth = false): Row[] {
   const rows = new Map<number, Row>();
   runs.forEach((r, i) => {
-    for (const m of r.history) {
+    const cols = runSeries(r, values, smooth);
+    r.history.forEach((m, j) => {
       const row = rows.get(m.step) ?? { step: m.step };
       rows.set(m.step, row);
-      for (const [suffix, v] of values(m)) {
+      for (const [suffix, col] of cols) {
+        const v = col[j];
         row[`r${i}${suffix}`] = Array.isArray(v) ? (v.every(Number.isFinite) ? v : null) : fin(v);
       }
-    }
+    });
   });
   return [...rows.values()].sort((a, b) => (a.step as number) - (b.step as number));
 }
@@ -66,18 +96,25 @@ function MetricChart({
   bands,
   percent,
   markSkipped,
+  smooth = false,
+  legend = series,
 }: {
   id: string;
   title: string;
   runs: TrainRun[];
-  values: (m: StepMetrics) => [string, number | [number, number]][];
+  values: Values;
   series: Series[];
   bands?: Series[];
   percent?: boolean;
   /** Mark the skipped steps (a vertical line each) and count them in the caption. */
   markSkipped?: boolean;
+  /** Draw the EMA of each series instead of its steps. */
+  smooth?: boolean;
+  /** What the legend under the plot lists (default: the series; none when there is one). */
+  legend?: LegendItem[];
 }) {
-  const data = rowsOf(runs, values);
+  const data = rowsOf(runs, values, smooth);
+  const shownLegend = legend.length > 1 ? legend : [];
   const skipped = markSkipped ? skippedStepsOfRuns(runs) : [];
   return (
     <figure
@@ -86,11 +123,8 @@ function MetricChart({
       data-points={data.length}
       data-skipped={markSkipped ? skipped.length : undefined}
       data-export-chart={`train-${id}`}
-      data-export-legend={
-        series.length > 1
-          ? series.map((s) => `${s.name.replace(/\|/g, '/')}=${s.color}`).join('|')
-          : undefined
-      }
+      data-smooth={smooth}
+      data-export-legend={shownLegend.length > 0 ? exportLegend(shownLegend) : undefined}
     >
       <figcaption>
         {title}
@@ -133,6 +167,7 @@ function MetricChart({
                 fillOpacity={0.15}
                 isAnimationActive={false}
                 legendType="none"
+                type={smooth ? 'monotone' : 'step'}
                 connectNulls
               />
             ))}
@@ -144,6 +179,8 @@ function MetricChart({
                 stroke={s.color}
                 strokeDasharray={s.dash}
                 strokeWidth={1.8}
+                // Stepped: each step's value holds for its step; nothing is drawn between integer steps.
+                type={smooth ? 'monotone' : 'step'}
                 dot={data.length <= 30 ? { r: 2.5 } : false}
                 isAnimationActive={false}
                 connectNulls
@@ -152,10 +189,11 @@ function MetricChart({
             {skipped.slice(0, MAX_SKIP_MARKS).map((step) => (
               <ReferenceLine key={`skip${step}`} x={step} stroke="#c92a2a" strokeDasharray="3 3" />
             ))}
-            {series.length > 1 && <Legend wrapperStyle={{ fontSize: 11 }} />}
           </ComposedChart>
         </ResponsiveContainer>
       </div>
+      {/* Under the plot, not inside it: many runs never take height from the plot (it scrolls instead). */}
+      <ChartLegend items={shownLegend} testId={`train-legend-${id}`} />
     </figure>
   );
 }
@@ -180,8 +218,8 @@ function useLagged<T>(value: T, delay: number): T {
   return shown;
 }
 
-/** Redrawn only when its runs change (the other props follow from them). */
-const MemoChart = memo(MetricChart, (a, b) => a.runs === b.runs && a.id === b.id);
+/** Redrawn only when its runs or the smoothing change (the other props follow from them). */
+const MemoChart = memo(MetricChart, (a, b) => a.runs === b.runs && a.id === b.id && a.smooth === b.smooth);
 
 /** Charts are this far apart: more than a frame, as recharts batches its store updates per frame. */
 const LAG_MS = 60;
@@ -206,55 +244,87 @@ const SCALARS: { id: string; title: string; key: Scalar; percent?: boolean }[] =
   { id: 'tps', title: 'Rollout tokens / s', key: 'tokensPerSecond' },
 ];
 
-/** Memoized: the Train panel's form changes do not redraw the charts. */
-export const TrainCharts = memo(function TrainCharts({ runs }: { runs: TrainRun[] }) {
-  const perRun = (suffix = '') =>
-    runs.map((r, i) => ({ key: `r${i}${suffix}`, name: r.label, color: runColor(i) }));
+/** The hidden-state entropy series: per layer, in the run's colour; with several runs, line style = layer. */
+function hiddenSeriesOf(runs: TrainRun[], styles: ReturnType<typeof runStyles>) {
   const layers = Math.max(0, ...runs.flatMap((r) => r.history.map((m) => m.hiddenEntropy.length)));
-  const hiddenSeries: Series[] = runs.flatMap((r, i) =>
+  const many = runs.length > 1;
+  const series: Series[] = runs.flatMap((r, i) =>
     Array.from({ length: layers }, (_, l) => ({
       key: `r${i}h${l}`,
-      name: runs.length > 1 ? `${r.label} · L${l}` : `layer ${l}`,
-      color: runs.length > 1 ? runColor(i) : runColor(l),
-      dash: runs.length > 1 ? LAYER_DASH[l % LAYER_DASH.length] : undefined,
+      name: many ? `${r.label} · L${l}` : `layer ${l}`,
+      color: styles[i].color,
+      dash: LAYER_DASH[l % LAYER_DASH.length],
     })),
   );
+  // The legend names each run once (its colour) and each layer once (its line style).
+  const legend: LegendItem[] = many
+    ? [
+        ...runs.map((r, i) => ({ name: r.label, color: styles[i].color })),
+        ...Array.from({ length: layers }, (_, l) => ({
+          name: `L${l}`,
+          color: LAYER_KEY_COLOR,
+          dash: LAYER_DASH[l % LAYER_DASH.length],
+        })),
+      ]
+    : series;
+  return { series, legend };
+}
+
+/** Memoized: the Train panel's form changes do not redraw the charts. */
+export const TrainCharts = memo(function TrainCharts({ runs }: { runs: TrainRun[] }) {
+  const [smooth, setSmooth] = useState(false);
+  const styles = runStyles(runs.map((r) => r.form.preset));
+  const perRun = (suffix = ''): Series[] =>
+    runs.map((r, i) => ({
+      key: `r${i}${suffix}`,
+      name: r.label,
+      color: styles[i].color,
+      dash: styles[i].dash || undefined,
+    }));
+  const hidden = hiddenSeriesOf(runs, styles);
   return (
-    <div className="train-charts" data-testid="train-charts">
-      <LaggedChart
-        order={0}
-        id="reward"
-        title="Reward mean ± std"
-        runs={runs}
-        values={(m) => [
-          ['', m.rewardMean],
-          ['b', [m.rewardMean - m.rewardStd, m.rewardMean + m.rewardStd]],
-        ]}
-        series={perRun()}
-        bands={perRun('b')}
-        markSkipped
-      />
-      {SCALARS.map((c, i) => (
+    <div className="train-charts-wrap">
+      <SmoothToggle on={smooth} onChange={setSmooth} testId="train-smooth" />
+      <div className="train-charts" data-testid="train-charts">
         <LaggedChart
-          order={i + 1}
-          key={c.id}
-          id={c.id}
-          title={c.title}
+          order={0}
+          id="reward"
+          title="Reward mean ± std"
           runs={runs}
-          values={(m) => [['', m[c.key]]]}
+          values={(m) => [
+            ['', m.rewardMean],
+            ['b', [m.rewardMean - m.rewardStd, m.rewardMean + m.rewardStd]],
+          ]}
           series={perRun()}
-          percent={c.percent}
-          markSkipped={c.id === 'loss'}
+          bands={perRun('b')}
+          markSkipped
+          smooth={smooth}
         />
-      ))}
-      <LaggedChart
-        order={SCALARS.length + 1}
-        id="hidden-entropy"
-        title="Hidden-state entropy by layer (nats)"
-        runs={runs}
-        values={(m) => m.hiddenEntropy.map((h, l) => [`h${l}`, h] as [string, number])}
-        series={hiddenSeries}
-      />
+        {SCALARS.map((c, i) => (
+          <LaggedChart
+            order={i + 1}
+            key={c.id}
+            id={c.id}
+            title={c.title}
+            runs={runs}
+            values={(m) => [['', m[c.key]]]}
+            series={perRun()}
+            percent={c.percent}
+            markSkipped={c.id === 'loss'}
+            smooth={smooth}
+          />
+        ))}
+        <LaggedChart
+          order={SCALARS.length + 1}
+          id="hidden-entropy"
+          title="Hidden-state entropy by layer (nats)"
+          runs={runs}
+          values={(m) => m.hiddenEntropy.map((h, l) => [`h${l}`, h] as [string, number])}
+          series={hidden.series}
+          legend={hidden.legend}
+          smooth={smooth}
+        />
+      </div>
     </div>
   );
 });
