@@ -6,8 +6,9 @@
 // run re-zipped with deflate by Python that imports back.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { expect, type Locator, type Page, test } from '@playwright/test';
+import { expect, type Locator, test } from '@playwright/test';
 import { DEFAULT_SETTINGS, settingsToHash } from '../../src/store/settings.ts';
+import { modelReady, setNumber, watchErrors } from '../helpers/page.ts';
 
 declare global {
   interface Window {
@@ -32,24 +33,6 @@ function recordEngineCalls() {
     }
     return post.call(this, msg, ...rest);
   } as typeof post;
-}
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  return errors;
-}
-
-async function modelReady(page: Page): Promise<void> {
-  await expect(page.getByTestId('engine-status')).toContainText('ready');
-  await expect(page.getByTestId('model')).toContainText('parameters');
-}
-
-/** Commits at once (Enter), as a person who presses Enter after typing. */
-async function setNumber(scope: Page | Locator, label: string, value: number): Promise<void> {
-  const box = scope.getByLabel(label, { exact: true });
-  await box.fill(String(value));
-  await box.press('Enter');
 }
 
 /** Each line of a recharts chart: its stroke and dash, in drawing order. */

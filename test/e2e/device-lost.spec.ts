@@ -14,6 +14,7 @@
 import { join, resolve } from 'node:path';
 import { expect, type Page, test } from '@playwright/test';
 import type { TestHooks } from '../../src/client/engineClient.ts';
+import { watchErrors } from '../helpers/page.ts';
 
 const SHOTS = resolve('docs/screenshots');
 
@@ -21,12 +22,6 @@ declare global {
   interface Window {
     __motgTestHooks?: TestHooks;
   }
-}
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  return errors;
 }
 
 async function setNumber(page: Page, label: string, value: number): Promise<void> {

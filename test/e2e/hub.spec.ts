@@ -4,10 +4,11 @@
 // model stays loaded; before a download the size (from the Hub's listing) and the memory this device
 // needs are shown, and a large download waits for a second click; the cache view lists the model a load
 // cached, with the site's storage estimate, and deletes it. axe finds nothing serious in either state.
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
-import { expect, type Page, type Route, test } from '@playwright/test';
+import { expect, type Page, test } from '@playwright/test';
+import { modelReady, serveAsHub } from '../helpers/page.ts';
 
 const MODEL_DIR = resolve('public/models/motg-tiny-random');
 const FILES = [
@@ -19,34 +20,6 @@ const FILES = [
 ];
 /** A repository whose weights the listing reports as 2 GiB: the page must ask before downloading. */
 const BIG = 'test-org/motg-big';
-
-/** Serves MODEL_DIR as the Hub would for test-org/motg-tiny and BIG (ranged metadata requests included). */
-async function serveAsHub(route: Route, weightGets: string[]): Promise<void> {
-  const url = new URL(route.request().url());
-  const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
-  if (m?.[1] !== 'test-org/motg-tiny' && m?.[1] !== BIG)
-    return route.fulfill({ status: 404, body: 'Entry not found' });
-  let body: Buffer;
-  try {
-    body = await readFile(join(MODEL_DIR, decodeURIComponent(m[3])));
-  } catch {
-    return route.fulfill({ status: 404, body: 'Entry not found' });
-  }
-  const headers = {
-    'access-control-allow-origin': '*',
-    'access-control-expose-headers': 'content-range, content-length',
-  };
-  const range = (await route.request().allHeaders()).range;
-  const size = m[1] === BIG && m[3] === 'model.safetensors' ? 2 * 1024 ** 3 : body.length;
-  if (range === 'bytes=0-0')
-    return route.fulfill({
-      status: 206,
-      headers: { ...headers, 'content-range': `bytes 0-0/${size}` },
-      body: body.subarray(0, 1),
-    });
-  if (m[3] === 'model.safetensors') weightGets.push(m[1]);
-  return route.fulfill({ status: 200, headers: { ...headers, 'content-length': String(body.length) }, body });
-}
 
 /** Serious or critical axe violations in the Model panel, light and dark. */
 async function panelViolations(page: Page): Promise<string[]> {
@@ -62,11 +35,6 @@ async function panelViolations(page: Page): Promise<string[]> {
   return found;
 }
 
-async function builtinReady(page: Page): Promise<void> {
-  await expect(page.getByTestId('engine-status')).toContainText('ready');
-  await expect(page.getByTestId('model')).toContainText('parameters');
-}
-
 test('with the network refused, a Hub load says what to do next beside the control within 5 s', async ({
   page,
 }) => {
@@ -74,7 +42,7 @@ test('with the network refused, a Hub load says what to do next beside the contr
   page.on('pageerror', (e) => errors.push(e.message));
   await page.context().route('https://huggingface.co/**', (route) => route.abort('connectionrefused'));
   await page.goto('/');
-  await builtinReady(page);
+  await modelReady(page);
   const builtin = await page.getByTestId('model').textContent();
   await page.getByLabel('Hugging Face').check();
   await page.getByLabel('Hub model id').fill('test-org/motg-tiny');
@@ -114,9 +82,17 @@ test('size and memory before a download; the cache view lists and deletes a cach
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   const weightGets: string[] = [];
-  await page.context().route('https://huggingface.co/**', (route) => serveAsHub(route, weightGets));
+  await page.context().route('https://huggingface.co/**', (route) =>
+    serveAsHub(route, {
+      dir: MODEL_DIR,
+      repos: ['test-org/motg-tiny', BIG],
+      reportedSize: (repo, file, actual) =>
+        repo === BIG && file === 'model.safetensors' ? 2 * 1024 ** 3 : actual,
+      onWeights: (repo) => weightGets.push(repo),
+    }),
+  );
   await page.goto('/');
-  await builtinReady(page);
+  await modelReady(page);
   await page.getByLabel('Hugging Face').check();
   const hub = page.getByTestId('hub-source');
 

@@ -6,29 +6,12 @@
 // docs/screenshots/. Settings are kept tiny: SwiftShader is slow.
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { expect, type Page, type Route, test } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { readZip } from '../../src/client/zip.ts';
+import { modelReady, serveAsHub, setNumber, watchErrors } from '../helpers/page.ts';
 
 const SHOTS = resolve('docs/screenshots');
 const MODEL_DIR = resolve('public/models/motg-tiny-random');
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  return errors;
-}
-
-async function modelReady(page: Page): Promise<void> {
-  await expect(page.getByTestId('engine-status')).toContainText('ready');
-  await expect(page.getByTestId('model')).toContainText('parameters');
-}
-
-/** Types a value and commits it with Enter (a number field commits on Enter, blur or after a pause). */
-async function setNumber(page: Page, label: string, value: number): Promise<void> {
-  const box = page.getByLabel(label, { exact: true });
-  await box.fill(String(value));
-  await box.press('Enter');
-}
 
 test('example run at once, built-in model, side-by-side decode, share, export, import, reload', async ({
   page,
@@ -174,31 +157,6 @@ test('a stopped decode and a stopped evaluation are kept as interrupted and surv
   expect(errors).toEqual([]);
 });
 
-/** Serves a local model folder as the Hub would (ranged metadata requests included). */
-async function serveAsHub(route: Route): Promise<void> {
-  const url = new URL(route.request().url());
-  const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
-  if (m?.[1] !== 'test-org/motg-tiny') return route.fulfill({ status: 404, body: 'Entry not found' });
-  let body: Buffer;
-  try {
-    body = await readFile(join(MODEL_DIR, decodeURIComponent(m[3])));
-  } catch {
-    return route.fulfill({ status: 404, body: 'Entry not found' });
-  }
-  const headers = {
-    'access-control-allow-origin': '*',
-    'access-control-expose-headers': 'content-range, content-length',
-  };
-  const range = (await route.request().allHeaders()).range;
-  if (range === 'bytes=0-0')
-    return route.fulfill({
-      status: 206,
-      headers: { ...headers, 'content-range': `bytes 0-0/${body.length}` },
-      body: body.subarray(0, 1),
-    });
-  return route.fulfill({ status: 200, headers: { ...headers, 'content-length': String(body.length) }, body });
-}
-
 test('a Hugging Face model id: files fetched with progress, cached, loaded; the link keeps the id', async ({
   page,
 }) => {
@@ -207,7 +165,7 @@ test('a Hugging Face model id: files fetched with progress, cached, loaded; the 
   await page.context().route('https://huggingface.co/**', (route) => {
     if (route.request().url().endsWith('model.safetensors') && !route.request().headers().range)
       weightFetches++;
-    return serveAsHub(route);
+    return serveAsHub(route, { dir: MODEL_DIR, repos: ['test-org/motg-tiny'] });
   });
   await page.goto('/');
   await modelReady(page);
