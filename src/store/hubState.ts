@@ -23,6 +23,8 @@ export interface HubCheck {
   fit?: FitReport | null;
   /** Why the config cannot be read (then the load will refuse it too). */
   configProblem?: string;
+  /** A ceiling on decoding speed here: the device's measured copy bandwidth over the weights' bytes. */
+  speed?: { bytesPerSecond: number; tokensPerSecond: number } | null;
   /** A large download waits for a second click. */
   confirm?: boolean;
 }

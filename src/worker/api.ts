@@ -222,6 +222,8 @@ export interface EngineApi {
   /** The same files as one ZIP Blob, built a tensor at a time and handed over by reference. */
   exportTrainedModelZip(): Promise<{ kind: TrainedExport['kind']; zip: Blob }>;
   trainingCheckpoint(): Promise<Uint8Array>;
+  /** Bytes per second this engine's device copies (engine/gpu/bandwidth.ts): the page's speed estimate. */
+  measureBandwidth(): Promise<number>;
   cancel(): Promise<void>;
   dispose(): Promise<void>;
   /** Tests only: lose the GPU device as a driver reset would (Engine.simulateDeviceLoss). */

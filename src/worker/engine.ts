@@ -9,6 +9,7 @@ import type { Backend } from '../engine/backend.ts';
 import { expectedParameters, type Qwen2Config } from '../engine/config.ts';
 import { CpuBackend } from '../engine/cpuBackend.ts';
 import { EngineError } from '../engine/errors.ts';
+import { measureBandwidth } from '../engine/gpu/bandwidth.ts';
 import { type EngineDevice, requestEngineDevice } from '../engine/gpu/device.ts';
 import { readWeightF32 } from '../engine/gpu/streamLoad.ts';
 import { GpuBackend } from '../engine/gpuBackend.ts';
@@ -565,6 +566,11 @@ export class Engine implements EngineApi {
         'a step is running and no checkpoint has been taken yet: pause the run first',
       );
     return encodeCheckpoint(ck);
+  }
+
+  async measureBandwidth(): Promise<number> {
+    this.throwIfLost();
+    return measureBandwidth(this.gpuDevice);
   }
 
   private requireSession(): TrainingSession {

@@ -115,6 +115,10 @@ test('size and memory before a download; the cache view lists and deletes a cach
   await expect(hub.getByTestId('hub-check')).toContainText(`in ${FILES.length} files`);
   await expect(hub.getByTestId('hub-fit')).toContainText('decoding needs about');
   await expect(hub.getByTestId('hub-fit')).toContainText('✓');
+  // A ceiling on decoding speed from this device's measured copy bandwidth.
+  const speed = hub.getByTestId('hub-speed');
+  await expect(speed).toContainText('at most about');
+  expect(Number(await speed.getAttribute('data-tokens-per-second'))).toBeGreaterThan(0);
   expect(weightGets).toEqual([]);
   await hub.getByTestId('hub-load').click();
   await expect(page.getByTestId('model')).toContainText('test-org/motg-tiny');

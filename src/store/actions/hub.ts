@@ -1,5 +1,7 @@
 // Hub loads, kindly: before a download the page says how big it is (from the Hub's file listing) and
-// what it needs on this device (the memory-fit report); a large download waits for a second click.
+// what it needs on this device (the memory-fit report) and how fast it could decode here at most (the
+// device's measured copy bandwidth over the weights' bytes); a large download waits for a second click.
+import { engineClient } from '../../client/engineClient.ts';
 import { planBytes, planHubModel } from '../../client/hub.ts';
 import { parseQwen2Config } from '../../engine/config.ts';
 import { type HubCheck, hubFailed, useHub } from '../hubState.ts';
@@ -13,6 +15,16 @@ export const CONFIRM_BYTES = 100 * 1024 ** 2;
 function keptModel(): string | null {
   const s = useStore.getState();
   return s.model ? (s.modelName ?? s.model.label) : null;
+}
+
+let bandwidth: Promise<number | null> | null = null;
+
+/** The engine device's copy bandwidth, measured once per page (null when it cannot be measured). */
+function deviceBandwidth(): Promise<number | null> {
+  bandwidth ??= engineClient()
+    .measureBandwidth()
+    .catch(() => null);
+  return bandwidth;
 }
 
 /** The Hub's file listing and config.json: sizes, what is cached, and the memory report. */
@@ -29,6 +41,7 @@ export async function checkHub(id: string, revision: string): Promise<HubCheck |
     } catch (e) {
       configProblem = e instanceof Error ? e.message : String(e);
     }
+    const bandwidth = fit ? await deviceBandwidth() : null;
     const check: HubCheck = {
       id,
       revision,
@@ -37,6 +50,10 @@ export async function checkHub(id: string, revision: string): Promise<HubCheck |
       bytes: planBytes(plan),
       fit,
       configProblem,
+      speed:
+        fit && bandwidth
+          ? { bytesPerSecond: bandwidth, tokensPerSecond: bandwidth / Math.max(1, fit.inference.weights) }
+          : null,
     };
     // A newer check (another id) may have started meanwhile: only the latest one is shown.
     const now = useHub.getState().check;

@@ -76,7 +76,15 @@ function FailureNote({ failure }: { failure: HubFailure }) {
   );
 }
 
+/** Tokens per second in words (a slow model reads better as seconds per token). */
+function speedText(tps: number): string {
+  if (tps >= 10) return `${Math.round(tps)} tokens/s`;
+  if (tps >= 1) return `${tps.toFixed(1)} tokens/s`;
+  return `one token every ${(1 / tps).toFixed(1)} s`;
+}
+
 function CheckNote({ check, busy }: { check: HubCheck; busy: boolean }) {
+  const adapter = useStore((s) => s.adapter);
   if (check.state === 'checking' || !check.plan || !check.bytes)
     return (
       <p className="hub-note muted" data-testid="hub-check" aria-live="polite">
@@ -110,6 +118,15 @@ function CheckNote({ check, busy }: { check: HubCheck; busy: boolean }) {
       ) : (
         <p className="bad" data-testid="hub-fit">
           Its config.json is not one this page runs: {check.configProblem}
+        </p>
+      )}
+      {check.speed && fit && (
+        <p data-testid="hub-speed" data-tokens-per-second={check.speed.tokensPerSecond.toFixed(2)}>
+          Speed here: at most about {speedText(check.speed.tokensPerSecond)} per sequence — each token reads
+          all {formatBytes(fit.inference.weights)} of weights, and this device copies memory at{' '}
+          {(check.speed.bytesPerSecond / 1e9).toFixed(1)} GB/s (measured now). Real decoding is slower
+          {adapter?.isFallbackAdapter ? ', much slower on this software adapter' : ''}; several sequences at once
+          share each read.
         </p>
       )}
       {check.confirm && (
