@@ -125,8 +125,8 @@ function CheckNote({ check, busy }: { check: HubCheck; busy: boolean }) {
           Speed here: at most about {speedText(check.speed.tokensPerSecond)} per sequence — each token reads
           all {formatBytes(fit.inference.weights)} of weights, and this device copies memory at{' '}
           {(check.speed.bytesPerSecond / 1e9).toFixed(1)} GB/s (measured now). Real decoding is slower
-          {adapter?.isFallbackAdapter ? ', much slower on this software adapter' : ''}; several sequences at once
-          share each read.
+          {adapter?.isFallbackAdapter ? ', much slower on this software adapter' : ''}; several sequences at
+          once share each read.
         </p>
       )}
       {check.confirm && (
