@@ -1,12 +1,17 @@
 // Trains the built-in model from a seed and writes its folder (config.json, model.safetensors,
 // tokenizer.json, tokenizer_config.json, generation_config.json, README.md model card, loss.svg).
 //
-// Usage: npm run train:builtin -- [--seed 1] [--steps 2200 | --minutes M] [--out public/models/motg-builtin]
+// Usage: npm run train:builtin -- [--recipe builtin | small] [--seed 1] [--steps 2200 | --minutes M] [--out public/models/motg-builtin]
 //          [--batch 16] [--lr 5e-3] [--min-lr lr/10] [--warmup 50] [--hidden 64] [--layers 2] [--heads 4]
 //          [--kv-heads 2] [--intermediate 176] [--merges 256] [--tasks chain_sum:0.4,basic_arithmetic:1.2,...]
 //          [--threads 2] [--log-every 10] [--eval-every 0] [--ck-eval-n 40] [--save-every 0]
 //          [--eval-n 100] [--eval-seed 12345] [--select-from 1000] [--select-every 100] [--select-n 60]
-//          [--select-seed 4242] [--select-target 0.45] [--no-write] [--gpu]
+//          [--select-seed 4242] [--select-target 0.45] [--held-out 0] [--max-new-tokens 160] [--no-write]
+//          [--gpu | --cpu]
+// The defaults shown are the `builtin` recipe's; `--recipe small` (motg-small) has its own
+// (scripts/builtin-recipe.ts RECIPES), tasks may name a level (`chain_sum@easy:0.6`), and it trains on
+// WebGPU when a device can be had. `--held-out N` leaves each task's first N held-out items
+// (rl/heldOut.ts) out of the SFT data.
 // `--steps` is reproducible bit for bit; `--minutes` fits the step count to the machine after 20 steps.
 // Checkpoint selection: from step `--select-from` on, every `--select-every` steps (and at the end), the
 // model samples `--select-n` validation items per task (seed `--select-seed`, T = 1); the written model is
@@ -19,8 +24,7 @@
 // The batch is split over `--threads` worker threads (parameters and gradients in shared memory);
 // the result is the same for any thread count up to float summation order.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import {
   lossCurveSvg,
@@ -29,19 +33,15 @@ import {
   selectionDistance,
   type TrainingRecord,
 } from '../src/builtin/card.ts';
-import { buildExamples, easiestLevel, SYSTEM_PROMPT, tokenizeExample } from '../src/builtin/data.ts';
+import { buildExamples, SYSTEM_PROMPT, tokenizeExample } from '../src/builtin/data.ts';
 import { backendGenerator, type EvalSummary, evaluateTask } from '../src/builtin/evaluate.ts';
-import {
-  type BuiltinArch,
-  builtinConfig,
-  builtinConfigJson,
-  builtinGenerationConfig,
-  DEFAULT_ARCH,
-} from '../src/builtin/model.ts';
+import { builtinConfig, builtinConfigJson, builtinGenerationConfig } from '../src/builtin/model.ts';
 import { buildBuiltinTokenizer } from '../src/builtin/tokenizer.ts';
+import type { Backend } from '../src/engine/backend.ts';
 import type { Qwen2Config } from '../src/engine/config.ts';
 import { CpuBackend } from '../src/engine/cpuBackend.ts';
 import { requestEngineDevice } from '../src/engine/gpu/device.ts';
+import { GpuBackend } from '../src/engine/gpuBackend.ts';
 import { GpuSftBackend } from '../src/engine/gpuSft.ts';
 import { initQwen2Weights } from '../src/engine/model/init.ts';
 import { writeSafetensors } from '../src/engine/model/safetensors.ts';
@@ -59,6 +59,7 @@ import {
   trainSft,
 } from '../src/engine/train/sft.ts';
 import { nodeGpu } from '../src/node/webgpu.ts';
+import { parseArgs, type Recipe, readRecipe } from './builtin-recipe.ts';
 
 // ---- worker threads: each computes the loss and gradients of a slice of the batch ----------------
 
@@ -178,11 +179,13 @@ function writeModelFiles(
   weights: WeightMap,
   seed: number,
   steps: number,
+  maxNewTokens: number,
 ): void {
   mkdirSync(dir, { recursive: true });
   const write = (name: string, text: string) => writeFileSync(join(dir, name), text);
   write('config.json', `${JSON.stringify(rawConfig, null, 2)}\n`);
-  write('generation_config.json', `${JSON.stringify(builtinGenerationConfig(built), null, 2)}\n`);
+  const generation = builtinGenerationConfig(built, maxNewTokens);
+  write('generation_config.json', `${JSON.stringify(generation, null, 2)}\n`);
   write('tokenizer.json', `${JSON.stringify(built.tokenizerJson)}\n`);
   write('tokenizer_config.json', `${JSON.stringify(built.tokenizerConfig, null, 2)}\n`);
   writeFileSync(
@@ -193,19 +196,6 @@ function writeModelFiles(
 
 // ---- main ------------------------------------------------------------------------------------------
 
-function parseArgs(argv: string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
-    const eq = a.indexOf('=');
-    if (eq > 0) out.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) out.set(a.slice(2), argv[++i]);
-    else out.set(a.slice(2), 'true');
-  }
-  return out;
-}
-
 function fmtTime(ms: number): string {
   if (!Number.isFinite(ms)) return '--:--';
   const s = Math.max(0, Math.round(ms / 1000));
@@ -213,145 +203,6 @@ function fmtTime(ms: number): string {
   const m = Math.floor((s % 3600) / 60);
   const ss = String(s % 60).padStart(2, '0');
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
-}
-
-const KNOWN = new Set([
-  'seed',
-  'steps',
-  'minutes',
-  'out',
-  'batch',
-  'lr',
-  'min-lr',
-  'warmup',
-  'weight-decay',
-  'clip',
-  'hidden',
-  'layers',
-  'heads',
-  'kv-heads',
-  'intermediate',
-  'merges',
-  'tasks',
-  'examples',
-  'threads',
-  'log-every',
-  'eval-every',
-  'eval-n',
-  'eval-seed',
-  'ck-eval-n',
-  'init-std',
-  'bucket',
-  'no-write',
-  'save-every',
-  'gpu',
-  'select-from',
-  'select-every',
-  'select-n',
-  'select-seed',
-  'select-target',
-]);
-
-/** Task weights of the committed model (leg_counting learns slowest, chain_sum fastest). */
-const DEFAULT_TASK_MIX = 'chain_sum:0.4,basic_arithmetic:1.2,leg_counting:1.6,products:0.8';
-
-/** The run's settings, read from the command line (defaults: the committed model's recipe). */
-interface Recipe {
-  seed: number;
-  minutes: number | undefined;
-  steps: number;
-  outDir: string;
-  id: string;
-  batchSize: number;
-  lr: number;
-  minLr: number;
-  warmupSteps: number;
-  weightDecay: number;
-  clipNorm: number;
-  threads: number;
-  logEvery: number;
-  evalEvery: number;
-  saveEvery: number;
-  evalSeed: number;
-  finalEvalN: number;
-  ckEvalN: number;
-  initStd: number;
-  bucket: number;
-  selectFrom: number;
-  selectEvery: number;
-  selectN: number;
-  selectSeed: number;
-  selectTarget: number;
-  arch: BuiltinArch;
-  taskSpecs: { task: string; weight: number }[];
-  numMerges: number;
-  /** --examples: examples per task (weight 1), else sized from the planned steps. */
-  examplesPerTask: number | undefined;
-  useGpu: boolean;
-  write: boolean;
-}
-
-function readRecipe(args: Map<string, string>): Recipe {
-  for (const k of args.keys()) if (!KNOWN.has(k)) throw new Error(`unknown option --${k}`);
-  const num = (k: string, d: number) => (args.has(k) ? Number(args.get(k)) : d);
-  const seed = num('seed', 1);
-  const minutes = args.has('minutes') ? Number(args.get('minutes')) : undefined;
-  const outDir = resolve(args.get('out') ?? 'public/models/motg-builtin');
-  const lr = num('lr', 5e-3);
-  const evalSeed = num('eval-seed', 12345);
-  const selectFrom = num('select-from', 1000);
-  const selectSeed = num('select-seed', 4242);
-  if (selectFrom > 0 && [evalSeed, seed].includes(selectSeed))
-    throw new Error('--select-seed must differ from the training seed and --eval-seed');
-  // --tasks name[:weight],… — a weight scales that task's share of the examples (default 1).
-  const taskSpecs = (args.get('tasks') ?? DEFAULT_TASK_MIX).split(',').map((spec) => {
-    const [task, w] = spec.split(':');
-    const weight = w === undefined ? 1 : Number(w);
-    if (!(weight > 0)) throw new Error(`--tasks: bad weight in ${spec}`);
-    return { task, weight };
-  });
-  return {
-    seed,
-    minutes,
-    // The committed model's recipe: 2200 steps, and a task mix that lands every task's sampled accuracy
-    // in 20–70% (found by a sweep of step counts and weights; see the model card).
-    steps: num('steps', minutes !== undefined ? Number.POSITIVE_INFINITY : 2200),
-    outDir,
-    id: outDir.split(/[\\/]/).pop() ?? 'motg-builtin',
-    batchSize: num('batch', 16),
-    lr,
-    minLr: num('min-lr', lr / 10),
-    warmupSteps: num('warmup', 50),
-    weightDecay: num('weight-decay', 0.01),
-    clipNorm: num('clip', 1),
-    threads: num('threads', Math.min(2, availableParallelism())),
-    logEvery: num('log-every', 10),
-    evalEvery: num('eval-every', 0),
-    saveEvery: num('save-every', 0),
-    evalSeed,
-    finalEvalN: num('eval-n', 100),
-    ckEvalN: num('ck-eval-n', 40),
-    initStd: num('init-std', 0.02),
-    bucket: num('bucket', 8),
-    selectFrom,
-    selectEvery: num('select-every', 100),
-    selectN: num('select-n', 60),
-    selectSeed,
-    selectTarget: num('select-target', 0.45),
-    arch: {
-      ...DEFAULT_ARCH,
-      hiddenSize: num('hidden', DEFAULT_ARCH.hiddenSize),
-      numHiddenLayers: num('layers', DEFAULT_ARCH.numHiddenLayers),
-      numAttentionHeads: num('heads', DEFAULT_ARCH.numAttentionHeads),
-      numKeyValueHeads: num('kv-heads', DEFAULT_ARCH.numKeyValueHeads),
-      intermediateSize: num('intermediate', DEFAULT_ARCH.intermediateSize),
-    },
-    taskSpecs,
-    numMerges: num('merges', 256),
-    examplesPerTask: args.has('examples') ? Number(args.get('examples')) : undefined,
-    useGpu: args.has('gpu'),
-    write: !args.has('no-write'),
-  };
 }
 
 /** The tokenizer, the model config and the tokenized training examples of a recipe. */
@@ -367,45 +218,61 @@ function prepareData(r: Recipe) {
   const totalWeight = r.taskSpecs.reduce((a, t) => a + t.weight, 0);
   const plannedSeqs = Number.isFinite(r.steps) ? r.steps * r.batchSize : 60_000;
   const perTask = r.examplesPerTask ?? Math.min(20_000, Math.ceil(plannedSeqs / totalWeight));
-  const mixture = r.taskSpecs.map(({ task, weight }) => ({ task, count: Math.round(perTask * weight) }));
-  const examples = buildExamples(mixture, r.seed);
+  const mixture = r.taskSpecs.map(({ task, level, weight }) => ({
+    task,
+    level,
+    count: Math.round(perTask * weight),
+  }));
+  // The held-out pools (rl/heldOut.ts) stay out of the SFT data, so GRPO runs evaluate on unseen questions.
+  const examples = buildExamples(mixture, r.seed, { heldOut: r.heldOut });
   const data: SftSequence[] = examples.map((ex) => tokenizeExample(tok, ex));
   const longest = Math.max(...data.map((d) => d.ids.length));
   console.log(
     `built-in model ${r.id}: vocab ${built.vocabSize} (${built.merges.length} merges), ${examples.length} examples ` +
-      `(${mixture.map((m) => `${m.task} ${m.count}`).join(', ')}), longest ${longest} tokens, prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      `(${mixture.map((m) => `${m.task}@${m.level} ${m.count}`).join(', ')}; held out ${r.heldOut} per task), longest ${longest} tokens, prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   return { built, tok, padId, rawConfig, config, mixture, examples, data };
 }
 
 type Prepared = ReturnType<typeof prepareData>;
 
+/** WebGPU's SFT backend, or null when `gpu: 'auto'` finds no device (then the CPU trains). */
+async function gpuSftBackend(r: Recipe, config: Qwen2Config, init: WeightMap): Promise<GpuSftBackend | null> {
+  if (r.gpu === 'off') return null;
+  try {
+    return await GpuSftBackend.create(await requestEngineDevice(await nodeGpu()), config, init);
+  } catch (e) {
+    if (r.gpu === 'on') throw e;
+    console.log(`no WebGPU device (${e instanceof Error ? e.message : e}): training on the CPU`);
+    return null;
+  }
+}
+
 /** The SFT backend: WebGPU with --gpu (AdamW stays on the CPU, so the run differs from the CPU one only by
- * float rounding), else the CPU reference, split over threads. `weights` are the parameters it trains. */
+ * float rounding), else the CPU reference, split over threads. `weights` are the parameters it trains;
+ * `evalBackend` samples from them (on WebGPU the trained model itself, uploaded after every step). */
 async function createSftBackend(r: Recipe, config: Qwen2Config, init: WeightMap) {
-  const threaded = !r.useGpu && r.threads > 1 ? new ThreadedCpuSftBackend(config, init, r.threads) : null;
-  const backend: SftBackend & { params: Map<string, Float32Array> } = r.useGpu
-    ? await GpuSftBackend.create(await requestEngineDevice(await nodeGpu()), config, init)
-    : (threaded ?? new CpuSftBackend(config, init));
-  if (r.useGpu) console.log('training on WebGPU (Node + Dawn)');
+  const gpu = await gpuSftBackend(r, config, init);
+  const threaded = !gpu && r.threads > 1 ? new ThreadedCpuSftBackend(config, init, r.threads) : null;
+  const backend: SftBackend & { params: Map<string, Float32Array> } =
+    gpu ?? threaded ?? new CpuSftBackend(config, init);
+  if (gpu) console.log('training on WebGPU (Node + Dawn)');
   const weights: WeightMap = threaded ? threaded.weights : init;
-  return { backend, threaded, weights };
+  // Never disposed: the SFT backend owns the model.
+  const evalBackend = gpu ? () => GpuBackend.fromModel(gpu.model) : () => new CpuBackend(config, weights);
+  return { backend, threaded, weights, evalBackend, onGpu: gpu !== null };
 }
 
 type Evaluate = (n: number, temperature: number, itemsSeed?: number) => Promise<EvalSummary[]>;
 
-/** Samples `n` items of every task from the current weights (a fresh CPU backend each time). */
-function evaluator(r: Recipe, p: Prepared, weights: WeightMap): Evaluate {
-  const tasks = r.taskSpecs.map((t) => t.task);
+/** Samples `n` items of every task from the current weights (a fresh backend each time). */
+function evaluator(r: Recipe, p: Prepared, makeBackend: () => Backend): Evaluate {
   return async (n, temperature, itemsSeed = r.evalSeed) => {
-    const gen = backendGenerator(
-      new CpuBackend(p.config, weights),
-      p.tok.eosTokenIds,
-      p.config.maxPositionEmbeddings,
-    );
+    const gen = backendGenerator(makeBackend(), p.tok.eosTokenIds, p.config.maxPositionEmbeddings);
     const out: EvalSummary[] = [];
-    for (const task of tasks) {
-      out.push((await evaluateTask(gen, p.tok, { task, n, seed: itemsSeed, temperature })).summary);
+    for (const { task, level } of r.taskSpecs) {
+      const opts = { task, level, n, seed: itemsSeed, temperature, maxNewTokens: r.maxNewTokens };
+      out.push((await evaluateTask(gen, p.tok, opts)).summary);
     }
     return out;
   };
@@ -450,7 +317,8 @@ async function runTraining(
   const onStep = async (s: SftProgress): Promise<void> => {
     if (s.step % r.logEvery === 0 || s.step === s.steps || s.step === 1) printProgress(s);
     if (r.saveEvery > 0 && s.step % r.saveEvery === 0 && s.step < s.steps) {
-      writeModelFiles(join(r.outDir, `step-${s.step}`), p.rawConfig, p.built, weights, r.seed, s.step);
+      const dir = join(r.outDir, `step-${s.step}`);
+      writeModelFiles(dir, p.rawConfig, p.built, weights, r.seed, s.step, r.generationMaxNewTokens);
     }
     if (r.selectFrom > 0 && s.step >= r.selectFrom && (s.step % r.selectEvery === 0 || s.step === s.steps)) {
       await select(s.step);
@@ -508,7 +376,7 @@ async function main(): Promise<void> {
   const r = readRecipe(parseArgs(process.argv.slice(2)));
   const p = prepareData(r);
   const { config, built, rawConfig, mixture, examples } = p;
-  const { arch, threads, useGpu } = r;
+  const { arch, threads } = r;
 
   const init = initQwen2Weights(config, r.seed, r.initStd);
   const numParameters = [...init.values()].reduce((a, t) => a + t.data.length, 0);
@@ -516,8 +384,8 @@ async function main(): Promise<void> {
     `Qwen2 hidden ${arch.hiddenSize}, ${arch.numHiddenLayers} layers, ${arch.numAttentionHeads}/${arch.numKeyValueHeads} heads, ` +
       `MLP ${arch.intermediateSize}: ${numParameters.toLocaleString('en-US')} parameters; ${threads} thread(s)`,
   );
-  const { backend, threaded, weights } = await createSftBackend(r, config, init);
-  const evalAll = evaluator(r, p, weights);
+  const { backend, threaded, weights, evalBackend, onGpu } = await createSftBackend(r, config, init);
+  const evalAll = evaluator(r, p, evalBackend);
   const { result, trainMs, checkpoints, candidates, chosen } = await runTraining(
     r,
     p,
@@ -525,7 +393,10 @@ async function main(): Promise<void> {
     weights,
     evalAll,
   );
-  if (chosen !== null) restoreCheckpoint(chosen, weights);
+  if (chosen !== null) {
+    restoreCheckpoint(chosen, weights);
+    await backend.paramsUpdated?.(); // the WebGPU evaluations sample from the device's copy
+  }
   const writtenStep = chosen?.step ?? result.steps;
   console.log(
     `trained ${result.steps} steps in ${fmtTime(trainMs)} (${Math.round((result.tokens * 1000) / trainMs)} tok/s); evaluating…`,
@@ -549,7 +420,10 @@ async function main(): Promise<void> {
     weightBytes: numParameters * 4,
     vocabSize: built.vocabSize,
     numMerges: built.merges.length,
-    tasks: mixture.map(({ task, count }) => ({ task, level: easiestLevel(task), examples: count })),
+    recipe: r.name,
+    heldOut: r.heldOut,
+    maxNewTokens: r.maxNewTokens,
+    tasks: mixture.map(({ task, level, count }) => ({ task, level, examples: count })),
     systemPrompt: SYSTEM_PROMPT,
     sample: { prompt: examples[0].prompt, completion: examples[0].completion },
     batchSize: r.batchSize,
@@ -559,7 +433,7 @@ async function main(): Promise<void> {
     warmupSteps: r.warmupSteps,
     weightDecay: r.weightDecay,
     clipNorm: r.clipNorm,
-    threads: useGpu ? 1 : threads,
+    threads: onGpu ? 1 : threads,
     elapsedMs: trainMs,
     tokensPerSecond: (result.tokens * 1000) / trainMs,
     losses: result.losses,
@@ -571,9 +445,9 @@ async function main(): Promise<void> {
     results,
     greedy,
     evalSeed: r.evalSeed,
-    createdWith: `Node ${process.version}, ${useGpu ? 'WebGPU backend (Node + Dawn)' : 'CPU reference backend'}`,
+    createdWith: `Node ${process.version}, ${onGpu ? 'WebGPU backend (Node + Dawn)' : 'CPU reference backend'}`,
   };
-  writeModelFiles(r.outDir, rawConfig, built, weights, r.seed, writtenStep);
+  writeModelFiles(r.outDir, rawConfig, built, weights, r.seed, writtenStep, r.generationMaxNewTokens);
   const write = (name: string, text: string) => writeFileSync(join(r.outDir, name), text);
   write('loss.svg', lossCurveSvg(result.losses));
   write('README.md', modelCard(record));

@@ -24,6 +24,12 @@ export function selectionDistance(results: readonly EvalSummary[], target: numbe
 
 export interface TrainingRecord {
   id: string;
+  /** The named recipe (scripts/builtin-recipe.ts); absent in records older than the names: `builtin`. */
+  recipe?: string;
+  /** Held-out items per task left out of the SFT data (absent or 0: none). */
+  heldOut?: number;
+  /** Completion tokens at most in the recipe's evaluations (absent: 160). */
+  maxNewTokens?: number;
   seed: number;
   command: string;
   config: Record<string, unknown>;
@@ -61,6 +67,85 @@ export interface TrainingRecord {
   greedy?: EvalSummary[];
   evalSeed: number;
   createdWith: string;
+}
+
+/** Issue 14's targets for a built-in model where mixing matters (motg-small). */
+export const TARGETS = {
+  /** Sampled accuracy (T = 1) of every task must lie in this band: room for RL either way. */
+  accuracy: [0.2, 0.7] as const,
+  /** At step 0 under `dirichlet`, a thinking step mixes when 1/Σw² reaches this (rl/metrics MIXING_THRESHOLD)… */
+  effectiveTokens: 1.3,
+  /** …and at least this share of thinking steps must mix. */
+  mixingShare: 0.2,
+};
+
+/** What `npm run measure:builtin` measured on a model folder (targets.json). */
+export interface TargetMeasurement {
+  command: string;
+  measuredWith: string;
+  /** Held-out items per task (rl/heldOut.ts pools: never in the SFT data when heldOut covers them). */
+  n: number;
+  /** Completions per item. */
+  samples: number;
+  seed: number;
+  maxNewTokens: number;
+  /** Per task: full-vocabulary discrete sampling at T = 1 and `dirichlet`, accuracy and format rate. */
+  tasks: {
+    task: string;
+    level: string;
+    accuracy: number;
+    formatRate: number;
+    dirichletAccuracy: number;
+  }[];
+  /** `dirichlet` rollouts of the untrained model (step 0): its thinking steps and those that mix. */
+  mixing: { thinkingSteps: number; mixingSteps: number; meanEffectiveTokens: number };
+}
+
+export function accuracyTargetMet(m: TargetMeasurement): boolean {
+  const [lo, hi] = TARGETS.accuracy;
+  return m.tasks.length > 0 && m.tasks.every((t) => t.accuracy >= lo && t.accuracy <= hi);
+}
+
+export function mixingShare(m: TargetMeasurement): number {
+  return m.mixing.thinkingSteps > 0 ? m.mixing.mixingSteps / m.mixing.thinkingSteps : 0;
+}
+
+export function mixingTargetMet(m: TargetMeasurement): boolean {
+  return mixingShare(m) >= TARGETS.mixingShare;
+}
+
+/** The card's section on issue 14's two targets: the measurement, or "to be measured after training". */
+export function targetsSection(id: string, m: TargetMeasurement | null): string {
+  const [lo, hi] = TARGETS.accuracy;
+  const head = `## Targets
+
+1. **Sampled accuracy** between ${pct(lo)} and ${pct(hi)} on every training task (T = 1, held-out items).
+2. **Mixing at step 0**: under \`dirichlet\`, the effective number of mixed tokens 1/Σw² ≥ ${TARGETS.effectiveTokens}
+   on at least ${pct(TARGETS.mixingShare)} of thinking steps, before any RL.
+`;
+  const how = `\`npm run measure:builtin -- --model public/models/${id}\` (add \`--gpu\` on WebGPU)`;
+  if (m === null)
+    return `${head}
+Both are **to be measured after training**: ${how}.
+`;
+  const rows = m.tasks
+    .map(
+      (t) =>
+        `| ${t.task} | ${t.level} | ${pct(t.accuracy)} | ${pct(t.formatRate)} | ${pct(t.dirichletAccuracy)} |`,
+    )
+    .join('\n');
+  const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
+  return `${head}
+Measured by \`${m.command}\` (${m.measuredWith}): ${m.n} held-out items per task, ${m.samples} completions
+each, seed ${m.seed}, at most ${m.maxNewTokens} new tokens.
+
+| task | level | accuracy (discrete, T=1) | format | accuracy (dirichlet) |
+|---|---|---|---|---|
+${rows}
+
+- Target 1: ${verdict(accuracyTargetMet(m))}.
+- Target 2: ${m.mixing.mixingSteps} of ${m.mixing.thinkingSteps} thinking steps mix (${pct(mixingShare(m))}; mean 1/Σw² ${m.mixing.meanEffectiveTokens.toFixed(2)}): ${verdict(mixingTargetMet(m))}.
+`;
 }
 
 /** Mean of `losses` over windows of `every` steps: [(last step of window, mean)]. */
@@ -150,8 +235,26 @@ ${rows}
 `;
 }
 
-/** README.md of the model folder. */
-export function modelCard(r: TrainingRecord): string {
+/** The card's opening paragraphs: what the model is for. */
+function introduction(r: TrainingRecord): string {
+  const size = `a ${(r.numParameters / 1e6).toFixed(2)} M-parameter Qwen2-architecture`;
+  if (r.recipe === 'small')
+    return `The MoT-G Playground's second built-in model: ${size}
+model trained from scratch, on this project's own tasks, by \`npm run train:builtin -- --recipe small\`.
+Where the first built-in model (motg-builtin) is so sure of each token that mixtures barely mix, this one
+is larger and trained on harder levels with longer worked reasoning, so that at the start of RL the
+mixture-of-token step has real alternatives to mix (the targets below). The held-out pools of its tasks
+(${r.heldOut ?? 0} items per task, \`src/rl/heldOut.ts\`) were left out of its training data, so GRPO
+evaluations on them measure questions it never saw.`;
+  return `The MoT-G Playground's built-in model: ${size}
+model trained from scratch, on this project's own tasks, by \`npm run train:builtin\`. It exists so the
+playground works offline with a model that can already solve a little of each training task — and
+leaves room for reinforcement learning to improve it (the target: a sampled accuracy between 20% and 70%
+on the easiest level of each training task).`;
+}
+
+/** README.md of the model folder; `targets`: issue 14's measurement (targets.json), null before one. */
+export function modelCard(r: TrainingRecord, targets: TargetMeasurement | null = null): string {
   const cfg = r.config;
   const lossTable = smoothLosses(r.losses, Math.max(1, Math.round(r.losses.length / 10)))
     .map(([s, l]) => `| ${s} | ${l.toFixed(4)} |`)
@@ -168,13 +271,14 @@ export function modelCard(r: TrainingRecord): string {
         `| ${c.step} | ${c.minutes.toFixed(1)} | ${c.results.map((s) => `${s.task} ${pct(s.accuracy)}`).join(', ')} |`,
     )
     .join('\n');
+  const levels =
+    r.recipe === 'small' ? 'the curriculum levels below' : 'the easiest curriculum level of each task';
+  const chainLevel = r.tasks.find((t) => t.task === 'chain_sum')?.level;
+  const levelArg = r.recipe === 'small' && chainLevel ? ` --level ${chainLevel}` : '';
+  const targetText = r.recipe === 'small' || targets !== null ? `\n${targetsSection(r.id, targets)}` : '';
   return `# ${r.id}
 
-The MoT-G Playground's built-in model: a ${(r.numParameters / 1e6).toFixed(2)} M-parameter Qwen2-architecture
-model trained from scratch, on this project's own tasks, by \`npm run train:builtin\`. It exists so the
-playground works offline with a model that can already solve a little of each training task — and
-leaves room for reinforcement learning to improve it (the target: a sampled accuracy between 20% and 70%
-on the easiest level of each training task).
+${introduction(r)}
 
 It is not a general language model: it only knows the prompt format and the tasks below.
 
@@ -212,7 +316,7 @@ ${r.sample.prompt}${r.sample.completion}
 ## Training data
 
 Supervised fine-tuning on generated examples whose reasoning is a real worked trace (running sums,
-one operation per line, per-animal products), at the easiest curriculum level of each task:
+one operation per line, per-animal products), at ${levels}:
 
 | task | level | examples |
 |---|---|---|
@@ -249,6 +353,6 @@ last column). Accuracy: the task's score is 1.0; format: the completion matches
 ${evalRows}
 
 ${ckRows ? `During training (T = 1, smaller n):\n\n| step | minutes | accuracy |\n|---|---|---|\n${ckRows}\n` : ''}
-Reproduce: \`npm run evaluate -- --model public/models/${r.id} --task chain_sum --n 100 --seed ${r.evalSeed} --temperature 1\`.
-`;
+Reproduce: \`npm run evaluate -- --model public/models/${r.id} --task chain_sum${levelArg} --n 100 --seed ${r.evalSeed} --temperature 1\`.
+${targetText}`;
 }
