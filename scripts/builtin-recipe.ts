@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { type BuiltinArch, DEFAULT_ARCH, SMALL_ARCH } from '../src/builtin/model.ts';
 import { getTask } from '../src/tasks/registry.ts';
 
+/** `--name value`, `--name=value` and bare `--flag` ("true"); the scripts' one option reader. */
 export function parseArgs(argv: string[]): Map<string, string> {
   const out = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {

@@ -12,19 +12,7 @@ import { DirModelSource } from '../src/engine/model/source-node.ts';
 import { Tokenizer } from '../src/engine/model/tokenizer.ts';
 import { getTask, TASK_NAMES } from '../src/tasks/registry.ts';
 import { Engine } from '../src/worker/engine.ts';
-
-function parseArgs(argv: string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
-    const eq = a.indexOf('=');
-    if (eq > 0) out.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) out.set(a.slice(2), argv[++i]);
-    else out.set(a.slice(2), 'true');
-  }
-  return out;
-}
+import { parseArgs } from './builtin-recipe.ts';
 
 const USAGE =
   'usage: npm run evaluate -- --model <folder> --task <name> [--level L] [--n N] [--seed S] [--temperature T] [--max-new-tokens M] [--gpu] [--show K]';
