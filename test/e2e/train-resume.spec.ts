@@ -39,6 +39,9 @@ async function uninterrupted(browser: Browser, hash: string): Promise<StepMetric
   const panel = panelOf(page);
   await expect(panel.getByLabel('Checkpoint every (steps)', { exact: true })).toHaveValue('2');
   await panel.getByTestId('train-start').click();
+  // Once started, the page shows this tab's run (one), not the bundled example's two.
+  await expect(page.getByTestId('run-origin')).toHaveAttribute('data-origin', 'live');
+  await expect(panel.getByTestId('train-run-list').locator('li')).toHaveCount(1);
   await expect(panel.getByTestId('train-run-list').locator('li')).toHaveAttribute('data-status', 'finished', {
     timeout: 280_000,
   });
@@ -77,6 +80,8 @@ test('resume: a run interrupted by a reload continues from its checkpoint and en
 
   // Interrupt the run by a reload once it is past its step-2 checkpoint.
   await panel.getByTestId('train-start').click();
+  await expect(page.getByTestId('run-origin')).toHaveAttribute('data-origin', 'live');
+  await expect(panel.getByTestId('train-run-list').locator('li')).toHaveCount(1);
   await expect(panel.getByTestId('train-chart-reward')).toHaveAttribute('data-points', '3', {
     timeout: 280_000,
   });

@@ -201,6 +201,8 @@ async function launch(run: TrainRun, resume: TrainingResume | null, before?: Tra
     trainNotice: null,
     trainTabRun: { id, load: s.loads },
   }));
+  // The page shows this tab's run from the start (not the example or an import until the first step).
+  saveRuns();
   const onStep = proxy((metrics: StepMetrics, rollouts: ScoredTrajectory[]) => {
     // The latest group's completions are kept with the run when they are few (they show in the table).
     const latest =
