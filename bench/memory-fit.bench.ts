@@ -4,7 +4,7 @@
 //   npx tsx bench/memory-fit.bench.ts
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { expectedParameters, parseQwen2Config } from '../src/engine/config.ts';
+import { CONFIG_BOUNDS, expectedParameters, parseQwen2Config } from '../src/engine/config.ts';
 import { fitReport } from '../src/store/lib/memoryFit.ts';
 import { DEFAULT_SETTINGS } from '../src/store/settings.ts';
 import type { AdapterInfo } from '../src/worker/api.ts';
@@ -12,15 +12,16 @@ import type { AdapterInfo } from '../src/worker/api.ts';
 const raw = JSON.parse(
   readFileSync(resolve(import.meta.dirname, '../public/models/motg-builtin/config.json'), 'utf8'),
 );
+const B = CONFIG_BOUNDS;
 const largest = parseQwen2Config({
   ...raw,
-  vocab_size: 2 ** 22,
-  hidden_size: 65536,
-  intermediate_size: 2 ** 18,
-  num_hidden_layers: 1024,
-  num_attention_heads: 1024,
-  num_key_value_heads: 1024,
-  head_dim: 64,
+  vocab_size: B.vocab_size,
+  hidden_size: B.hidden_size,
+  intermediate_size: B.intermediate_size,
+  num_hidden_layers: B.num_hidden_layers,
+  num_attention_heads: B.num_attention_heads,
+  num_key_value_heads: B.num_key_value_heads,
+  head_dim: 64, // hidden_size / heads: a head_dim at its bound would not match the heads × head_dim layout
 });
 const gpu = {
   backend: 'webgpu',
