@@ -2,6 +2,8 @@
 // did), the toggle that turns it on, and an HTML legend drawn under the plot, so that any number of series
 // never takes height from the plot itself (recharts' own legend shares the chart's fixed height).
 
+import type { ReactNode } from 'react';
+
 export interface LegendItem {
   name: string;
   color: string;
@@ -71,5 +73,53 @@ export function SmoothToggle({
       <input type="checkbox" checked={on} onChange={(e) => onChange(e.target.checked)} data-testid={testId} />
       <span>Smooth (EMA {EMA_WEIGHT})</span>
     </label>
+  );
+}
+
+/**
+ * The frame of a chart: a figure the run export finds (`data-export-chart`, its legend in
+ * `data-export-legend`), a caption, the plot as one image for screen readers, and the legend (plus any
+ * controls) under it.
+ */
+export function ChartFigure({
+  exportName,
+  testId,
+  caption,
+  ariaLabel,
+  legend,
+  className = 'chart',
+  foot,
+  data,
+  children,
+}: {
+  exportName: string;
+  testId: string;
+  caption: ReactNode;
+  ariaLabel: string;
+  legend: readonly LegendItem[];
+  className?: string;
+  /** Controls beside the legend (e.g. the smoothing toggle). */
+  foot?: ReactNode;
+  /** Extra data-* attributes the tests read. */
+  data?: Record<`data-${string}`, string | number | boolean>;
+  children: ReactNode;
+}) {
+  return (
+    <figure
+      className={className}
+      data-export-chart={exportName}
+      data-export-legend={exportLegend(legend)}
+      data-testid={testId}
+      {...data}
+    >
+      <figcaption>{caption}</figcaption>
+      <div className="chart-box" role="img" aria-label={ariaLabel}>
+        {children}
+      </div>
+      <div className="chart-foot">
+        <ChartLegend items={legend} />
+        {foot}
+      </div>
+    </figure>
   );
 }

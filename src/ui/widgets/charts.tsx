@@ -17,7 +17,7 @@ import {
 } from 'recharts';
 import type { EvalRun, SideResult } from '../../store/types.ts';
 import { modeColor } from '../lib/palette.ts';
-import { ChartLegend, ema, exportLegend, type LegendItem, SmoothToggle } from './chartKit.tsx';
+import { ChartFigure, ema, type LegendItem, SmoothToggle } from './chartKit.tsx';
 
 const finiteOrNull = (e: number | undefined) => (e !== undefined && Number.isFinite(e) ? e : null);
 
@@ -62,60 +62,51 @@ export function EntropyChart({ sides }: { sides: SideResult[] }) {
   const off = sides.find((s) => s.mixingOffAt !== null)?.mixingOffAt ?? null;
   const legend: LegendItem[] = sides.map((s) => ({ name: s.mode, color: modeColor(s.mode) }));
   return (
-    <figure
-      className="chart"
-      data-export-chart="next-token-entropy"
-      data-export-legend={exportLegend(legend)}
-      data-testid="entropy-chart"
-      data-smooth={smooth}
+    <ChartFigure
+      exportName="next-token-entropy"
+      testId="entropy-chart"
+      data={{ 'data-smooth': smooth }}
+      caption={`Next-token entropy per step (nats)${smooth ? ' · smoothed' : ''}`}
+      ariaLabel={`Line chart of next-token entropy over ${n} steps for ${sides.map((s) => s.mode).join(' and ')}`}
+      legend={legend}
+      foot={<SmoothToggle on={smooth} onChange={setSmooth} testId="entropy-smooth" />}
     >
-      <figcaption>Next-token entropy per step (nats){smooth ? ' · smoothed' : ''}</figcaption>
-      <div
-        className="chart-box"
-        role="img"
-        aria-label={`Line chart of next-token entropy over ${n} steps for ${sides.map((s) => s.mode).join(' and ')}`}
-      >
-        <ResponsiveContainer width="100%" height={170}>
-          <LineChart data={data} margin={{ top: 18, right: 14, bottom: 4, left: -12 }}>
-            <CartesianGrid strokeDasharray="3 3" className="grid-line" />
-            <XAxis
-              dataKey="step"
-              type="number"
-              domain={[0, Math.max(1, n - 1)]}
-              allowDecimals={false}
-              tick={{ fontSize: 11 }}
+      <ResponsiveContainer width="100%" height={170}>
+        <LineChart data={data} margin={{ top: 18, right: 14, bottom: 4, left: -12 }}>
+          <CartesianGrid strokeDasharray="3 3" className="grid-line" />
+          <XAxis
+            dataKey="step"
+            type="number"
+            domain={[0, Math.max(1, n - 1)]}
+            allowDecimals={false}
+            tick={{ fontSize: 11 }}
+          />
+          <YAxis tick={{ fontSize: 11 }} width={44} />
+          <Tooltip contentStyle={{ fontSize: 12 }} />
+          {off !== null && (
+            <ReferenceLine
+              x={off}
+              stroke="#888"
+              strokeDasharray="4 3"
+              label={mixingOffLabel(off > (n - 1) / 2)}
             />
-            <YAxis tick={{ fontSize: 11 }} width={44} />
-            <Tooltip contentStyle={{ fontSize: 12 }} />
-            {off !== null && (
-              <ReferenceLine
-                x={off}
-                stroke="#888"
-                strokeDasharray="4 3"
-                label={mixingOffLabel(off > (n - 1) / 2)}
-              />
-            )}
-            {sides.map((s) => (
-              <Line
-                key={s.mode}
-                // Stepped: a step's value holds for its whole step, nothing is drawn between integer steps.
-                type={smooth ? 'monotone' : 'step'}
-                dataKey={s.mode}
-                stroke={modeColor(s.mode)}
-                dot={false}
-                strokeWidth={1.8}
-                isAnimationActive={false}
-                connectNulls
-              />
-            ))}
-          </LineChart>
-        </ResponsiveContainer>
-      </div>
-      <div className="chart-foot">
-        <ChartLegend items={legend} />
-        <SmoothToggle on={smooth} onChange={setSmooth} testId="entropy-smooth" />
-      </div>
-    </figure>
+          )}
+          {sides.map((s) => (
+            <Line
+              key={s.mode}
+              // Stepped: a step's value holds for its whole step, nothing is drawn between integer steps.
+              type={smooth ? 'monotone' : 'step'}
+              dataKey={s.mode}
+              stroke={modeColor(s.mode)}
+              dot={false}
+              strokeWidth={1.8}
+              isAnimationActive={false}
+              connectNulls
+            />
+          ))}
+        </LineChart>
+      </ResponsiveContainer>
+    </ChartFigure>
   );
 }
 
@@ -292,39 +283,31 @@ export function EvalChart({ evals }: { evals: EvalRun[] }) {
   const modes = [...new Set(data.map((d) => d.mode))];
   const legend: LegendItem[] = modes.map((m) => ({ name: m, color: modeColor(m) }));
   return (
-    <figure
+    <ChartFigure
       className="chart eval-chart"
-      data-export-chart="eval-accuracy"
-      data-export-legend={exportLegend(legend)}
-      data-testid="eval-chart"
+      exportName="eval-accuracy"
+      testId="eval-chart"
+      caption="Mean accuracy per evaluation (#1 is the oldest row of the table)"
+      ariaLabel={`Bar chart of mean accuracy: ${data.map((d) => `${d.name} ${d.mode} ${pct(d.accuracy)}`).join(', ')}`}
+      legend={legend}
     >
-      <figcaption>Mean accuracy per evaluation (#1 is the oldest row of the table)</figcaption>
-      <div
-        className="chart-box"
-        role="img"
-        aria-label={`Bar chart of mean accuracy: ${data.map((d) => `${d.name} ${d.mode} ${pct(d.accuracy)}`).join(', ')}`}
-      >
-        <ResponsiveContainer width="100%" height={140}>
-          <BarChart data={data} margin={{ top: 10, right: 12, bottom: 2, left: 0 }}>
-            <CartesianGrid strokeDasharray="3 3" className="grid-line" vertical={false} />
-            <XAxis dataKey="name" tick={{ fontSize: 11 }} />
-            <YAxis domain={[0, 1]} tick={{ fontSize: 11 }} width={44} tickFormatter={pct} />
-            <Tooltip
-              contentStyle={{ fontSize: 12 }}
-              formatter={(v, _n, item) => [pct(Number(v)), (item?.payload as { mode?: string })?.mode ?? '']}
-            />
-            {/* minPointSize: a 0 % evaluation still shows its bar (and colour). */}
-            <Bar dataKey="accuracy" isAnimationActive={false} maxBarSize={48} minPointSize={2}>
-              {data.map((d) => (
-                <Cell key={d.name} fill={modeColor(d.mode)} data-mode={d.mode} />
-              ))}
-            </Bar>
-          </BarChart>
-        </ResponsiveContainer>
-      </div>
-      <div className="chart-foot">
-        <ChartLegend items={legend} />
-      </div>
-    </figure>
+      <ResponsiveContainer width="100%" height={140}>
+        <BarChart data={data} margin={{ top: 10, right: 12, bottom: 2, left: 0 }}>
+          <CartesianGrid strokeDasharray="3 3" className="grid-line" vertical={false} />
+          <XAxis dataKey="name" tick={{ fontSize: 11 }} />
+          <YAxis domain={[0, 1]} tick={{ fontSize: 11 }} width={44} tickFormatter={pct} />
+          <Tooltip
+            contentStyle={{ fontSize: 12 }}
+            formatter={(v, _n, item) => [pct(Number(v)), (item?.payload as { mode?: string })?.mode ?? '']}
+          />
+          {/* minPointSize: a 0 % evaluation still shows its bar (and colour). */}
+          <Bar dataKey="accuracy" isAnimationActive={false} maxBarSize={48} minPointSize={2}>
+            {data.map((d) => (
+              <Cell key={d.name} fill={modeColor(d.mode)} data-mode={d.mode} />
+            ))}
+          </Bar>
+        </BarChart>
+      </ResponsiveContainer>
+    </ChartFigure>
   );
 }

@@ -6,7 +6,7 @@ import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YA
 import { PASS_AT_K_MAX, passAtKCurve } from '../../rl/passAtK.ts';
 import type { EvalRun } from '../../store/types.ts';
 import { runStyles } from '../lib/palette.ts';
-import { ChartLegend, exportLegend, type LegendItem } from './chartKit.tsx';
+import { ChartFigure, type LegendItem } from './chartKit.tsx';
 
 /** An evaluation's pass@k curve over all its questions (empty: fewer than 2 samples or no counts kept). */
 export function evalPassAtK(e: EvalRun): Record<string, number> {
@@ -44,49 +44,34 @@ export function PassAtKChart({ evals }: { evals: EvalRun[] }) {
     dash: styles[i].dash,
   }));
   return (
-    <figure
-      className="chart"
-      data-export-chart="eval-pass-at-k"
-      data-export-legend={exportLegend(legend)}
-      data-testid="passk-chart"
-      data-series={curves.length}
+    <ChartFigure
+      exportName="eval-pass-at-k"
+      testId="passk-chart"
+      caption="pass@k: a correct answer among k samples (unbiased estimator)"
+      ariaLabel={`Line chart of pass@k for k = 1 to ${kMax} for ${curves.map((c) => c.name).join(', ')}`}
+      legend={legend}
+      data={{ 'data-series': curves.length }}
     >
-      <figcaption>pass@k: a correct answer among k samples (unbiased estimator)</figcaption>
-      <div
-        className="chart-box"
-        role="img"
-        aria-label={`Line chart of pass@k for k = 1 to ${kMax} for ${curves.map((c) => c.name).join(', ')}`}
-      >
-        <ResponsiveContainer width="100%" height={170}>
-          <LineChart data={data} margin={{ top: 10, right: 14, bottom: 4, left: -12 }}>
-            <CartesianGrid strokeDasharray="3 3" className="grid-line" />
-            <XAxis
-              dataKey="k"
-              type="number"
-              domain={[1, kMax]}
-              allowDecimals={false}
-              tick={{ fontSize: 11 }}
+      <ResponsiveContainer width="100%" height={170}>
+        <LineChart data={data} margin={{ top: 10, right: 14, bottom: 4, left: -12 }}>
+          <CartesianGrid strokeDasharray="3 3" className="grid-line" />
+          <XAxis dataKey="k" type="number" domain={[1, kMax]} allowDecimals={false} tick={{ fontSize: 11 }} />
+          <YAxis domain={[0, 1]} tick={{ fontSize: 11 }} width={44} />
+          <Tooltip contentStyle={{ fontSize: 12 }} />
+          {curves.map((c, i) => (
+            <Line
+              key={c.name}
+              type="linear"
+              dataKey={c.name}
+              stroke={styles[i].color}
+              strokeDasharray={styles[i].dash || undefined}
+              dot={{ r: 2 }}
+              strokeWidth={1.8}
+              isAnimationActive={false}
             />
-            <YAxis domain={[0, 1]} tick={{ fontSize: 11 }} width={44} />
-            <Tooltip contentStyle={{ fontSize: 12 }} />
-            {curves.map((c, i) => (
-              <Line
-                key={c.name}
-                type="linear"
-                dataKey={c.name}
-                stroke={styles[i].color}
-                strokeDasharray={styles[i].dash || undefined}
-                dot={{ r: 2 }}
-                strokeWidth={1.8}
-                isAnimationActive={false}
-              />
-            ))}
-          </LineChart>
-        </ResponsiveContainer>
-      </div>
-      <div className="chart-foot">
-        <ChartLegend items={legend} />
-      </div>
-    </figure>
+          ))}
+        </LineChart>
+      </ResponsiveContainer>
+    </ChartFigure>
   );
 }
