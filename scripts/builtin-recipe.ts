@@ -6,6 +6,7 @@
 // held-out pools left out of its SFT data, WebGPU where present. Every other option overrides a default.
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { type HeldOutCounts, parseHeldOutCounts } from '../src/builtin/data.ts';
 import { type BuiltinArch, DEFAULT_ARCH, SMALL_ARCH } from '../src/builtin/model.ts';
 import { getTask } from '../src/tasks/registry.ts';
 
@@ -75,7 +76,7 @@ export interface RecipePreset {
   /** `task[@level][:weight],…` (level default: the task's easiest). */
   tasks: string;
   /** Held-out items per task left out of the SFT data (builtin/data.ts buildExamples heldOut). */
-  heldOut: number;
+  heldOut: HeldOutCounts;
   selectFrom: number;
   selectEvery: number;
   /** Completion tokens at most in the recipe's evaluations. */
@@ -88,8 +89,9 @@ export interface RecipePreset {
 
 export const RECIPES: Readonly<Record<'builtin' | 'small', RecipePreset>> = {
   // The committed model's recipe: 2200 steps, and a task mix that lands every task's sampled accuracy
-  // in 20–70% (found by a sweep of step counts and weights; see the model card). Its SFT data predates
-  // the held-out pools: pass --held-out N for a new run.
+  // in 20–70% (found by a sweep of step counts and weights; see the model card). The held-out pools stay
+  // out of its SFT data: 100 items per task (the experiment protocol's evalItems), 40 for products,
+  // whose `trivial` level has only 100 distinct questions.
   builtin: {
     outDir: 'public/models/motg-builtin',
     steps: 2200,
@@ -98,7 +100,7 @@ export const RECIPES: Readonly<Record<'builtin' | 'small', RecipePreset>> = {
     warmupSteps: 50,
     arch: DEFAULT_ARCH,
     tasks: 'chain_sum:0.4,basic_arithmetic:1.2,leg_counting:1.6,products:0.8',
-    heldOut: 0,
+    heldOut: { chain_sum: 100, basic_arithmetic: 100, leg_counting: 100, products: 40 },
     selectFrom: 1000,
     selectEvery: 100,
     maxNewTokens: 160,
@@ -158,7 +160,7 @@ export interface Recipe {
   selectTarget: number;
   arch: BuiltinArch;
   taskSpecs: { task: string; level: string; weight: number }[];
-  heldOut: number;
+  heldOut: HeldOutCounts;
   maxNewTokens: number;
   generationMaxNewTokens: number;
   numMerges: number;
@@ -237,7 +239,7 @@ export function readRecipe(args: Map<string, string>): Recipe {
       intermediateSize: num('intermediate', preset.arch.intermediateSize),
     },
     taskSpecs: parseTaskSpecs(args.get('tasks') ?? preset.tasks),
-    heldOut: num('held-out', preset.heldOut),
+    heldOut: args.has('held-out') ? parseHeldOutCounts(args.get('held-out') as string) : preset.heldOut,
     maxNewTokens: num('max-new-tokens', preset.maxNewTokens),
     generationMaxNewTokens: num('max-new-tokens', preset.generationMaxNewTokens),
     numMerges: num('merges', 256),

@@ -11,7 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { modelCard, type TargetMeasurement, type TrainingRecord } from '../src/builtin/card.ts';
-import { promptText } from '../src/builtin/data.ts';
+import { heldOutCountFor, promptText } from '../src/builtin/data.ts';
 import { DirModelSource } from '../src/engine/model/source-node.ts';
 import { Tokenizer } from '../src/engine/model/tokenizer.ts';
 import { effectiveTokenCount } from '../src/mot/diagnostics.ts';
@@ -82,10 +82,11 @@ async function main(): Promise<void> {
   const dir = resolve(args.get('model') as string);
   const record = JSON.parse(readFileSync(join(dir, 'training_log.json'), 'utf8')) as TrainingRecord;
   const o = readOptions(args, record);
-  if ((record.heldOut ?? 0) < o.n)
-    console.warn(
-      `warning: the SFT data held out ${record.heldOut ?? 0} items per task, fewer than n = ${o.n}`,
-    );
+  for (const task of new Set(record.tasks.map((t) => t.task)))
+    if (heldOutCountFor(record.heldOut, task) < o.n)
+      console.warn(
+        `warning: the SFT data held out ${heldOutCountFor(record.heldOut, task)} ${task} items, fewer than n = ${o.n}`,
+      );
   let gpu: GPU | null = null;
   if (o.gpu) {
     const { nodeGpu } = await import('../src/node/webgpu.ts');

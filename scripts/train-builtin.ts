@@ -6,7 +6,7 @@
 //          [--kv-heads 2] [--intermediate 176] [--merges 256] [--tasks chain_sum:0.4,basic_arithmetic:1.2,...]
 //          [--threads 2] [--log-every 10] [--eval-every 0] [--ck-eval-n 40] [--save-every 0]
 //          [--eval-n 100] [--eval-seed 12345] [--select-from 1000] [--select-every 100] [--select-n 60]
-//          [--select-seed 4242] [--select-target 0.45] [--held-out 0] [--max-new-tokens 160] [--no-write]
+//          [--select-seed 4242] [--select-target 0.45] [--held-out N | task:N,…] [--max-new-tokens 160] [--no-write]
 //          [--gpu | --cpu]
 // The defaults shown are the `builtin` recipe's; `--recipe small` (motg-small) has its own
 // (scripts/builtin-recipe.ts RECIPES), tasks may name a level (`chain_sum@easy:0.6`), and it trains on
@@ -33,7 +33,7 @@ import {
   selectionDistance,
   type TrainingRecord,
 } from '../src/builtin/card.ts';
-import { buildExamples, SYSTEM_PROMPT, tokenizeExample } from '../src/builtin/data.ts';
+import { buildExamples, formatHeldOutCounts, SYSTEM_PROMPT, tokenizeExample } from '../src/builtin/data.ts';
 import { backendGenerator, type EvalSummary, evaluateTask } from '../src/builtin/evaluate.ts';
 import { builtinConfig, builtinConfigJson, builtinGenerationConfig } from '../src/builtin/model.ts';
 import { buildBuiltinTokenizer } from '../src/builtin/tokenizer.ts';
@@ -229,7 +229,7 @@ function prepareData(r: Recipe) {
   const longest = Math.max(...data.map((d) => d.ids.length));
   console.log(
     `built-in model ${r.id}: vocab ${built.vocabSize} (${built.merges.length} merges), ${examples.length} examples ` +
-      `(${mixture.map((m) => `${m.task}@${m.level} ${m.count}`).join(', ')}; held out ${r.heldOut} per task), longest ${longest} tokens, prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      `(${mixture.map((m) => `${m.task}@${m.level} ${m.count}`).join(', ')}; held out ${formatHeldOutCounts(r.heldOut)} per task), longest ${longest} tokens, prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   return { built, tok, padId, rawConfig, config, mixture, examples, data };
 }

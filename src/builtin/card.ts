@@ -1,4 +1,6 @@
 // The built-in model's card (README.md) and its loss-curve figure (an SVG), from a training record.
+
+import { formatHeldOutCounts, type HeldOutCounts, heldOutCountFor } from './data.ts';
 import type { EvalSummary } from './evaluate.ts';
 
 /** One checkpoint considered by the selection: its validation results and distance from the target. */
@@ -26,8 +28,8 @@ export interface TrainingRecord {
   id: string;
   /** The named recipe (scripts/builtin-recipe.ts); absent in records older than the names: `builtin`. */
   recipe?: string;
-  /** Held-out items per task left out of the SFT data (absent or 0: none). */
-  heldOut?: number;
+  /** Held-out items per task left out of the SFT data (absent or 0: none; builtin/data.ts HeldOutCounts). */
+  heldOut?: HeldOutCounts;
   /** Completion tokens at most in the recipe's evaluations (absent: 160). */
   maxNewTokens?: number;
   seed: number;
@@ -244,7 +246,7 @@ model trained from scratch, on this project's own tasks, by \`npm run train:buil
 Where the first built-in model (motg-builtin) is so sure of each token that mixtures barely mix, this one
 is larger and trained on harder levels with longer worked reasoning, so that at the start of RL the
 mixture-of-token step has real alternatives to mix (the targets below). The held-out pools of its tasks
-(${r.heldOut ?? 0} items per task, \`src/rl/heldOut.ts\`) were left out of its training data, so GRPO
+(\`${formatHeldOutCounts(r.heldOut)}\` items per task, \`src/rl/heldOut.ts\`) were left out of its training data, so GRPO
 evaluations on them measure questions it never saw.`;
   return `The MoT-G Playground's built-in model: ${size}
 model trained from scratch, on this project's own tasks, by \`npm run train:builtin\`. It exists so the
@@ -316,11 +318,12 @@ ${r.sample.prompt}${r.sample.completion}
 ## Training data
 
 Supervised fine-tuning on generated examples whose reasoning is a real worked trace (running sums,
-one operation per line, per-animal products), at ${levels}:
+one operation per line, per-animal products), at ${levels}. The first *held out* questions of each
+task's held-out pool (\`src/rl/heldOut.ts\`, the items GRPO runs evaluate on) are never among them:
 
-| task | level | examples |
-|---|---|---|
-${r.tasks.map((t) => `| ${t.task} | ${t.level} | ${t.examples} |`).join('\n')}
+| task | level | examples | held out |
+|---|---|---|---|
+${r.tasks.map((t) => `| ${t.task} | ${t.level} | ${t.examples} | ${heldOutCountFor(r.heldOut, t.task)} |`).join('\n')}
 
 ## Recipe
 

@@ -80,7 +80,42 @@ export interface ExampleOptions {
   /** Leave out the first `heldOut` held-out items of each part's task and level (rl/heldOut.ts
    * heldOutPool: a pool fixed by task, level and count), so GRPO runs holding out up to that many items
    * per task evaluate on questions the model never saw. 0 (default): nothing is left out. */
-  heldOut?: number;
+  heldOut?: HeldOutCounts;
+}
+
+/** Held-out items per task: one count for every task, or a count per task (a task not named: 0). A
+ * level with a small question space cannot hold out as many as a large one (products at `trivial` has
+ * 100 distinct questions), hence the per-task form. */
+export type HeldOutCounts = number | Readonly<Record<string, number>>;
+
+export function heldOutCountFor(counts: HeldOutCounts | undefined, task: string): number {
+  if (counts === undefined) return 0;
+  return typeof counts === 'number' ? counts : (counts[task] ?? 0);
+}
+
+/** `100` (every task) or `chain_sum:100,products:40` (per task). */
+export function parseHeldOutCounts(text: string): HeldOutCounts {
+  const count = (v: string, what: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--held-out: ${what} is not a count of items`);
+    return n;
+  };
+  if (!text.includes(':')) return count(text, text);
+  const out: Record<string, number> = {};
+  for (const spec of text.split(',')) {
+    const [task, n] = spec.split(':');
+    getTask(task); // throws on an unknown task
+    out[task] = count(n ?? '', spec);
+  }
+  return out;
+}
+
+/** The counts as the CLI takes them (model cards and logs). */
+export function formatHeldOutCounts(counts: HeldOutCounts | undefined): string {
+  if (counts === undefined || typeof counts === 'number') return String(counts ?? 0);
+  return Object.entries(counts)
+    .map(([task, n]) => `${task}:${n}`)
+    .join(',');
 }
 
 /** Generator items of a part from index 0 on, skipping held-out questions, until `count` are kept. */
@@ -110,8 +145,8 @@ export function buildExamples(
   options: ExampleOptions = {},
 ): SftExample[] {
   const out: SftExample[] = [];
-  const heldOut = options.heldOut ?? 0;
   parts.forEach((part, i) => {
+    const heldOut = heldOutCountFor(options.heldOut, part.task);
     const level = part.level ?? easiestLevel(part.task);
     const partSeed = (Math.imul(seed >>> 0, 31) + 7919 * (i + 1)) >>> 0;
     const entries =

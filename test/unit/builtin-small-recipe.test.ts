@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseArgs, readRecipe } from '../../scripts/builtin-recipe.ts';
 import { modelCard, type TargetMeasurement, type TrainingRecord } from '../../src/builtin/card.ts';
-import { buildExamples, easiestLevel } from '../../src/builtin/data.ts';
+import { buildExamples, easiestLevel, formatHeldOutCounts, heldOutCountFor } from '../../src/builtin/data.ts';
 import { builtinConfig, builtinConfigJson, parameterCount } from '../../src/builtin/model.ts';
 import { buildBuiltinTokenizer } from '../../src/builtin/tokenizer.ts';
 import { heldOutPool, normaliseQuestion } from '../../src/rl/heldOut.ts';
@@ -33,7 +33,12 @@ describe('train:builtin recipes', () => {
       { task: 'leg_counting', level: easiestLevel('leg_counting'), weight: 1.6 },
       { task: 'products', level: easiestLevel('products'), weight: 0.8 },
     ]);
-    expect([r.heldOut, r.maxNewTokens, r.generationMaxNewTokens, r.gpu]).toEqual([0, 160, 128, 'off']);
+    expect([r.heldOut, r.maxNewTokens, r.generationMaxNewTokens, r.gpu]).toEqual([
+      { chain_sum: 100, basic_arithmetic: 100, leg_counting: 100, products: 40 },
+      160,
+      128,
+      'off',
+    ]);
     expect(recipe('--recipe', 'builtin')).toEqual(r);
     expect(recipe('--gpu').gpu).toBe('on');
   });
@@ -49,7 +54,7 @@ describe('train:builtin recipes', () => {
     expect(builtinConfigJson(r.arch, tok).vocab_size).toBe(tok.vocabSize);
     for (const spec of r.taskSpecs) expect(spec.level).not.toBe(easiestLevel(spec.task));
     expect(r.taskSpecs.map((t) => t.task)).toEqual(base.taskSpecs.map((t) => t.task));
-    expect(r.heldOut).toBeGreaterThanOrEqual(100);
+    for (const { task } of r.taskSpecs) expect(heldOutCountFor(r.heldOut, task)).toBeGreaterThanOrEqual(100);
     expect(r.maxNewTokens).toBeGreaterThan(base.maxNewTokens);
     expect(r.gpu).toBe('auto');
     expect(recipe('--recipe', 'small', '--cpu').gpu).toBe('off');
@@ -58,12 +63,38 @@ describe('train:builtin recipes', () => {
     expect(() => recipe('--tasks', 'chain_sum@impossible')).toThrow(/no level impossible/);
   });
 
+  it('--held-out takes one count or a count per task; the default recipe leaves each pool out', () => {
+    expect(recipe('--held-out', '7').heldOut).toBe(7);
+    const perTask = recipe('--held-out', 'chain_sum:100,products:40').heldOut;
+    expect(['chain_sum', 'products', 'leg_counting'].map((t) => heldOutCountFor(perTask, t))).toEqual([
+      100, 40, 0,
+    ]);
+    expect(formatHeldOutCounts(perTask)).toBe('chain_sum:100,products:40');
+    expect(() => recipe('--held-out', 'chain_sum:-1')).toThrow(/not a count/);
+    expect(() => recipe('--held-out', 'nonsense_task:3')).toThrow();
+    const r = recipe();
+    const examples = buildExamples(
+      r.taskSpecs.map(({ task, level }) => ({ task, level, count: 60 })),
+      r.seed,
+      { heldOut: r.heldOut },
+    );
+    for (const { task, level } of r.taskSpecs) {
+      const pool = heldOutPool(task, level, heldOutCountFor(r.heldOut, task));
+      expect(pool.entries.length).toBeGreaterThan(0);
+      const texts = examples
+        .filter((ex) => ex.task === task)
+        .map((ex) => normaliseQuestion(ex.entry.question));
+      expect(texts).toHaveLength(60);
+      expect(texts.filter((t) => pool.texts.has(t))).toEqual([]);
+    }
+  });
+
   it("small's SFT data leaves out its held-out pools and reasons longer than the default's", () => {
     const r = recipe('--recipe', 'small');
     const parts = r.taskSpecs.map(({ task, level }) => ({ task, level, count: 40 }));
     const small = buildExamples(parts, r.seed, { heldOut: r.heldOut });
     for (const { task, level } of r.taskSpecs) {
-      const pool = heldOutPool(task, level, r.heldOut);
+      const pool = heldOutPool(task, level, heldOutCountFor(r.heldOut, task));
       const texts = small.filter((ex) => ex.task === task).map((ex) => normaliseQuestion(ex.entry.question));
       expect(texts).toHaveLength(40);
       expect(texts.filter((t) => pool.texts.has(t))).toEqual([]);

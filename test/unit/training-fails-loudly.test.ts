@@ -121,7 +121,16 @@ describe('a run that cannot make a finite update stops with a typed error and ex
         out,
         evalItems: 1,
         evalN: 1,
-        trainer: trainerConfig({ learning_rate: 1e30, max_completion_length: 24, seed: 0 }),
+        // G = 4 at T = 2: the built-in model is sure enough that most groups of 2 at T ≤ 1.5 tie in reward
+        // (a zero gradient, whose update passes).
+        trainer: trainerConfig({
+          learning_rate: 1e30,
+          max_completion_length: 24,
+          seed: 0,
+          temperature: 2,
+          num_generations: 4,
+          per_device_train_batch_size: 4,
+        }),
       }),
     );
     expect(e).toBeInstanceOf(TrainingError);
@@ -165,7 +174,20 @@ describe('a run that cannot make a finite update stops with a typed error and ex
 
   it('`npm run experiment -- --cpu --lr 1e30` exits 1 with one line on stderr and no model.safetensors', async () => {
     const out = join(tempDir(), 'run');
-    const args = ['--import', 'tsx', 'scripts/experiment.ts', '--cpu', '--lr', '1e30', '--group', '2'];
+    // G = 4 at T = 2 (a config file: the CLI has no temperature flag), so that groups differ in reward.
+    const config = join(tempDir(), 'hot.json');
+    writeFileSync(config, JSON.stringify({ trainer: { grpo: { temperature: 2 } } }));
+    const args = [
+      '--import',
+      'tsx',
+      'scripts/experiment.ts',
+      config,
+      '--cpu',
+      '--lr',
+      '1e30',
+      '--group',
+      '4',
+    ];
     const r = await promisify(execFile)(process.execPath, [...args, '--steps', '8', '--out', out], {
       cwd: ROOT,
     }).then(
@@ -195,7 +217,7 @@ describe('the trainer (CPU): skipped steps keep the parameters; the skip limit',
   const params = async (t: GrpoTrainer) => (await t.host.policy.exportState({ optimizer: false })).params;
 
   it('lr 1e30: every refused update leaves the weights bit for bit, none ever past 1e20', async () => {
-    const { e, t } = await trainer(BUILTIN, { learning_rate: 1e30, warmup_ratio: 0 });
+    const { e, t } = await trainer(BUILTIN, { learning_rate: 1e30, warmup_ratio: 0, temperature: 2 });
     let before = await params(t);
     for (let i = 0; i < 4; i++) {
       const m = (await t.trainStep()).metrics;
