@@ -11,7 +11,7 @@
 #
 # Stages (the report's verdict rules, src/experiment/stats.ts CLAIM_RULES, are fixed before either runs):
 #  sweep  — the learning-rate grid: chain_sum, G = 5, matched discrete and dirichlet, seeds 100/101
-#           (not the report's seeds), lr 1e-4 / 3e-4 / 1e-3; bench/device/pick-lr.mjs picks the rate with the
+#           (not the report's seeds), lr 3e-5 / 1e-4 / 3e-4 / 1e-3; bench/device/pick-lr.mjs picks the rate with the
 #           largest mean gain, and the report checks the grid brackets it.
 #  matrix — at the picked rate (LR), seeds 0–4 for every cell:
 #           chain_sum and basic_arithmetic × full discrete, matched discrete top-2, dirichlet, different-tokens
@@ -24,7 +24,7 @@ CONFIG=experiments/builtin-protocol.json
 SEEDS=(0 1 2 3 4)
 
 jobs_sweep() { # model runs
-  for lr in 1e-4 3e-4 1e-3; do
+  for lr in 3e-5 1e-4 3e-4 1e-3; do
     for preset in discrete-top-k dirichlet; do
       for seed in 100 101; do
         echo "$CONFIG --model $1 --task chain_sum:trivial --preset $preset --group 5 --seed $seed --lr $lr --out $2/sweep/lr$lr/$preset-G5-s$seed"

@@ -9,6 +9,7 @@
 // Runs are grouped into cells by (task, mode, G, lr, likelihood, backend); seeds are the repetitions.
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { lineChart } from '../src/experiment/lineChart.ts';
 import {
   allOf,
   BOOTSTRAP_RESAMPLES,
@@ -221,6 +222,35 @@ function accuracyTable(cells: Cell[], tally: VerdictTally, say: Say): void {
       `| ${c.task} | ${c.mode} | ${c.G} | ${c.lr} | ${c.likelihood} | ${c.backend} | ${seedsNote(c)} | ` +
         `${ci(bootstrapMean(b))} | ${ci(bootstrapMean(a))} | ${ci(d, points)} | ` +
         `${c.runs.map((r) => points(gain(r))).join(', ')} | ${(100 * se).toFixed(1)} | ${v.verdict} |`,
+    );
+  }
+  say();
+}
+
+/** The mean of a run's training-prompt accuracy (metrics.jsonl `accuracy`) over its first or last `n` steps. */
+function trainingAccuracy(r: Run, which: 'first' | 'last', n = TRAIN_WINDOW): number {
+  const ms = which === 'first' ? r.metrics.slice(0, n) : r.metrics.slice(-n);
+  return mean(ms.map((m) => m.accuracy));
+}
+const TRAIN_WINDOW = 20;
+
+/** 1b. What GRPO does to the prompts it trains on, beside what it does to held-out ones (descriptive). */
+function trainingAccuracyTable(cells: Cell[], say: Say): void {
+  para(say, '## Accuracy on the training prompts');
+  para(
+    say,
+    `The share of correct completions among the rollouts GRPO trains on (metrics.jsonl \`accuracy\`), mean of ` +
+      `the first and of the last ${TRAIN_WINDOW} steps, mean over seeds [95% interval] in %; Δ paired by seed. ` +
+      'Descriptive: no claim is judged on it. Set beside the held-out table, it separates "GRPO learns nothing" ' +
+      'from "GRPO learns the training questions but it does not carry over".',
+  );
+  head(say, '| task | mode | G | lr | likelihood | seeds | first steps | last steps | Δ |');
+  for (const c of cells) {
+    const first = c.runs.map((r) => trainingAccuracy(r, 'first'));
+    const last = c.runs.map((r) => trainingAccuracy(r, 'last'));
+    say(
+      `| ${c.task} | ${c.mode} | ${c.G} | ${c.lr} | ${c.likelihood} | ${c.runs.length} | ${ci(bootstrapMean(first))} | ` +
+        `${ci(bootstrapMean(last))} | ${ci(bootstrapPairedDifference(last, first), points)} |`,
     );
   }
   say();
@@ -480,70 +510,6 @@ function costTable(runs: Run[], say: Say): void {
   }
   say();
 }
-const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2'];
-
-/** A plain line chart: series of (x, y) points, axes labelled, legend on top. */
-function lineChart(
-  title: string,
-  xLabel: string,
-  yLabel: string,
-  series: { label: string; points: [number, number][] }[],
-): string {
-  const W = 640;
-  const H = 340;
-  const pad = { l: 60, r: 16, t: 60, b: 44 };
-  const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
-  const xs = all.map((p) => p[0]);
-  const ys = all.map((p) => p[1]);
-  const x0 = Math.min(...xs);
-  const x1 = Math.max(...xs, x0 + 1);
-  let y0 = Math.min(...ys);
-  let y1 = Math.max(...ys);
-  const span = y1 - y0 || Math.abs(y1) || 1;
-  y0 -= 0.05 * span;
-  y1 += 0.05 * span;
-  const xPos = (x: number) => pad.l + ((x - x0) / (x1 - x0)) * (W - pad.l - pad.r);
-  const yPos = (y: number) => pad.t + (1 - (y - y0) / (y1 - y0)) * (H - pad.t - pad.b);
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
-    `<rect width="100%" height="100%" fill="#fff"/>`,
-    `<text x="${pad.l}" y="16" font-size="13">${title}</text>`,
-  ];
-  for (let k = 0; k <= 4; k++) {
-    const y = y0 + ((y1 - y0) * k) / 4;
-    parts.push(
-      `<line x1="${pad.l}" x2="${W - pad.r}" y1="${yPos(y).toFixed(1)}" y2="${yPos(y).toFixed(1)}" stroke="#e5e7eb"/>`,
-      `<text x="${pad.l - 6}" y="${(yPos(y) + 4).toFixed(1)}" text-anchor="end">${y.toPrecision(3)}</text>`,
-    );
-    const x = x0 + ((x1 - x0) * k) / 4;
-    parts.push(
-      `<text x="${xPos(x).toFixed(1)}" y="${H - pad.b + 16}" text-anchor="middle">${Math.round(x)}</text>`,
-    );
-  }
-  parts.push(
-    `<rect x="${pad.l}" y="${pad.t}" width="${W - pad.l - pad.r}" height="${H - pad.t - pad.b}" fill="none" stroke="#9ca3af"/>`,
-    `<text x="${(pad.l + W - pad.r) / 2}" y="${H - 8}" text-anchor="middle">${xLabel}</text>`,
-    `<text transform="translate(14 ${(pad.t + H - pad.b) / 2}) rotate(-90)" text-anchor="middle">${yLabel}</text>`,
-  );
-  series.forEach((s, i) => {
-    const color = PALETTE[i % PALETTE.length];
-    const d = s.points
-      .filter(([, y]) => Number.isFinite(y))
-      .map(([x, y], j) => `${j === 0 ? 'M' : 'L'}${xPos(x).toFixed(1)},${yPos(y).toFixed(1)}`)
-      .join(' ');
-    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"/>`);
-    // Three legend entries per row.
-    const lx = pad.l + (i % 3) * 190;
-    const ly = 26 + Math.floor(i / 3) * 14;
-    parts.push(
-      `<rect x="${lx}" y="${ly}" width="14" height="4" fill="${color}"/>`,
-      `<text x="${lx + 18}" y="${ly + 5}">${s.label}</text>`,
-    );
-  });
-  parts.push('</svg>', '');
-  return parts.join('\n');
-}
-
 /** Mean over seeds of a per-step series (steps aligned by index), smoothed over `window` steps. */
 function meanSeries(runs: Run[], f: (m: StepMetrics) => number, window = 5): [number, number][] {
   const n = Math.min(...runs.map((r) => r.metrics.length));
@@ -677,6 +643,7 @@ function main(): void {
   rulesSection(say);
   seedsFlag(cells, say);
   accuracyTable(cells, tally, say);
+  trainingAccuracyTable(cells, say);
   para(say, '## Claims between modes');
   modeClaims(cells, tally, say);
   halfTrajectoriesClaim(cells, tally, say);

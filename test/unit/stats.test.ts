@@ -201,8 +201,10 @@ function writeRun(root: string, r: SyntheticRun): void {
     join(dir, 'eval.jsonl'),
     `${JSON.stringify(evaluation(0, r.before))}\n${JSON.stringify(evaluation(20, r.after))}\n`,
   );
+  // Training-prompt accuracy: `before` for the first 20 steps, `after` for the last 20.
   const metric = (step: number) => ({
     step,
+    accuracy: step <= 20 ? r.before : r.after,
     hiddenEntropy: [0.5 + r.after / 10, 0.6],
     hiddenEntropyByPosition: [0.5, 0.55, 0.6],
     entropy: 1,
@@ -215,7 +217,7 @@ function writeRun(root: string, r: SyntheticRun): void {
   });
   writeFileSync(
     join(dir, 'metrics.jsonl'),
-    `${Array.from({ length: 20 }, (_, i) => JSON.stringify(metric(i + 1))).join('\n')}\n`,
+    `${Array.from({ length: 40 }, (_, i) => JSON.stringify(metric(i + 1))).join('\n')}\n`,
   );
 }
 
@@ -254,6 +256,10 @@ describe('scripts/reproduction-report.ts on synthetic runs', () => {
     // Few seeds flagged.
     expect(stdout).toMatch(/⚠ 2 of 5 cells have fewer than 5 seeds/);
     expect(stdout).toContain('0,1 ⚠ 2 < 5');
+    // Training-prompt accuracy, first vs last 20 steps: +25 points for dirichlet on every seed.
+    expect(stdout.slice(at('## Accuracy on the training prompts'), at('## Claims'))).toMatch(
+      /\| chain_sum \| dirichlet \| 5 \| 0\.0003 \| paper \| 5 \| [\d.]+ \[[\d., ]+\] \| [\d.]+ \[[\d., ]+\] \| \+25\.0 \[\+25\.0, \+25\.0\] \|/,
+    );
     // R2: dirichlet vs matched top-2 at G = 5, paired by seed: exactly +10 points on every seed.
     const r2 = stdout.slice(at('### R2'), at('### R3'));
     expect(r2).toMatch(
