@@ -495,17 +495,20 @@ function costTable(runs: Run[], say: Say): void {
   para(say, '## Cost and mixture statistics');
   head(
     say,
-    '| mode | G | likelihood | backend | runs | rollout tokens/s | step (ms) | run wall (s) | mixture steps | 1/Σw² | rep ≠ argmax | completion length |',
+    '| mode | G | likelihood | backend | runs | rollout tokens/s | step (ms) | run wall (s) | mixture steps | 1/Σw² | 1/Σw² ≥ 1.3 | rep ≠ argmax | completion length |',
   );
   const modes = groupBy(runs, (r) => `${r.mode}|${r.G}|${r.likelihood}|${r.backend}`);
   for (const [key, rs] of [...modes].sort(([a], [b]) => a.localeCompare(b))) {
     const [mode, G, lik, backend] = key.split('|');
     const ms = rs.flatMap((r) => r.metrics);
     const avg = (f: (m: StepMetrics) => number) => mean(ms.map(f));
+    const mixes = rs.some((r) => r.mixture);
     say(
       `| ${mode} | ${G} | ${lik} | ${backend} | ${rs.length} | ${avg((m) => m.tokensPerSecond).toFixed(0)} | ${avg((m) => m.wallMs).toFixed(0)} | ` +
-        `${(mean(rs.map((r) => r.wallMs)) / 1000).toFixed(0)} | ${pct(avg((m) => m.mixtureRate))}% | ${avg((m) => m.effectiveTokens).toFixed(2)} | ` +
-        `${pct(avg((m) => m.representativeNotArgmax))}% | ${avg((m) => m.completionLength).toFixed(1)} |`,
+        `${(mean(rs.map((r) => r.wallMs)) / 1000).toFixed(0)} | ${pct(avg((m) => m.mixtureRate))}% | ` +
+        // Discrete runs mix nothing: their mixture statistics are null, not 0.
+        `${mixes ? avg((m) => m.effectiveTokens).toFixed(2) : '–'} | ${mixes ? `${pct(avg((m) => m.mixingStepFraction ?? Number.NaN))}%` : '–'} | ${mixes ? `${pct(avg((m) => m.representativeNotArgmax))}%` : '–'} | ` +
+        `${avg((m) => m.completionLength).toFixed(1)} |`,
     );
   }
   say();
