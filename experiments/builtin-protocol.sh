@@ -3,6 +3,7 @@
 #
 #   bash experiments/builtin-protocol.sh jobs sweep|matrix [model-dir] [runs-dir]   # print one stage's jobs
 #   bash experiments/builtin-protocol.sh run [model-dir] [runs-dir]                 # run both stages here
+#   bash experiments/builtin-protocol.sh report [runs-dir] [docs-dir]                # docs/reproduction/*.md
 #
 # A job is an argument list of scripts/experiment.ts; a line starting with `cpu ` must run on the CPU
 # reference (the exact likelihood trains only there). `run` runs JOBS (default 2) jobs at a time with
@@ -91,8 +92,18 @@ case "$cmd" in
     echo "picked lr $lr ($(cat "$runs/pick-lr.json"))"
     jobs_matrix "$model" "$runs" | sed "s/ LR / $lr /" | run_stage "$runs"
     ;;
+  report)
+    # The tables and figures docs/reproduction.md quotes: the matrix, the sweep, and paper vs exact likelihood
+    # (chain_sum, dirichlet, G = 5: the matrix's paper arm beside its exact arm).
+    runs=${2:-runs/builtin-protocol} docs=${3:-docs/reproduction}
+    report() { npx tsx scripts/reproduction-report.ts "$@"; }
+    report "$runs/matrix" --figures "$docs" --out "$docs/matrix.md"
+    report "$runs/sweep" --figures "$docs/sweep" --out "$docs/sweep.md"
+    report "$runs"/matrix/chain_sum/dirichlet-G5-s* "$runs"/matrix/chain_sum/dirichlet-exact-G5-s* \
+      --figures "$docs/likelihood" --out "$docs/likelihood.md"
+    ;;
   *)
-    sed -n '2,9p' "$0"
+    sed -n '2,10p' "$0"
     exit 2
     ;;
 esac
