@@ -1,7 +1,19 @@
 // A plain SVG line chart for the reports (scripts/reproduction-report.ts): no dependencies, so figures are
 // plain files that render on GitHub and in any browser.
 
-const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2'];
+// Ten distinct colours: a figure overlays up to nine cells of a task without repeating one.
+const PALETTE = [
+  '#2563eb',
+  '#dc2626',
+  '#16a34a',
+  '#9333ea',
+  '#ea580c',
+  '#0891b2',
+  '#a16207',
+  '#db2777',
+  '#4b5563',
+  '#65a30d',
+];
 
 /** A plain line chart: series of (x, y) points, axes labelled, legend on top. */
 export function lineChart(
