@@ -6,7 +6,7 @@
 // held-out pools left out of its SFT data, WebGPU where present. Every other option overrides a default.
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { type HeldOutCounts, parseHeldOutCounts } from '../src/builtin/data.ts';
+import type { HeldOutCounts } from '../src/builtin/data.ts';
 import { type BuiltinArch, DEFAULT_ARCH, SMALL_ARCH } from '../src/builtin/model.ts';
 import { getTask } from '../src/tasks/registry.ts';
 
@@ -169,6 +169,23 @@ export interface Recipe {
   /** `auto`: try WebGPU and fall back to the CPU. */
   gpu: 'on' | 'auto' | 'off';
   write: boolean;
+}
+
+/** `--held-out`: `100` (every task) or `chain_sum:100,products:40` (per task). */
+export function parseHeldOutCounts(text: string): HeldOutCounts {
+  const count = (v: string, what: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--held-out: ${what} is not a count of items`);
+    return n;
+  };
+  if (!text.includes(':')) return count(text, text);
+  const out: Record<string, number> = {};
+  for (const spec of text.split(',')) {
+    const [task, n] = spec.split(':');
+    getTask(task); // throws on an unknown task
+    out[task] = count(n ?? '', spec);
+  }
+  return out;
 }
 
 /** `task[@level][:weight],…` — a weight scales that task's share of the examples (default 1). */

@@ -93,23 +93,6 @@ export function heldOutCountFor(counts: HeldOutCounts | undefined, task: string)
   return typeof counts === 'number' ? counts : (counts[task] ?? 0);
 }
 
-/** `100` (every task) or `chain_sum:100,products:40` (per task). */
-export function parseHeldOutCounts(text: string): HeldOutCounts {
-  const count = (v: string, what: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--held-out: ${what} is not a count of items`);
-    return n;
-  };
-  if (!text.includes(':')) return count(text, text);
-  const out: Record<string, number> = {};
-  for (const spec of text.split(',')) {
-    const [task, n] = spec.split(':');
-    getTask(task); // throws on an unknown task
-    out[task] = count(n ?? '', spec);
-  }
-  return out;
-}
-
 /** The counts as the CLI takes them (model cards and logs). */
 export function formatHeldOutCounts(counts: HeldOutCounts | undefined): string {
   if (counts === undefined || typeof counts === 'number') return String(counts ?? 0);
