@@ -159,6 +159,8 @@ const after = (r: Run) => r.evals.at(-1)?.accuracy ?? Number.NaN;
 const gain = (r: Run) => after(r) - before(r);
 /** A step's hidden-state entropy, mean over layers (and the reasoning). */
 const layerMean = (m: StepMetrics) => mean(m.hiddenEntropy);
+/** The scale-free companion (MOTG.md §5), NaN for runs written before it. */
+const layerMeanScaleFree = (m: StepMetrics) => mean(m.hiddenEntropyScaleFree ?? [Number.NaN]);
 const lateEntropy = (r: Run) => mean(r.metrics.slice(-10).map(layerMean));
 /** pass@k of an evaluation over all its items (undefined: not recorded, or k > its samples). */
 const passAt = (e: StoredEval | undefined, k: number) => e?.passAtK?.overall[String(k)];
@@ -587,13 +589,14 @@ function taskSection(task: string, rs: Run[], figures: string, linkBase: string,
   );
   head(
     say,
-    `| ${task}: mode | hidden entropy, first 10 steps | last 10 steps | next-token entropy, first 10 | last 10 |`,
+    `| ${task}: mode | hidden entropy, first 10 steps | last 10 steps | scale-free, first 10 | last 10 | next-token entropy, first 10 | last 10 |`,
   );
   for (const [label, g] of series) {
     const first = g.flatMap((r) => r.metrics.slice(0, 10));
     const last = g.flatMap((r) => r.metrics.slice(-10));
     say(
       `| ${label} | ${mean(first.map(layerMean)).toFixed(4)} | ${mean(last.map(layerMean)).toFixed(4)} | ` +
+        `${mean(first.map(layerMeanScaleFree)).toFixed(4)} | ${mean(last.map(layerMeanScaleFree)).toFixed(4)} | ` +
         `${mean(first.map((m) => m.entropy)).toFixed(3)} | ${mean(last.map((m) => m.entropy)).toFixed(3)} |`,
     );
   }
